@@ -1,0 +1,415 @@
+/**
+ * `NatsClient`: the one seam between nats-effect and a NATS server. Core
+ * publish/subscribe/request plus the JetStream operations the broker, the
+ * object store and the key-value store use, in NATS terms, as Effects and
+ * Streams, with no nats.js type leaking out.
+ *
+ * Two adapters implement it: `layer` / `layerConfig` over nats.js, and
+ * `layerMemory`, a NATS server with JetStream inside the process.
+ *
+ * @since 0.1.0
+ */
+import type { Duration, Redacted, Scope, Stream } from "effect"
+import { Config, Context, Effect, Layer, Option } from "effect"
+import type { NatsError } from "./NatsError.ts"
+import * as Memory from "./internal/memory/client.ts"
+import * as NatsJs from "./internal/natsjs/client.ts"
+
+// ---------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------
+
+/**
+ * NATS headers as received: every key with all its values, keys as sent
+ * (NATS header names are case-sensitive on the wire; use `NatsHeaders.get`
+ * for a case-insensitive look-up).
+ */
+export type Headers = Readonly<Record<string, ReadonlyArray<string>>>
+
+/** Headers as given to a publish: a value or several per key. */
+export type HeadersInput = Readonly<Record<string, string | ReadonlyArray<string>>>
+
+/** A core NATS message. */
+export interface Msg {
+  readonly subject: string
+  readonly data: Uint8Array
+  readonly headers: Headers | undefined
+  readonly reply: string | undefined
+}
+
+/** A message stored in a JetStream stream. */
+export interface StoredMsg {
+  readonly stream: string
+  readonly subject: string
+  readonly seq: number
+  readonly time: Date
+  readonly data: Uint8Array
+  readonly headers: Headers | undefined
+  /**
+   * For messages delivered by a consumer: how many messages matching its
+   * filter remain after this one. For `getMessage`, 0.
+   */
+  readonly pending: number
+}
+
+/** A message delivered by a durable consumer, to acknowledge. */
+export interface JsMsg extends StoredMsg {
+  readonly consumer: string
+  /** 1 on the first delivery, 2 on the first redelivery, ... */
+  readonly deliveryCount: number
+  readonly redelivered: boolean
+  readonly ack: Effect.Effect<void, NatsError>
+  /** Negative acknowledgement: redeliver, after `delay` when given. */
+  readonly nak: (delay?: Duration.Input) => Effect.Effect<void, NatsError>
+  /** Never redeliver this message. */
+  readonly term: (reason?: string) => Effect.Effect<void, NatsError>
+  /** Still working on it: restart the ack-wait timer. */
+  readonly working: Effect.Effect<void, NatsError>
+}
+
+export interface PubAck {
+  readonly stream: string
+  readonly seq: number
+  readonly duplicate: boolean
+}
+
+// ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+export interface PublishOptions {
+  readonly headers?: HeadersInput | undefined
+  readonly reply?: string | undefined
+}
+
+export interface SubscribeOptions {
+  readonly queue?: string | undefined
+}
+
+export interface RequestOptions {
+  readonly headers?: HeadersInput | undefined
+  /** Default 5 seconds. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+export interface JetStreamPublishOptions {
+  readonly headers?: HeadersInput | undefined
+  /** `Nats-Msg-Id`, de-duplicated within the stream's duplicate window. */
+  readonly msgId?: string | undefined
+  readonly expect?: {
+    /** `Nats-Expected-Stream` */
+    readonly stream?: string | undefined
+    /** `Nats-Expected-Last-Sequence` */
+    readonly lastSequence?: number | undefined
+    /** `Nats-Expected-Last-Subject-Sequence` (0: no message on the subject yet) */
+    readonly lastSubjectSequence?: number | undefined
+    /** `Nats-Expected-Last-Msg-Id` */
+    readonly lastMsgId?: string | undefined
+  } | undefined
+  /** Default 5 seconds. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+export type StorageType = "file" | "memory"
+export type DiscardPolicy = "old" | "new"
+export type RetentionPolicy = "limits" | "interest" | "workqueue"
+
+export interface Placement {
+  readonly cluster?: string | undefined
+  readonly tags?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A stream's configuration. Absent fields take the server's defaults
+ * (unlimited limits, file storage, discard old, one replica). `metadata` and
+ * `compression` are only sent when set, and need nats-server 2.10.
+ */
+export interface StreamConfig {
+  readonly name: string
+  readonly subjects: ReadonlyArray<string>
+  readonly description?: string | undefined
+  readonly retention?: RetentionPolicy | undefined
+  readonly storage?: StorageType | undefined
+  readonly replicas?: number | undefined
+  readonly maxMsgs?: number | undefined
+  readonly maxBytes?: number | undefined
+  readonly maxAge?: Duration.Input | undefined
+  readonly maxMsgsPerSubject?: number | undefined
+  readonly maxMsgSize?: number | undefined
+  readonly discard?: DiscardPolicy | undefined
+  readonly duplicateWindow?: Duration.Input | undefined
+  readonly allowRollup?: boolean | undefined
+  readonly allowDirect?: boolean | undefined
+  readonly denyDelete?: boolean | undefined
+  readonly denyPurge?: boolean | undefined
+  readonly sealed?: boolean | undefined
+  readonly placement?: Placement | undefined
+  readonly metadata?: Readonly<Record<string, string>> | undefined
+  readonly compression?: "none" | "s2" | undefined
+}
+
+/** A stream's configuration as the server reports it: every field resolved. */
+export interface StreamConfigResolved {
+  readonly name: string
+  readonly subjects: ReadonlyArray<string>
+  readonly description: string | undefined
+  readonly retention: RetentionPolicy
+  readonly storage: StorageType
+  readonly replicas: number
+  /** -1: unlimited */
+  readonly maxMsgs: number
+  /** -1: unlimited */
+  readonly maxBytes: number
+  /** 0: unlimited */
+  readonly maxAge: Duration.Duration
+  /** -1: unlimited */
+  readonly maxMsgsPerSubject: number
+  /** -1: unlimited */
+  readonly maxMsgSize: number
+  readonly discard: DiscardPolicy
+  readonly duplicateWindow: Duration.Duration
+  readonly allowRollup: boolean
+  readonly allowDirect: boolean
+  readonly denyDelete: boolean
+  readonly denyPurge: boolean
+  readonly sealed: boolean
+  readonly placement: Placement | undefined
+  readonly metadata: Readonly<Record<string, string>> | undefined
+  readonly compression: "none" | "s2"
+}
+
+export interface StreamState {
+  readonly messages: number
+  readonly bytes: number
+  readonly firstSeq: number
+  readonly lastSeq: number
+  readonly consumerCount: number
+}
+
+export interface StreamInfo {
+  readonly config: StreamConfigResolved
+  readonly state: StreamState
+  readonly created: Date
+}
+
+export interface PurgeOptions {
+  /** Only messages on subjects matching this filter. */
+  readonly filter?: string | undefined
+  /** Keep this many of the newest (matching) messages. */
+  readonly keep?: number | undefined
+  /** Purge every (matching) message with a sequence below this one. */
+  readonly seq?: number | undefined
+}
+
+export type DeliverPolicy =
+  | "all"
+  | "last"
+  | "last_per_subject"
+  | "new"
+  | { readonly startSequence: number }
+  | { readonly startTime: Date }
+
+export interface OrderedConsumerOptions {
+  readonly filterSubjects?: ReadonlyArray<string> | undefined
+  /** Default "all". */
+  readonly deliver?: DeliverPolicy | undefined
+  readonly headersOnly?: boolean | undefined
+  /**
+   * End the stream once every message that existed when the consumer was
+   * created has been delivered (at once when there are none). Without it the
+   * stream goes on with new messages until it is interrupted.
+   */
+  readonly untilCaughtUp?: boolean | undefined
+  /** How many messages the client buffers ahead of the reader (default 64). */
+  readonly bufferMessages?: number | undefined
+}
+
+export type AckPolicy = "explicit" | "none" | "all"
+
+export interface ConsumerConfig {
+  /** Durable name. */
+  readonly name: string
+  readonly filterSubjects?: ReadonlyArray<string> | undefined
+  /** Default "all". */
+  readonly deliver?: DeliverPolicy | undefined
+  /** Default "explicit". */
+  readonly ackPolicy?: AckPolicy | undefined
+  /** Default 30 seconds. */
+  readonly ackWait?: Duration.Input | undefined
+  /** -1 (default): unlimited. */
+  readonly maxDeliver?: number | undefined
+  readonly backoff?: ReadonlyArray<Duration.Input> | undefined
+  /** Default 1000. */
+  readonly maxAckPending?: number | undefined
+  readonly description?: string | undefined
+}
+
+export interface ConsumerInfo {
+  readonly stream: string
+  readonly name: string
+  readonly numPending: number
+  readonly numAckPending: number
+  readonly numRedelivered: number
+  readonly delivered: { readonly streamSeq: number; readonly consumerSeq: number }
+  readonly ackFloor: { readonly streamSeq: number; readonly consumerSeq: number }
+}
+
+export interface ConsumeOptions {
+  /** How many messages the client buffers ahead of the reader (default 64). */
+  readonly bufferMessages?: number | undefined
+}
+
+export interface ServerInfo {
+  readonly serverId: string
+  readonly version: string
+  readonly maxPayload: number
+  readonly jetstream: boolean
+}
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+export interface JetStream {
+  readonly publish: (
+    subject: string,
+    data: Uint8Array,
+    options?: JetStreamPublishOptions
+  ) => Effect.Effect<PubAck, NatsError>
+  readonly streams: {
+    readonly add: (config: StreamConfig) => Effect.Effect<StreamInfo, NatsError>
+    readonly update: (config: StreamConfig) => Effect.Effect<StreamInfo, NatsError>
+    /** Fails with reason `StreamNotFound` when absent. */
+    readonly info: (name: string) => Effect.Effect<StreamInfo, NatsError>
+    readonly delete: (name: string) => Effect.Effect<void, NatsError>
+    readonly purge: (name: string, options?: PurgeOptions) => Effect.Effect<{ readonly purged: number }, NatsError>
+    /** Every stream, or those that capture `subject`. */
+    readonly list: (options?: { readonly subject?: string | undefined }) => Effect.Effect<
+      ReadonlyArray<StreamInfo>,
+      NatsError
+    >
+  }
+  /**
+   * One stored message, by sequence or the last on a subject; `None` when
+   * there is none. Uses direct get when the stream allows it.
+   */
+  readonly getMessage: (
+    stream: string,
+    query: { readonly seq: number } | { readonly lastBySubject: string }
+  ) => Effect.Effect<Option.Option<StoredMsg>, NatsError>
+  /**
+   * An ordered, ephemeral consumer read as a Stream. It pulls from the server
+   * only as fast as the stream is read, and is deleted when the stream ends.
+   */
+  readonly ordered: (stream: string, options?: OrderedConsumerOptions) => Stream.Stream<StoredMsg, NatsError>
+  /** Durable consumers with acknowledgement. */
+  readonly consumers: {
+    /** Creates the consumer, or updates it when it exists. */
+    readonly add: (stream: string, config: ConsumerConfig) => Effect.Effect<ConsumerInfo, NatsError>
+    readonly info: (stream: string, name: string) => Effect.Effect<ConsumerInfo, NatsError>
+    readonly delete: (stream: string, name: string) => Effect.Effect<void, NatsError>
+    /** Messages of a durable consumer, pulled as fast as the stream is read. */
+    readonly consume: (stream: string, name: string, options?: ConsumeOptions) => Stream.Stream<JsMsg, NatsError>
+  }
+}
+
+export class NatsClient extends Context.Service<NatsClient, {
+  readonly server: ServerInfo
+  /** `nats.js` or `memory`. */
+  readonly adapter: "nats.js" | "memory"
+  readonly publish: (subject: string, data: Uint8Array, options?: PublishOptions) => Effect.Effect<void, NatsError>
+  /**
+   * Subscribes now (the subscription is live when the Effect completes, so a
+   * publish that follows reaches it) and returns its messages as a Stream.
+   * The subscription ends with the scope, or when the Stream ends.
+   */
+  readonly subscribe: (
+    subject: string,
+    options?: SubscribeOptions
+  ) => Effect.Effect<Stream.Stream<Msg, NatsError>, NatsError, Scope.Scope>
+  readonly request: (subject: string, data: Uint8Array, options?: RequestOptions) => Effect.Effect<Msg, NatsError>
+  /** Round trip to the server: everything sent before has been processed. */
+  readonly flush: Effect.Effect<void, NatsError>
+  readonly jetstream: JetStream
+}>()("@nats-effect/core/NatsClient") {}
+
+// ---------------------------------------------------------------------------
+// Layers
+// ---------------------------------------------------------------------------
+
+export interface TlsOptions {
+  /** PEM file paths. */
+  readonly caFile?: string | undefined
+  readonly certFile?: string | undefined
+  readonly keyFile?: string | undefined
+  /** Require TLS even if the server does not ask for it. */
+  readonly required?: boolean | undefined
+}
+
+export interface NatsClientOptions {
+  /** Default `nats://127.0.0.1:4222`. */
+  readonly servers?: string | ReadonlyArray<string> | undefined
+  readonly name?: string | undefined
+  readonly user?: string | undefined
+  readonly pass?: Redacted.Redacted<string> | undefined
+  readonly token?: Redacted.Redacted<string> | undefined
+  /** An nkey seed (starts with `SU`). */
+  readonly nkeySeed?: Redacted.Redacted<string> | undefined
+  /** Path of a `.creds` file (JWT and nkey seed). */
+  readonly credsFile?: string | undefined
+  readonly tls?: TlsOptions | undefined
+  /** Connection timeout per attempt, default 5 seconds. */
+  readonly timeout?: Duration.Input | undefined
+  /** Default true. */
+  readonly reconnect?: boolean | undefined
+  /** Default -1 (forever) once connected. */
+  readonly maxReconnectAttempts?: number | undefined
+  /** Default 2 seconds. */
+  readonly reconnectTimeWait?: Duration.Input | undefined
+  readonly pingInterval?: Duration.Input | undefined
+  /** Timeout of the JetStream API calls, default 5 seconds. */
+  readonly jetstreamTimeout?: Duration.Input | undefined
+}
+
+/** Connects to NATS with nats.js; drains the connection when the layer is released. */
+export const layer = (options: NatsClientOptions = {}): Layer.Layer<NatsClient, NatsError> =>
+  Layer.effect(NatsClient, NatsJs.make(options))
+
+/**
+ * Connects with options read from `Config`. Without an argument it reads the
+ * environment: `NATS_URL` (comma-separated servers, default
+ * `nats://127.0.0.1:4222`), `NATS_USER`, `NATS_PASSWORD`, `NATS_TOKEN`,
+ * `NATS_CREDS`, `NATS_NKEY_SEED`.
+ */
+export const layerConfig = (
+  config: Config.Wrap<NatsClientOptions> = defaultConfig
+): Layer.Layer<NatsClient, NatsError | Config.ConfigError> =>
+  Layer.effect(NatsClient, Effect.flatMap(Config.unwrap(config), NatsJs.make))
+
+const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
+  config.pipe(Config.option, Config.map(Option.getOrUndefined))
+
+const defaultConfig: Config.Wrap<NatsClientOptions> = {
+  servers: Config.String("NATS_URL").pipe(
+    Config.withDefault("nats://127.0.0.1:4222"),
+    Config.map((url) => url.split(",").map((s) => s.trim()).filter((s) => s.length > 0))
+  ),
+  user: optional(Config.String("NATS_USER")),
+  pass: optional(Config.Redacted("NATS_PASSWORD")),
+  token: optional(Config.Redacted("NATS_TOKEN")),
+  credsFile: optional(Config.String("NATS_CREDS")),
+  nkeySeed: optional(Config.Redacted("NATS_NKEY_SEED"))
+}
+
+export interface MemoryOptions {
+  /** Default 1 MiB, as nats-server. */
+  readonly maxPayload?: number | undefined
+}
+
+/**
+ * A NATS server with JetStream inside the process: no network, no disk. Each
+ * build is its own server. Time comes from Effect's `Clock`, so `TestClock`
+ * drives ages and redelivery.
+ */
+export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<NatsClient> =>
+  Layer.effect(NatsClient, Memory.make(options))

@@ -1,0 +1,20 @@
+// The one list of test projects; vitest.config.ts reads it.
+import { defineProject } from "vitest/config"
+
+const project = (name: string, dir: string) =>
+  defineProject({
+    test: {
+      name,
+      root: dir,
+      include: ["test/**/*.test.ts"],
+      testTimeout: 60_000,
+      hookTimeout: 60_000
+    }
+  })
+
+export default [
+  project("core", "packages/core"),
+  project("testing", "packages/testing"),
+  project("object-store", "packages/object-store"),
+  project("examples", "examples")
+]
