@@ -1,6 +1,11 @@
 /**
- * @nats-effect/core: NATS for Effect.
+ * @nats-effect/core: NATS for Effect. The `NatsClient` port and its adapters,
+ * the broker with handlers as Effects, the current message as a service,
+ * logging.
  */
+export * as NatsBroker from "./NatsBroker.ts"
 export * as NatsClient from "./NatsClient.ts"
 export * as NatsError from "./NatsError.ts"
 export * as NatsHeaders from "./NatsHeaders.ts"
+export * as NatsLogger from "./NatsLogger.ts"
+export * as NatsMessage from "./NatsMessage.ts"

@@ -1,1 +1,6 @@
-export {}
+/**
+ * @nats-effect/object-store: chunked streaming object storage on JetStream,
+ * wire-compatible with the NATS object store (ADR-20).
+ */
+export * as ObjectStore from "./ObjectStore.ts"
+export * as ObjectStoreError from "./ObjectStoreError.ts"
