@@ -80,6 +80,28 @@ export class JetStreamApiError extends Schema.TaggedError<JetStreamApiError>("@n
   { code: Schema.Number, errCode: Schema.Number, message: Schema.String }
 ) {}
 
+/** A payload could not be encoded for `subject` (for example by its Schema). */
+export class EncodeError extends Schema.TaggedError<EncodeError>("@nats-effect/core/EncodeError")(
+  "EncodeError",
+  { subject: Schema.String, message: Schema.String }
+) {}
+
+/** A received payload could not be decoded (bad JSON, or rejected by its Schema). */
+export class DecodeError extends Schema.TaggedError<DecodeError>("@nats-effect/core/DecodeError")(
+  "DecodeError",
+  { subject: Schema.String, message: Schema.String }
+) {}
+
+/**
+ * The responder answered a request with an error instead of a result (its
+ * handler failed, or it could not decode the request). `error` is the tag the
+ * responder reported.
+ */
+export class RemoteError extends Schema.TaggedError<RemoteError>("@nats-effect/core/RemoteError")(
+  "RemoteError",
+  { subject: Schema.String, error: Schema.String, message: Schema.String }
+) {}
+
 /** Anything the adapter could not classify; `cause` keeps the original. */
 export class UnknownError extends Schema.TaggedError<UnknownError>("@nats-effect/core/UnknownError")(
   "UnknownError",
@@ -98,6 +120,9 @@ export const NatsErrorReason = Schema.Union([
   ConsumerNotFound,
   ExpectationFailed,
   JetStreamApiError,
+  EncodeError,
+  DecodeError,
+  RemoteError,
   UnknownError
 ])
 export type NatsErrorReason = typeof NatsErrorReason.Type
