@@ -4,6 +4,8 @@ import projects from "./vitest.workspace.ts"
 export default defineConfig({
   test: {
     projects,
-    reporters: ["default"]
+    // The JSON report is what .ci/run counts.
+    reporters: ["default", "json"],
+    outputFile: { json: ".vitest-report.json" }
   }
 })

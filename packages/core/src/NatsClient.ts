@@ -278,6 +278,7 @@ export interface JetStream {
   ) => Effect.Effect<PubAck, NatsError>
   readonly streams: {
     readonly add: (config: StreamConfig) => Effect.Effect<StreamInfo, NatsError>
+    /** Changes the fields given; fields left out keep their current values. */
     readonly update: (config: StreamConfig) => Effect.Effect<StreamInfo, NatsError>
     /** Fails with reason `StreamNotFound` when absent. */
     readonly info: (name: string) => Effect.Effect<StreamInfo, NatsError>

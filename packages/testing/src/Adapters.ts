@@ -1,2 +1,32 @@
-// Placeholder: being written.
-export {}
+/**
+ * The `NatsClient` adapters every conformance suite runs against: the
+ * in-memory server and nats.js on a fresh `nats-server`. Set
+ * `NATS_EFFECT_ADAPTERS` (a comma-separated list, e.g. `memory`) to run a
+ * subset.
+ *
+ * @since 0.1.0
+ */
+import { NatsClient } from "@nats-effect/core"
+import type { Layer } from "effect"
+import * as NatsServer from "./NatsServer.ts"
+
+export interface Adapter {
+  readonly name: "memory" | "nats-server"
+  /** A fresh, independent NATS (a new server process for `nats-server`) on each call. */
+  readonly layer: () => Layer.Layer<NatsClient.NatsClient, unknown>
+}
+
+export const all: ReadonlyArray<Adapter> = [
+  { name: "memory", layer: () => NatsClient.layerMemory() },
+  { name: "nats-server", layer: () => NatsServer.layerClient() }
+]
+
+const selected = (process.env["NATS_EFFECT_ADAPTERS"] ?? "")
+  .split(",")
+  .map((name) => name.trim())
+  .filter((name) => name.length > 0)
+
+/** The adapters to run: all, or those named in `NATS_EFFECT_ADAPTERS`. */
+export const adapters: ReadonlyArray<Adapter> = selected.length === 0
+  ? all
+  : all.filter((adapter) => selected.includes(adapter.name))

@@ -1,0 +1,285 @@
+/**
+ * Ordered and durable consumers, read as Streams through nats.js's pull
+ * consumer (`consume`). nats.js sends the next pull request only when the
+ * reader reaches the message that crossed its refill threshold, so the client
+ * holds at most about `bufferMessages` messages ahead of a slow reader and the
+ * server waits.
+ */
+import type {
+  ConsumerConfig as ServerConsumerConfig,
+  ConsumerInfo as ServerConsumerInfo,
+  ConsumerMessages,
+  JetStreamClient,
+  JsMsg as NatsJsMsg
+} from "@nats-io/jetstream"
+import { Duration, Effect, type Scope, Stream } from "effect"
+import type {
+  ConsumerConfig,
+  ConsumerInfo,
+  DeliverPolicy,
+  JetStream,
+  JsMsg,
+  OrderedConsumerOptions,
+  StoredMsg
+} from "../../NatsClient.ts"
+import type * as NatsError from "../../NatsError.ts"
+import { badRequest, type ErrorContext, fromNatsJs } from "./errors.ts"
+import { fromMsgHdrs } from "./headers.ts"
+import type { JetStreamApi } from "./jsapi.ts"
+import { checkName, toNanos } from "./streams.ts"
+import { subscribeProblem } from "./subjects.ts"
+
+const defaultBufferMessages = 64
+
+type DeliverFields = Pick<ServerConsumerConfig, "deliver_policy" | "opt_start_seq" | "opt_start_time">
+
+const deliverFields = (deliver: DeliverPolicy): DeliverFields => {
+  if (typeof deliver === "string") return { deliver_policy: deliver }
+  return "startSequence" in deliver
+    ? { deliver_policy: "by_start_sequence", opt_start_seq: deliver.startSequence }
+    : { deliver_policy: "by_start_time", opt_start_time: deliver.startTime.toISOString() }
+}
+
+/**
+ * Checks the filter subjects; one filter goes as `filter_subject` (every
+ * server), several as `filter_subjects`, which needs nats-server 2.10.
+ */
+const filterFields = (
+  api: JetStreamApi,
+  filters: ReadonlyArray<string> | undefined,
+  context: ErrorContext
+): Effect.Effect<{ filter_subject?: string; filter_subjects?: Array<string> }, NatsError.NatsError> => {
+  if (filters === undefined || filters.length === 0) return Effect.succeed({})
+  for (const filter of filters) {
+    const problem = subscribeProblem(filter)
+    if (problem !== undefined) return Effect.fail(badRequest(context, `filter subject '${filter}': ${problem}`))
+  }
+  if (filters.length === 1) return Effect.succeed({ filter_subject: filters[0]! })
+  if (!api.serverAtLeast(2, 10, 0)) {
+    return Effect.fail(
+      badRequest(
+        context,
+        `several filter subjects need nats-server 2.10.0 or later (connected to ${api.serverVersion()})`
+      )
+    )
+  }
+  return Effect.succeed({ filter_subjects: [...filters] })
+}
+
+const checkBuffer = (bufferMessages: number | undefined, context: ErrorContext) => {
+  const buffer = bufferMessages ?? defaultBufferMessages
+  return Number.isInteger(buffer) && buffer > 0
+    ? Effect.succeed(buffer)
+    : Effect.fail(badRequest(context, `bufferMessages must be a positive integer, got ${buffer}`))
+}
+
+/** A consumer's messages as a Stream; the pull loop stops when the Stream ends. */
+const messagesStream = <A>(
+  messages: Effect.Effect<ConsumerMessages, NatsError.NatsError>,
+  context: ErrorContext,
+  convert: (msg: NatsJsMsg) => A
+): Effect.Effect<Stream.Stream<A, NatsError.NatsError>, NatsError.NatsError, Scope.Scope> =>
+  Effect.map(
+    // stop() ends a pending next() too, which iterator.return() would not.
+    Effect.acquireRelease(messages, (iterator) => Effect.sync(() => iterator.stop())),
+    (iterator) =>
+      Stream.fromAsyncIterable(iterator, (cause) => fromNatsJs(cause, context)).pipe(Stream.map(convert))
+  )
+
+const toStoredMsg = (stream: string, msg: NatsJsMsg): StoredMsg => {
+  const info = msg.info
+  return {
+    stream,
+    subject: msg.subject,
+    seq: info.streamSequence,
+    time: msg.time,
+    data: msg.data,
+    headers: fromMsgHdrs(msg.headers),
+    pending: info.pending
+  }
+}
+
+/** A delivered message with its acknowledgements as Effects, made on demand. */
+class DeliveredMsg implements JsMsg {
+  readonly stream: string
+  readonly subject: string
+  readonly seq: number
+  readonly time: Date
+  readonly data: Uint8Array
+  readonly headers: JsMsg["headers"]
+  readonly pending: number
+  readonly consumer: string
+  readonly deliveryCount: number
+  readonly redelivered: boolean
+  readonly #msg: NatsJsMsg
+  readonly #termReason: boolean
+
+  constructor(stream: string, consumer: string, msg: NatsJsMsg, termReason: boolean) {
+    const info = msg.info
+    this.stream = stream
+    this.consumer = consumer
+    this.subject = msg.subject
+    this.seq = info.streamSequence
+    this.time = msg.time
+    this.data = msg.data
+    this.headers = fromMsgHdrs(msg.headers)
+    this.pending = info.pending
+    this.deliveryCount = info.deliveryCount
+    this.redelivered = info.deliveryCount > 1
+    this.#msg = msg
+    this.#termReason = termReason
+  }
+
+  #settle(operation: string, send: (msg: NatsJsMsg) => void): Effect.Effect<void, NatsError.NatsError> {
+    return Effect.try({
+      try: () => send(this.#msg),
+      catch: (cause) => fromNatsJs(cause, { operation, stream: this.stream, consumer: this.consumer })
+    })
+  }
+
+  get ack() {
+    return this.#settle("ack", (msg) => msg.ack())
+  }
+
+  get working() {
+    return this.#settle("working", (msg) => msg.working())
+  }
+
+  nak(delay?: Duration.Input) {
+    return this.#settle("nak", (msg) => msg.nak(delay === undefined ? undefined : Duration.toMillis(delay)))
+  }
+
+  term(reason?: string) {
+    // Servers before 2.11 do not read a reason after +TERM.
+    return this.#settle("term", (msg) => msg.term(this.#termReason ? reason : undefined))
+  }
+}
+
+const toConsumerInfo = (info: ServerConsumerInfo): ConsumerInfo => ({
+  stream: info.stream_name,
+  name: info.name,
+  numPending: info.num_pending,
+  numAckPending: info.num_ack_pending,
+  numRedelivered: info.num_redelivered,
+  delivered: { streamSeq: info.delivered.stream_seq, consumerSeq: info.delivered.consumer_seq },
+  ackFloor: { streamSeq: info.ack_floor.stream_seq, consumerSeq: info.ack_floor.consumer_seq }
+})
+
+export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): JetStream["ordered"] =>
+(stream, options = {}) =>
+  Stream.unwrap(Effect.gen(function*() {
+    const context: ErrorContext = { operation: "ordered consumer", stream }
+    yield* checkName("stream", stream, context)
+    const buffer = yield* checkBuffer(options.bufferMessages, context)
+    const filters = yield* filterFields(api, options.filterSubjects, context)
+    const consumer = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => js.consumers.get(stream, orderedOptions(options, filters)),
+        catch: (cause) => fromNatsJs(cause, context)
+      }),
+      // Deleted at once rather than left to expire on the server.
+      (consumer) => Effect.promise(() => consumer.delete().catch(() => false))
+    )
+    if (options.untilCaughtUp === true) {
+      const initial = yield* Effect.promise(() => consumer.info(true))
+      if (initial.num_pending === 0) return Stream.empty
+    }
+    const messages = yield* messagesStream(
+      Effect.tryPromise({
+        try: () => consumer.consume({ max_messages: buffer }),
+        catch: (cause) => fromNatsJs(cause, context)
+      }),
+      context,
+      (msg) => toStoredMsg(stream, msg)
+    )
+    return options.untilCaughtUp === true ? Stream.takeUntil(messages, (msg) => msg.pending === 0) : messages
+  }))
+
+const orderedOptions = (
+  options: OrderedConsumerOptions,
+  filters: { filter_subject?: string; filter_subjects?: Array<string> }
+) => {
+  const deliver = deliverFields(options.deliver ?? "all")
+  const filterSubjects = filters.filter_subject ?? filters.filter_subjects
+  return {
+    deliver_policy: deliver.deliver_policy,
+    ...(deliver.opt_start_seq !== undefined ? { opt_start_seq: deliver.opt_start_seq } : {}),
+    ...(deliver.opt_start_time !== undefined ? { opt_start_time: deliver.opt_start_time } : {}),
+    ...(filterSubjects !== undefined ? { filter_subjects: filterSubjects } : {}),
+    ...(options.headersOnly === true ? { headers_only: true } : {})
+  }
+}
+
+export const makeConsumers = (api: JetStreamApi, js: JetStreamClient): JetStream["consumers"] => {
+  const info = (stream: string, name: string, operation: string) => {
+    const context = { operation, stream, consumer: name }
+    return checkName("stream", stream, context).pipe(
+      Effect.andThen(checkName("consumer", name, context)),
+      Effect.andThen(api.request<ServerConsumerInfo>(`CONSUMER.INFO.${stream}.${name}`, undefined, context))
+    )
+  }
+  const termReason = api.serverAtLeast(2, 11, 0)
+
+  return {
+    add: (stream, config) => {
+      const context = { operation: "consumer add", stream, consumer: config.name }
+      return checkName("stream", stream, context).pipe(
+        Effect.andThen(checkName("consumer", config.name, context)),
+        Effect.andThen(filterFields(api, config.filterSubjects, context)),
+        Effect.flatMap((filters) =>
+          // No `action`: the server creates the consumer or updates it.
+          api.request<ServerConsumerInfo>(
+            `CONSUMER.CREATE.${stream}.${config.name}`,
+            { stream_name: stream, config: { ...toServerConsumerConfig(config), ...filters } },
+            context
+          )
+        ),
+        Effect.map(toConsumerInfo)
+      )
+    },
+    info: (stream, name) => Effect.map(info(stream, name, "consumer info"), toConsumerInfo),
+    delete: (stream, name) => {
+      const context = { operation: "consumer delete", stream, consumer: name }
+      return checkName("stream", stream, context).pipe(
+        Effect.andThen(checkName("consumer", name, context)),
+        Effect.andThen(api.request(`CONSUMER.DELETE.${stream}.${name}`, undefined, context)),
+        Effect.asVoid
+      )
+    },
+    consume: (stream, name, options = {}) =>
+      Stream.unwrap(Effect.gen(function*() {
+        const context: ErrorContext = { operation: "consume", stream, consumer: name }
+        const buffer = yield* checkBuffer(options.bufferMessages, context)
+        const current = yield* info(stream, name, "consume")
+        if (current.config.deliver_subject !== undefined) {
+          return yield* Effect.fail(badRequest(context, `consumer '${name}' is a push consumer`))
+        }
+        const consumer = js.consumers.getConsumerFromInfo(current)
+        return yield* messagesStream(
+          Effect.tryPromise({
+            // Fail with ConsumerNotFound / StreamNotFound when they are
+            // deleted, rather than waiting for them to come back.
+            try: () => consumer.consume({ max_messages: buffer, abort_on_missing_resource: true }),
+            catch: (cause) => fromNatsJs(cause, context)
+          }),
+          context,
+          (msg) => new DeliveredMsg(stream, name, msg, termReason)
+        )
+      }))
+  }
+}
+
+const toServerConsumerConfig = (config: ConsumerConfig): Partial<ServerConsumerConfig> => {
+  const out: Partial<ServerConsumerConfig> = {
+    name: config.name,
+    durable_name: config.name,
+    ack_policy: config.ackPolicy ?? "explicit",
+    ...deliverFields(config.deliver ?? "all")
+  }
+  if (config.ackWait !== undefined) out.ack_wait = toNanos(config.ackWait)
+  if (config.maxDeliver !== undefined) out.max_deliver = config.maxDeliver
+  if (config.backoff !== undefined) out.backoff = config.backoff.map(toNanos)
+  if (config.maxAckPending !== undefined) out.max_ack_pending = config.maxAckPending
+  if (config.description !== undefined) out.description = config.description
+  return out
+}

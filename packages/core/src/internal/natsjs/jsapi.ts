@@ -1,0 +1,76 @@
+/**
+ * Requests to the JetStream API (`$JS.API.*`) sent directly, so that we send
+ * exactly the fields we mean to (servers from 2.12 reject unknown ones) and
+ * classify the answers ourselves.
+ */
+import { Empty, type NatsConnection, RequestError } from "@nats-io/nats-core"
+import type { ApiError } from "@nats-io/jetstream"
+import { Effect } from "effect"
+import * as NatsError from "../../NatsError.ts"
+import { type ErrorContext, fail, fromApiError, fromNatsJs } from "./errors.ts"
+
+export interface JetStreamApi {
+  readonly nc: NatsConnection
+  /** Milliseconds. */
+  readonly timeout: number
+  /**
+   * Sends `body` (JSON, or nothing when `undefined`) to `$JS.API.<subject>`
+   * and returns the answer, failing with the API error it carries.
+   */
+  readonly request: <A>(subject: string, body: unknown, context: ErrorContext) => Effect.Effect<A, NatsError.NatsError>
+  /** The server's version is at least `major.minor.patch`. */
+  readonly serverAtLeast: (major: number, minor: number, patch: number) => boolean
+  readonly serverVersion: () => string
+}
+
+const prefix = "$JS.API"
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** Parses a JSON API answer, failing with the API error it carries. */
+export const parseAnswer = <A>(data: Uint8Array, context: ErrorContext): Effect.Effect<A, NatsError.NatsError> => {
+  let answer: { readonly error?: ApiError }
+  try {
+    answer = JSON.parse(decoder.decode(data))
+  } catch (cause) {
+    return Effect.fail(
+      fail(new NatsError.UnknownError({ message: `${context.operation}: the server's answer is not JSON`, cause }))
+    )
+  }
+  if (answer.error !== undefined) {
+    return Effect.fail(fromApiError(answer.error.code, answer.error.err_code, answer.error.description, context))
+  }
+  return Effect.succeed(answer as A)
+}
+
+const parseVersion = (version: string): readonly [number, number, number] => {
+  const [major = "0", minor = "0", patch = "0"] = version.split(".")
+  return [parseInt(major, 10) || 0, parseInt(minor, 10) || 0, parseInt(patch, 10) || 0]
+}
+
+export const make = (nc: NatsConnection, timeout: number): JetStreamApi => {
+  const serverVersion = () => nc.info?.version ?? "0.0.0"
+  return {
+    nc,
+    timeout,
+    serverVersion,
+    serverAtLeast: (major, minor, patch) => {
+      const [a, b, c] = parseVersion(serverVersion())
+      return a !== major ? a > major : b !== minor ? b > minor : c >= patch
+    },
+    request: <A>(subject: string, body: unknown, context: ErrorContext) =>
+      Effect.tryPromise({
+        try: () =>
+          nc.request(
+            `${prefix}.${subject}`,
+            body === undefined ? Empty : encoder.encode(JSON.stringify(body)),
+            { timeout }
+          ),
+        catch: (cause) =>
+          // Nobody answers the API when JetStream is off.
+          cause instanceof RequestError && cause.isNoResponders()
+            ? fail(new NatsError.JetStreamNotEnabled({ message: `${context.operation}: JetStream is not enabled` }))
+            : fromNatsJs(cause, context)
+      }).pipe(Effect.flatMap((msg) => parseAnswer<A>(msg.data, context)))
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * The nats.js adapter against a real nats-server: connecting, failing fast,
+ * credentials, configuration, reconnecting across a server restart, and what
+ * depends on the server's version.
+ */
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { NatsClient, type NatsError } from "@nats-effect/core"
+import { NatsServer } from "@nats-effect/testing"
+import { nkeys } from "@nats-io/nats-core"
+import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Logger, Option, Queue, Redacted, Scope, Stream } from "effect"
+
+const bytes = (text: string) => new TextEncoder().encode(text)
+const text = (data: Uint8Array) => new TextDecoder().decode(data)
+
+const failure = <A, R>(effect: Effect.Effect<A, NatsError.NatsError, R>) =>
+  Effect.map(Effect.flip(effect), (error) => error.reason)
+
+/** Connects a client in the current scope. */
+const connect = (options: NatsClient.NatsClientOptions) =>
+  Effect.map(Layer.build(NatsClient.layer(options)), Context.get(NatsClient.NatsClient))
+
+/** A port nothing listens on. */
+const deadPort = Effect.callback<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address() as Net.AddressInfo
+    server.close(() => resume(Effect.succeed(address.port)))
+  })
+})
+
+const startServer = (options: NatsServer.NatsServerOptions = {}) =>
+  Effect.map(Layer.build(NatsServer.layer(options)), Context.get(NatsServer.NatsServer))
+
+describe("NatsClient.layer (nats.js)", () => {
+  layer(NatsServer.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect("connects, reports the server, and drains on release", () =>
+      Effect.gen(function*() {
+        const server = yield* NatsServer.NatsServer
+        const observer = yield* connect({ servers: server.url })
+        const subject = "drained"
+        const received = yield* observer.subscribe(subject)
+
+        const scope = yield* Scope.make()
+        const publisher = yield* Layer.buildWithScope(NatsClient.layer({ servers: server.url, name: "publisher" }), scope)
+          .pipe(Effect.map(Context.get(NatsClient.NatsClient)))
+        assert.strictEqual(publisher.adapter, "nats.js")
+        assert.strictEqual(publisher.server.maxPayload, 1024 * 1024)
+        assert.isTrue(publisher.server.jetstream)
+        assert.match(publisher.server.version, /^\d+\.\d+\.\d+/)
+        assert.isTrue(publisher.server.serverId.length > 0)
+
+        const count = 500
+        for (let i = 0; i < count; i++) yield* publisher.publish(subject, bytes(String(i)))
+        // Closing drains: everything published before is delivered.
+        yield* Scope.close(scope, Exit.void)
+        const messages = yield* Stream.runCollect(Stream.take(received, count))
+        assert.deepStrictEqual(messages.map((m) => Number(text(m.data))), Array.from({ length: count }, (_, i) => i))
+
+        const closed = yield* failure(publisher.publish(subject, bytes("late")))
+        assert.strictEqual(closed._tag, "ConnectionError")
+      }))
+
+    it.effect("ends a subscription's Stream when its scope closes", () =>
+      Effect.gen(function*() {
+        const server = yield* NatsServer.NatsServer
+        const nats = yield* connect({ servers: server.url })
+        const scope = yield* Scope.make()
+        const messages = yield* Scope.provide(nats.subscribe("scoped"), scope)
+        yield* nats.publish("scoped", bytes("1"))
+        const reader = yield* Effect.forkChild(Stream.runCollect(messages))
+        yield* nats.flush
+        yield* Scope.close(scope, Exit.void)
+        const read = yield* Fiber.await(reader)
+        assert.isTrue(Exit.isSuccess(read))
+      }))
+
+    it.effect("refuses stream metadata and several filter subjects clearly before nats-server 2.10", () =>
+      Effect.gen(function*() {
+        const server = yield* NatsServer.NatsServer
+        const nats = yield* connect({ servers: server.url })
+        const [major = 0, minor = 0] = nats.server.version.split(".").map(Number)
+        const before210 = major === 2 && minor < 10
+        const name = "VERSIONED"
+        const added = yield* Effect.result(
+          nats.jetstream.streams.add({ name, subjects: ["versioned.>"], metadata: { owner: "tests" } })
+        )
+        const ordered = yield* Effect.result(
+          Stream.runCollect(
+            nats.jetstream.ordered(name, { filterSubjects: ["versioned.a", "versioned.b"], untilCaughtUp: true })
+          )
+        )
+        if (before210) {
+          assert.isTrue(added._tag === "Failure" && added.failure.reason._tag === "JetStreamApiError")
+          assert.match(added._tag === "Failure" ? added.failure.reason.message : "", /metadata.*2\.10/)
+          const compression = yield* failure(
+            nats.jetstream.streams.add({ name, subjects: ["versioned.>"], compression: "s2" })
+          )
+          assert.match(compression.message, /compression.*2\.10/)
+          yield* nats.jetstream.streams.add({ name, subjects: ["versioned.>"] })
+          assert.isTrue(ordered._tag === "Failure")
+          const orderedReason = yield* failure(
+            Stream.runCollect(nats.jetstream.ordered(name, { filterSubjects: ["versioned.a", "versioned.b"] }))
+          )
+          assert.match(orderedReason.message, /filter subjects.*2\.10/)
+        } else {
+          assert.isTrue(added._tag === "Success")
+          const info = yield* nats.jetstream.streams.info(name)
+          assert.deepStrictEqual(info.config.metadata, { owner: "tests" })
+          assert.isTrue(ordered._tag === "Success")
+        }
+        yield* nats.jetstream.streams.delete(name)
+      }))
+  })
+
+  it.live("fails fast with ConnectionError when nothing listens", () =>
+    Effect.gen(function*() {
+      const port = yield* deadPort
+      const started = Date.now()
+      const reason = yield* failure(connect({ servers: `nats://127.0.0.1:${port}` }))
+      assert.strictEqual(reason._tag, "ConnectionError")
+      assert.include(reason.message, String(port))
+      assert.isBelow(Date.now() - started, 10_000)
+    }))
+
+  it.live("fails fast with AuthenticationError on wrong credentials, connects with the right ones", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ args: ["--user", "u", "--pass", "p"] })
+      const started = Date.now()
+      const wrong = yield* failure(connect({ servers: server.url, user: "u", pass: Redacted.make("wrong") }))
+      assert.strictEqual(wrong._tag, "AuthenticationError")
+      const missing = yield* failure(connect({ servers: server.url }))
+      assert.strictEqual(missing._tag, "AuthenticationError")
+      assert.isBelow(Date.now() - started, 10_000)
+
+      const nats = yield* connect({ servers: server.url, user: "u", pass: Redacted.make("p") })
+      yield* nats.flush
+    }))
+
+  it.live("authenticates with a token", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ args: ["--auth", "s3cret"] })
+      const wrong = yield* failure(connect({ servers: server.url, token: Redacted.make("nope") }))
+      assert.strictEqual(wrong._tag, "AuthenticationError")
+      const nats = yield* connect({ servers: server.url, token: Redacted.make("s3cret") })
+      yield* nats.flush
+    }))
+
+  it.live("authenticates with an nkey seed; an unreadable creds file is an AuthenticationError", () =>
+    Effect.gen(function*() {
+      const user = nkeys.createUser()
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "nats-effect-nkey-"))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      const config = Path.join(dir, "server.conf")
+      Fs.writeFileSync(config, `authorization { users = [ { nkey: "${user.getPublicKey()}" } ] }\n`)
+      const server = yield* startServer({ args: ["-c", config] })
+
+      const seed = Redacted.make(new TextDecoder().decode(user.getSeed()))
+      const nats = yield* connect({ servers: server.url, nkeySeed: seed })
+      yield* nats.flush
+      const other = Redacted.make(new TextDecoder().decode(nkeys.createUser().getSeed()))
+      const rejected = yield* failure(connect({ servers: server.url, nkeySeed: other }))
+      assert.strictEqual(rejected._tag, "AuthenticationError")
+
+      const unreadable = yield* failure(connect({ servers: server.url, credsFile: Path.join(dir, "missing.creds") }))
+      assert.strictEqual(unreadable._tag, "AuthenticationError")
+      assert.include(unreadable.message, "missing.creds")
+    }))
+
+  it.live("layerConfig reads NATS_URL (a comma-separated list) and the credentials", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ args: ["--user", "u", "--pass", "p"] })
+      const port = yield* deadPort
+      const withConfig = (config: Record<string, string>) =>
+        Layer.build(
+          NatsClient.layerConfig().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(config))))
+        ).pipe(Effect.map(Context.get(NatsClient.NatsClient)))
+
+      const nats = yield* withConfig({
+        NATS_URL: `nats://127.0.0.1:${port}, ${server.url}`,
+        NATS_USER: "u",
+        NATS_PASSWORD: "p"
+      })
+      yield* nats.flush
+      assert.isTrue(nats.server.jetstream)
+
+      const rejected = yield* Effect.flip(withConfig({ NATS_URL: server.url, NATS_USER: "u", NATS_PASSWORD: "x" }))
+      assert.isTrue(rejected._tag === "NatsError" && rejected.reason._tag === "AuthenticationError")
+    }))
+
+  it.live("reconnects across a server restart; JetStream data persists", () =>
+    Effect.gen(function*() {
+      const logs = yield* Queue.unbounded<string>()
+      const capture = Logger.make(({ message }) => {
+        Queue.offerUnsafe(logs, (Array.isArray(message) ? message : [message]).map(String).join(" "))
+      })
+      const context = yield* Layer.build(
+        NatsServer.layerClient({}, { reconnectTimeWait: "50 millis" }).pipe(
+          Layer.provide(Logger.layer([capture]))
+        )
+      )
+      const server = Context.get(context, NatsServer.NatsServer)
+      const nats = Context.get(context, NatsClient.NatsClient)
+      const awaitLog = (fragment: string) =>
+        Stream.fromQueue(logs).pipe(Stream.takeUntil((line) => line.includes(fragment)), Stream.runDrain)
+
+      yield* nats.jetstream.streams.add({ name: "DURABLE", subjects: ["durable.>"] })
+      for (const data of ["1", "2", "3"]) yield* nats.jetstream.publish("durable.a", bytes(data))
+
+      yield* server.restart
+      yield* awaitLog("NATS disconnected")
+      yield* awaitLog("NATS reconnected")
+      yield* nats.flush
+      assert.strictEqual((yield* nats.jetstream.publish("durable.a", bytes("4"))).seq, 4)
+
+      yield* server.kill
+      yield* server.start
+      yield* awaitLog("NATS reconnected")
+      yield* nats.flush
+      assert.strictEqual((yield* nats.jetstream.publish("durable.a", bytes("5"))).seq, 5)
+      const first = yield* nats.jetstream.getMessage("DURABLE", { seq: 1 })
+      assert.strictEqual(text(Option.getOrThrow(first).data), "1")
+    }))
+})

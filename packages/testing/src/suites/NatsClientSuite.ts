@@ -1,0 +1,645 @@
+/**
+ * The `NatsClient` port's contract, run against every adapter: core
+ * publish/subscribe/request, stream management, JetStream publish with
+ * expectations, stored-message look-ups, ordered and durable consumers.
+ *
+ * One NATS (one server process for `nats-server`) per suite; every test uses
+ * its own subjects and streams.
+ *
+ * @since 0.1.0
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { NatsClient, NatsError } from "@nats-effect/core"
+import { Duration, Effect, Exit, Fiber, Option, Queue, Scope, Stream } from "effect"
+import type { Adapter } from "../Adapters.ts"
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+const bytes = (text: string) => encoder.encode(text)
+const text = (data: Uint8Array) => decoder.decode(data)
+
+let counter = 0
+/** A name no other test uses (valid as a subject token and as a stream name). */
+const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${counter++}`
+
+/** The reason an effect failed with. */
+const failure = <A, R>(effect: Effect.Effect<A, NatsError.NatsError, R>) =>
+  Effect.map(Effect.flip(effect), (error) => error.reason)
+
+const client = NatsClient.NatsClient
+
+export const suite = (adapter: Adapter) =>
+  describe(`NatsClient conformance (${adapter.name})`, () => {
+    layer(adapter.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+      // -----------------------------------------------------------------------
+      // Core NATS
+      // -----------------------------------------------------------------------
+
+      it.effect("publishes and subscribes with data and headers", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const subject = unique("core")
+          const messages = yield* nats.subscribe(subject)
+          yield* nats.publish(subject, bytes("one"), { headers: { a: "1", "X-Multi": ["2", "3"] } })
+          yield* nats.publish(subject, bytes("two"))
+          const received = yield* Stream.runCollect(Stream.take(messages, 2))
+          assert.deepStrictEqual(received.map((m) => [m.subject, text(m.data)]), [[subject, "one"], [subject, "two"]])
+          assert.deepStrictEqual(received[0]!.headers, { a: ["1"], "X-Multi": ["2", "3"] })
+          assert.strictEqual(received[0]!.reply, undefined)
+          assert.strictEqual(received[1]!.headers, undefined)
+        }))
+
+      it.effect("matches '*' and '>' wildcards", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const base = unique("wild")
+          const one = yield* nats.subscribe(`${base}.*`)
+          const all = yield* nats.subscribe(`${base}.>`)
+          for (const suffix of ["a", "a.b", "b"]) yield* nats.publish(`${base}.${suffix}`, bytes(suffix))
+          const oneToken = yield* Stream.runCollect(Stream.take(one, 2))
+          const anyTokens = yield* Stream.runCollect(Stream.take(all, 3))
+          assert.deepStrictEqual(oneToken.map((m) => m.subject), [`${base}.a`, `${base}.b`])
+          assert.deepStrictEqual(anyTokens.map((m) => m.subject), [`${base}.a`, `${base}.a.b`, `${base}.b`])
+        }))
+
+      it.effect("delivers each message to one member of a queue group", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const subject = unique("queue")
+          const members = yield* Scope.make()
+          const first = yield* Scope.provide(nats.subscribe(subject, { queue: "workers" }), members)
+          const second = yield* Scope.provide(nats.subscribe(subject, { queue: "workers" }), members)
+          const count = 20
+          for (let i = 0; i < count; i++) yield* nats.publish(subject, bytes(String(i)))
+          // Everything is delivered once the server has processed the publishes;
+          // closing the members' scope then ends both streams.
+          yield* nats.flush
+          yield* Scope.close(members, Exit.void)
+          const received = yield* Stream.runCollect(Stream.merge(first, second))
+          const payloads = received.map((m) => Number(text(m.data))).sort((a, b) => a - b)
+          assert.deepStrictEqual(payloads, Array.from({ length: count }, (_, i) => i))
+        }))
+
+      it.effect("answers a request through the reply subject", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const subject = unique("service")
+          const requests = yield* nats.subscribe(subject)
+          yield* requests.pipe(
+            Stream.take(1),
+            Stream.runForEach((msg) =>
+              nats.publish(msg.reply!, bytes(`pong ${text(msg.data)}`), { headers: { answered: "yes" } })
+            ),
+            Effect.forkChild
+          )
+          const reply = yield* nats.request(subject, bytes("ping"), { headers: { asked: "yes" } })
+          assert.strictEqual(text(reply.data), "pong ping")
+          assert.deepStrictEqual(reply.headers, { answered: ["yes"] })
+        }))
+
+      it.effect("fails a request nobody listens to with NoResponders", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const subject = unique("nobody")
+          const reason = yield* failure(nats.request(subject, bytes("?")))
+          assert.strictEqual(reason._tag, "NoResponders")
+          assert.strictEqual((reason as NatsError.NoResponders).subject, subject)
+        }))
+
+      it.effect("fails an unanswered request with TimeoutError", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const subject = unique("silent")
+          yield* nats.subscribe(subject)
+          const reason = yield* failure(nats.request(subject, bytes("?"), { timeout: "200 millis" }))
+          assert.strictEqual(reason._tag, "TimeoutError")
+        }))
+
+      it.effect("refuses a payload above max_payload with PayloadTooLarge", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const maxPayload = nats.server.maxPayload
+          const reason = yield* failure(nats.publish(unique("big"), new Uint8Array(maxPayload + 1)))
+          assert.strictEqual(reason._tag, "PayloadTooLarge")
+          assert.strictEqual((reason as NatsError.PayloadTooLarge).maxPayload, maxPayload)
+          assert.strictEqual((reason as NatsError.PayloadTooLarge).size, maxPayload + 1)
+        }))
+
+      it.effect("refuses invalid header names with EncodeError, counts headers against max_payload", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const subject = unique("headers")
+          const badHeaders = { "bad name": "x" }
+          for (
+            const attempt of [
+              nats.publish(subject, bytes("x"), { headers: badHeaders }),
+              nats.request(subject, bytes("x"), { headers: badHeaders }),
+              nats.jetstream.publish(subject, bytes("x"), { headers: badHeaders })
+            ] as ReadonlyArray<Effect.Effect<unknown, NatsError.NatsError>>
+          ) {
+            const reason = yield* failure(attempt)
+            assert.strictEqual(reason._tag, "EncodeError")
+          }
+          const full = new Uint8Array(nats.server.maxPayload)
+          const tooLarge = yield* failure(nats.publish(subject, full, { headers: { a: "1" } }))
+          assert.strictEqual(tooLarge._tag, "PayloadTooLarge")
+          assert.isAbove((tooLarge as NatsError.PayloadTooLarge).size, nats.server.maxPayload)
+        }))
+
+      it.effect("refuses invalid subjects with InvalidSubject", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          for (const subject of ["", "a..b", "a b", "a.*", "a.>", ".a", "a."]) {
+            const reason = yield* failure(nats.publish(subject, bytes("x")))
+            assert.strictEqual(reason._tag, "InvalidSubject", `publish to '${subject}'`)
+          }
+          for (const subject of ["", "a.>.b", "a..b"]) {
+            const reason = yield* failure(nats.subscribe(subject))
+            assert.strictEqual(reason._tag, "InvalidSubject", `subscribe to '${subject}'`)
+          }
+          const reason = yield* failure(nats.subscribe(unique("q"), { queue: "bad queue" }))
+          assert.strictEqual(reason._tag, "InvalidSubject")
+        }))
+
+      // -----------------------------------------------------------------------
+      // Streams
+      // -----------------------------------------------------------------------
+
+      it.effect("adds, reads, updates, lists and deletes a stream", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = unique("STREAM")
+          const added = yield* nats.jetstream.streams.add({
+            name,
+            subjects: [`${name}.>`],
+            storage: "memory",
+            maxMsgs: 10,
+            description: "first"
+          })
+          assert.strictEqual(added.config.name, name)
+          assert.deepStrictEqual(added.config.subjects, [`${name}.>`])
+          assert.strictEqual(added.config.storage, "memory")
+          assert.strictEqual(added.config.retention, "limits")
+          assert.strictEqual(added.config.discard, "old")
+          assert.strictEqual(added.config.maxMsgs, 10)
+          assert.strictEqual(added.config.maxBytes, -1)
+          assert.strictEqual(added.config.allowRollup, false)
+          assert.strictEqual(added.state.messages, 0)
+
+          const info = yield* nats.jetstream.streams.info(name)
+          assert.strictEqual(info.config.description, "first")
+
+          // Fields left out keep their values.
+          const updated = yield* nats.jetstream.streams.update({
+            name,
+            subjects: [`${name}.>`, `${name}_other`],
+            maxMsgs: 20
+          })
+          assert.strictEqual(updated.config.maxMsgs, 20)
+          assert.strictEqual(updated.config.storage, "memory")
+          assert.strictEqual(updated.config.description, "first")
+          assert.deepStrictEqual(updated.config.subjects, [`${name}.>`, `${name}_other`])
+
+          const all = yield* nats.jetstream.streams.list()
+          assert.isTrue(all.some((stream) => stream.config.name === name))
+          const capturing = yield* nats.jetstream.streams.list({ subject: `${name}.x` })
+          assert.deepStrictEqual(capturing.map((stream) => stream.config.name), [name])
+          const none = yield* nats.jetstream.streams.list({ subject: unique("uncaptured") })
+          assert.deepStrictEqual(none, [])
+
+          yield* nats.jetstream.streams.delete(name)
+          const reason = yield* failure(nats.jetstream.streams.info(name))
+          assert.strictEqual(reason._tag, "StreamNotFound")
+          assert.strictEqual((reason as NatsError.StreamNotFound).stream, name)
+        }))
+
+      it.effect("converts durations in stream configurations", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = unique("DURATIONS")
+          const info = yield* nats.jetstream.streams.add({
+            name,
+            subjects: [`${name}.>`],
+            maxAge: "1 hour",
+            duplicateWindow: "30 seconds"
+          })
+          assert.strictEqual(Duration.toMillis(info.config.maxAge), 60 * 60 * 1000)
+          assert.strictEqual(Duration.toMillis(info.config.duplicateWindow), 30 * 1000)
+          yield* nats.jetstream.streams.delete(name)
+        }))
+
+      it.effect("fails stream operations on a missing stream with StreamNotFound", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = unique("MISSING")
+          const operations: ReadonlyArray<Effect.Effect<unknown, NatsError.NatsError>> = [
+            nats.jetstream.streams.delete(name),
+            nats.jetstream.streams.purge(name),
+            nats.jetstream.streams.update({ name, subjects: [name] }),
+            nats.jetstream.getMessage(name, { seq: 1 })
+          ]
+          for (const operation of operations) {
+            const reason = yield* failure(operation)
+            assert.strictEqual(reason._tag, "StreamNotFound")
+          }
+        }))
+
+      // -----------------------------------------------------------------------
+      // JetStream publish
+      // -----------------------------------------------------------------------
+
+      const withStream = <A, E, R>(
+        config: Omit<NatsClient.StreamConfig, "name" | "subjects">,
+        use: (name: string) => Effect.Effect<A, E, R>
+      ) =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = unique("S")
+          yield* Effect.acquireRelease(
+            nats.jetstream.streams.add({ ...config, name, subjects: [`${name}.>`] }),
+            () => Effect.ignore(nats.jetstream.streams.delete(name))
+          )
+          return yield* use(name)
+        })
+
+      it.effect("acknowledges JetStream publishes with increasing sequences", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const acks = []
+            for (let i = 0; i < 3; i++) acks.push(yield* nats.jetstream.publish(`${name}.a`, bytes(String(i))))
+            assert.deepStrictEqual(acks, [1, 2, 3].map((seq) => ({ stream: name, seq, duplicate: false })))
+            const info = yield* nats.jetstream.streams.info(name)
+            assert.strictEqual(info.state.messages, 3)
+            assert.strictEqual(info.state.firstSeq, 1)
+            assert.strictEqual(info.state.lastSeq, 3)
+          })))
+
+      it.effect("de-duplicates by message id", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const first = yield* nats.jetstream.publish(`${name}.a`, bytes("x"), { msgId: "m1" })
+            const again = yield* nats.jetstream.publish(`${name}.a`, bytes("x"), { msgId: "m1" })
+            const other = yield* nats.jetstream.publish(`${name}.a`, bytes("y"), { msgId: "m2" })
+            assert.deepStrictEqual(first, { stream: name, seq: 1, duplicate: false })
+            assert.deepStrictEqual(again, { stream: name, seq: 1, duplicate: true })
+            assert.deepStrictEqual(other, { stream: name, seq: 2, duplicate: false })
+            assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.messages, 2)
+          })))
+
+      it.effect("checks the expected last subject sequence", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const subject = `${name}.key`
+            const created = yield* nats.jetstream.publish(subject, bytes("v1"), { expect: { lastSubjectSequence: 0 } })
+            assert.strictEqual(created.seq, 1)
+            yield* nats.jetstream.publish(`${name}.other`, bytes("o"))
+            const next = yield* nats.jetstream.publish(subject, bytes("v2"), { expect: { lastSubjectSequence: 1 } })
+            assert.strictEqual(next.seq, 3)
+            const reason = yield* failure(
+              nats.jetstream.publish(subject, bytes("stale"), { expect: { lastSubjectSequence: 1 } })
+            )
+            assert.strictEqual(reason._tag, "ExpectationFailed")
+            assert.strictEqual((reason as NatsError.ExpectationFailed).errCode, 10071)
+            const exists = yield* failure(
+              nats.jetstream.publish(subject, bytes("again"), { expect: { lastSubjectSequence: 0 } })
+            )
+            assert.strictEqual(exists._tag, "ExpectationFailed")
+            assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.messages, 3)
+          })))
+
+      it.effect("checks the expected stream, last sequence and last message id", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const subject = `${name}.a`
+            yield* nats.jetstream.publish(subject, bytes("1"), { msgId: "id-1", expect: { stream: name } })
+            const wrongStream = yield* failure(
+              nats.jetstream.publish(subject, bytes("2"), { expect: { stream: "ANOTHER" } })
+            )
+            assert.strictEqual(wrongStream._tag, "ExpectationFailed")
+            assert.strictEqual((wrongStream as NatsError.ExpectationFailed).errCode, 10060)
+            const wrongLast = yield* failure(
+              nats.jetstream.publish(subject, bytes("2"), { expect: { lastSequence: 5 } })
+            )
+            assert.strictEqual(wrongLast._tag, "ExpectationFailed")
+            assert.strictEqual((wrongLast as NatsError.ExpectationFailed).errCode, 10071)
+            const wrongId = yield* failure(
+              nats.jetstream.publish(subject, bytes("2"), { expect: { lastMsgId: "id-0" } })
+            )
+            assert.strictEqual(wrongId._tag, "ExpectationFailed")
+            assert.strictEqual((wrongId as NatsError.ExpectationFailed).errCode, 10070)
+            const ok = yield* nats.jetstream.publish(subject, bytes("2"), {
+              expect: { stream: name, lastSequence: 1, lastMsgId: "id-1" }
+            })
+            assert.strictEqual(ok.seq, 2)
+          })))
+
+      it.effect("fails a JetStream publish no stream captures with NoResponders", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const reason = yield* failure(nats.jetstream.publish(unique("uncaptured"), bytes("x")))
+          assert.strictEqual(reason._tag, "NoResponders")
+        }))
+
+      it.effect("keeps only the rollup message on its subject", () =>
+        withStream({ allowRollup: true }, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            for (let i = 0; i < 3; i++) yield* nats.jetstream.publish(`${name}.a`, bytes(`a${i}`))
+            yield* nats.jetstream.publish(`${name}.b`, bytes("b"))
+            const rollup = yield* nats.jetstream.publish(`${name}.a`, bytes("rolled"), {
+              headers: { "Nats-Rollup": "sub" }
+            })
+            const info = yield* nats.jetstream.streams.info(name)
+            assert.strictEqual(info.state.messages, 2)
+            const last = yield* nats.jetstream.getMessage(name, { lastBySubject: `${name}.a` })
+            assert.strictEqual(Option.getOrThrow(last).seq, rollup.seq)
+            assert.strictEqual(text(Option.getOrThrow(last).data), "rolled")
+            assert.isTrue(Option.isNone(yield* nats.jetstream.getMessage(name, { seq: 1 })))
+            assert.isTrue(Option.isSome(yield* nats.jetstream.getMessage(name, { seq: 4 })))
+          })))
+
+      it.effect("refuses a rollup when the stream does not allow it", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const reason = yield* failure(
+              nats.jetstream.publish(`${name}.a`, bytes("x"), { headers: { "Nats-Rollup": "sub" } })
+            )
+            assert.strictEqual(reason._tag, "JetStreamApiError")
+          })))
+
+      it.effect("purges all, by subject filter, keeping the newest, and below a sequence", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const publish = (suffix: string, times: number) =>
+              Effect.forEach(Array.from({ length: times }), () => nats.jetstream.publish(`${name}.${suffix}`, bytes(suffix)))
+            yield* publish("a", 3)
+            yield* publish("b", 2)
+            assert.deepStrictEqual(yield* nats.jetstream.streams.purge(name, { filter: `${name}.a`, keep: 1 }), { purged: 2 })
+            assert.deepStrictEqual(yield* nats.jetstream.streams.purge(name, { filter: `${name}.b` }), { purged: 2 })
+            const afterFilter = yield* nats.jetstream.streams.info(name)
+            assert.strictEqual(afterFilter.state.messages, 1)
+            assert.strictEqual(afterFilter.state.firstSeq, 3)
+            yield* publish("c", 3) // seq 6, 7, 8
+            assert.deepStrictEqual(yield* nats.jetstream.streams.purge(name, { seq: 7 }), { purged: 2 }) // 3 and 6
+            assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.firstSeq, 7)
+            assert.deepStrictEqual(yield* nats.jetstream.streams.purge(name), { purged: 2 })
+            const empty = yield* nats.jetstream.streams.info(name)
+            assert.strictEqual(empty.state.messages, 0)
+            assert.strictEqual(empty.state.lastSeq, 8)
+          })))
+
+      // -----------------------------------------------------------------------
+      // Stored messages
+      // -----------------------------------------------------------------------
+
+      for (const allowDirect of [false, true]) {
+        it.effect(`gets stored messages by sequence and last by subject (allowDirect: ${allowDirect})`, () =>
+          withStream({ allowDirect }, (name) =>
+            Effect.gen(function*() {
+              const nats = yield* client
+              yield* nats.jetstream.publish(`${name}.a`, bytes("a1"), { headers: { h: ["1", "2"] } })
+              yield* nats.jetstream.publish(`${name}.b`, bytes("b1"))
+              yield* nats.jetstream.publish(`${name}.a`, new Uint8Array(0))
+
+              const first = Option.getOrThrow(yield* nats.jetstream.getMessage(name, { seq: 1 }))
+              assert.strictEqual(first.stream, name)
+              assert.strictEqual(first.subject, `${name}.a`)
+              assert.strictEqual(first.seq, 1)
+              assert.strictEqual(text(first.data), "a1")
+              assert.deepStrictEqual(first.headers, { h: ["1", "2"] })
+              assert.strictEqual(first.pending, 0)
+              assert.isTrue(first.time instanceof Date && !Number.isNaN(first.time.getTime()))
+
+              const second = Option.getOrThrow(yield* nats.jetstream.getMessage(name, { seq: 2 }))
+              assert.strictEqual(second.headers, undefined)
+
+              const lastA = Option.getOrThrow(yield* nats.jetstream.getMessage(name, { lastBySubject: `${name}.a` }))
+              assert.strictEqual(lastA.seq, 3)
+              assert.strictEqual(lastA.data.length, 0)
+
+              assert.isTrue(Option.isNone(yield* nats.jetstream.getMessage(name, { seq: 99 })))
+              assert.isTrue(Option.isNone(yield* nats.jetstream.getMessage(name, { lastBySubject: `${name}.none` })))
+            })))
+      }
+
+      // -----------------------------------------------------------------------
+      // Ordered consumers
+      // -----------------------------------------------------------------------
+
+      const withMessages = <A, E, R>(use: (name: string) => Effect.Effect<A, E, R>) =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            // seq 1..6: a, b, a, b, a, b
+            for (let i = 1; i <= 6; i++) {
+              yield* nats.jetstream.publish(`${name}.${i % 2 === 1 ? "a" : "b"}`, bytes(String(i)))
+            }
+            return yield* use(name)
+          }))
+
+      const seqs = (messages: ReadonlyArray<NatsClient.StoredMsg>) => messages.map((m) => m.seq)
+
+      it.effect("reads a stream in order with an ordered consumer, pending counting down", () =>
+        withMessages((name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const messages = yield* Stream.runCollect(nats.jetstream.ordered(name, { untilCaughtUp: true }))
+            assert.deepStrictEqual(seqs(messages), [1, 2, 3, 4, 5, 6])
+            assert.deepStrictEqual(messages.map((m) => m.pending), [5, 4, 3, 2, 1, 0])
+            assert.deepStrictEqual(messages.map((m) => text(m.data)), ["1", "2", "3", "4", "5", "6"])
+            assert.strictEqual(messages[0]!.stream, name)
+            assert.strictEqual(messages[0]!.subject, `${name}.a`)
+            // The consumer is gone once the stream has ended.
+            assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.consumerCount, 0)
+          })))
+
+      it.effect("filters an ordered consumer by subject", () =>
+        withMessages((name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const messages = yield* Stream.runCollect(
+              nats.jetstream.ordered(name, { filterSubjects: [`${name}.a`], untilCaughtUp: true })
+            )
+            assert.deepStrictEqual(seqs(messages), [1, 3, 5])
+            assert.deepStrictEqual(messages.map((m) => m.pending), [2, 1, 0])
+          })))
+
+      it.effect("starts an ordered consumer where its deliver policy says", () =>
+        withMessages((name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const read = (deliver: NatsClient.DeliverPolicy) =>
+              Effect.map(Stream.runCollect(nats.jetstream.ordered(name, { deliver, untilCaughtUp: true })), seqs)
+            assert.deepStrictEqual(yield* read("all"), [1, 2, 3, 4, 5, 6])
+            assert.deepStrictEqual(yield* read("last"), [6])
+            assert.deepStrictEqual(yield* read("last_per_subject"), [5, 6])
+            assert.deepStrictEqual(yield* read({ startSequence: 4 }), [4, 5, 6])
+            assert.deepStrictEqual(yield* read("new"), [])
+            const future = new Date(Date.now() + 60 * 60 * 1000)
+            assert.deepStrictEqual(yield* read({ startTime: future }), [])
+            const past = new Date(Date.now() - 60 * 60 * 1000)
+            assert.deepStrictEqual(yield* read({ startTime: past }), [1, 2, 3, 4, 5, 6])
+          })))
+
+      it.effect("ends an ordered consumer on an empty stream at once", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const messages = yield* Stream.runCollect(nats.jetstream.ordered(name, { untilCaughtUp: true }))
+            assert.deepStrictEqual(messages, [])
+          })))
+
+      it.effect("goes on with new messages without untilCaughtUp", () =>
+        withMessages((name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const received = yield* Queue.unbounded<NatsClient.StoredMsg>()
+            const reader = yield* nats.jetstream.ordered(name, { filterSubjects: [`${name}.c`] }).pipe(
+              Stream.runForEach((msg) => Queue.offer(received, msg)),
+              Effect.forkChild
+            )
+            yield* nats.jetstream.publish(`${name}.c`, bytes("later"))
+            const msg = yield* Queue.take(received)
+            assert.strictEqual(msg.seq, 7)
+            assert.strictEqual(text(msg.data), "later")
+            yield* Fiber.interrupt(reader)
+            assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.consumerCount, 0)
+          })))
+
+      it.effect("fails an ordered consumer on a missing stream with StreamNotFound", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const reason = yield* failure(Stream.runCollect(nats.jetstream.ordered(unique("MISSING"))))
+          assert.strictEqual(reason._tag, "StreamNotFound")
+        }))
+
+      // -----------------------------------------------------------------------
+      // Durable consumers
+      // -----------------------------------------------------------------------
+
+      it.effect("adds a durable consumer, reads its info, deletes it", () =>
+        withMessages((name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const info = yield* nats.jetstream.consumers.add(name, {
+              name: "worker",
+              filterSubjects: [`${name}.a`],
+              ackWait: "30 seconds",
+              description: "works"
+            })
+            assert.strictEqual(info.stream, name)
+            assert.strictEqual(info.name, "worker")
+            assert.strictEqual(info.numPending, 3)
+            assert.strictEqual(info.numAckPending, 0)
+            // Adding again with a changed configuration updates it.
+            const again = yield* nats.jetstream.consumers.add(name, {
+              name: "worker",
+              filterSubjects: [`${name}.a`],
+              ackWait: "30 seconds",
+              description: "works harder"
+            })
+            assert.strictEqual(again.numPending, 3)
+            assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.consumerCount, 1)
+            yield* nats.jetstream.consumers.delete(name, "worker")
+            const reason = yield* failure(nats.jetstream.consumers.info(name, "worker"))
+            assert.strictEqual(reason._tag, "ConsumerNotFound")
+            assert.strictEqual((reason as NatsError.ConsumerNotFound).consumer, "worker")
+          })))
+
+      it.effect("acks, naks (redelivered) and terms (not redelivered) durable deliveries", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            for (const data of ["1", "2", "3"]) yield* nats.jetstream.publish(`${name}.a`, bytes(data))
+            yield* nats.jetstream.consumers.add(name, { name: "worker", ackWait: "30 seconds" })
+            const deliveries: Array<string> = []
+            yield* nats.jetstream.consumers.consume(name, "worker", { bufferMessages: 10 }).pipe(
+              Stream.mapEffect((msg) => {
+                deliveries.push(`${msg.seq}/${msg.deliveryCount}/${msg.redelivered}`)
+                assert.strictEqual(msg.consumer, "worker")
+                assert.strictEqual(msg.stream, name)
+                if (msg.seq === 2 && msg.deliveryCount === 1) return Effect.as(msg.nak(), false)
+                if (msg.seq === 3) return Effect.as(msg.term("cannot handle"), false)
+                return Effect.as(msg.ack, msg.seq === 2)
+              }),
+              Stream.takeUntil((done) => done),
+              Stream.runDrain
+            )
+            assert.deepStrictEqual([...deliveries].sort(), ["1/1/false", "2/1/false", "2/2/true", "3/1/false"])
+            assert.isTrue(deliveries.indexOf("2/1/false") < deliveries.indexOf("2/2/true"))
+            yield* nats.flush
+            const info = yield* nats.jetstream.consumers.info(name, "worker")
+            // The termed message is settled: nothing is waiting for an ack.
+            assert.strictEqual(info.numAckPending, 0)
+            assert.strictEqual(info.numPending, 0)
+            assert.deepStrictEqual(info.delivered, { streamSeq: 3, consumerSeq: 4 })
+            assert.strictEqual(info.ackFloor.streamSeq, 3)
+          })))
+
+      it.effect("redelivers a nak with a delay after the delay", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            yield* nats.jetstream.publish(`${name}.a`, bytes("x"))
+            yield* nats.jetstream.consumers.add(name, { name: "worker" })
+            const times: Array<number> = []
+            yield* nats.jetstream.consumers.consume(name, "worker").pipe(
+              Stream.mapEffect((msg) => {
+                times.push(Date.now())
+                return msg.deliveryCount === 1 ? Effect.as(msg.nak("300 millis"), false) : Effect.as(msg.ack, true)
+              }),
+              Stream.takeUntil((done) => done),
+              Stream.runDrain
+            )
+            assert.strictEqual(times.length, 2)
+            assert.isAtLeast(times[1]! - times[0]!, 250)
+          })))
+
+      it.effect("holds the server back while the reader is slow", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const total = 200
+            const buffer = 10
+            for (let i = 0; i < total; i++) yield* nats.jetstream.publish(`${name}.a`, bytes(String(i)))
+            yield* nats.jetstream.consumers.add(name, { name: "reader", ackPolicy: "none" })
+            const pull = yield* Stream.toPull(nats.jetstream.consumers.consume(name, "reader", { bufferMessages: buffer }))
+            let read = 0
+            const readUpTo = (count: number) =>
+              Effect.whileLoop({
+                while: () => read < count,
+                body: () => pull,
+                step: (chunk) => {
+                  read += chunk.length
+                }
+              })
+            for (const upTo of [1, 50, 120]) {
+              yield* readUpTo(upTo)
+              yield* nats.flush
+              const info = yield* nats.jetstream.consumers.info(name, "reader")
+              // Delivered ahead of the reader: bounded by the buffer, not by the stream.
+              assert.isAtMost(info.delivered.streamSeq - read, 2 * buffer, `after reading ${read}`)
+            }
+            yield* readUpTo(total)
+            assert.strictEqual(read, total)
+          })))
+
+      it.effect("fails consuming a missing consumer with ConsumerNotFound", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const reason = yield* failure(Stream.runCollect(nats.jetstream.consumers.consume(name, "nobody")))
+            assert.strictEqual(reason._tag, "ConsumerNotFound")
+            const onMissingStream = yield* failure(
+              nats.jetstream.consumers.add(unique("MISSING"), { name: "worker" })
+            )
+            assert.strictEqual(onMissingStream._tag, "StreamNotFound")
+          })))
+    })
+  })
