@@ -1,6 +1,6 @@
 // `pnpm bench [name...]`: runs every benchmark module (or those named), one
 // after the other so they don't compete for the machine's two cores.
-import os from "node:os"
+import * as os from "node:os"
 
 const modules = ["dispatch", "object-store", "memory"] as const
 const wanted = process.argv.slice(2)

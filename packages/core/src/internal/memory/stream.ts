@@ -1,0 +1,538 @@
+/**
+ * One JetStream stream in memory: its messages, limits, de-duplication,
+ * expectations, rollups and purges, as nats-server 2.9 applies them
+ * (`processJetStreamMsg`, the memory and file stores' `storeRawMsg`,
+ * `PurgeEx`). Synchronous: the caller passes the time, read from Effect's
+ * `Clock`.
+ *
+ * Storage: `slots[i]` holds sequence `offset + i` (`undefined` once removed),
+ * so appends and look-ups by sequence are O(1); leading holes are dropped as
+ * the stream's head moves. Each subject keeps the ascending list of its
+ * sequences, for the last message on a subject, per-subject limits and
+ * consumers filtered on one subject.
+ *
+ * Bytes are counted as the server's stores count them: with file storage
+ * 30 + subject + data (+ 4 + headers when there are headers), with memory
+ * storage 16 + subject + headers + data, headers as encoded on the wire.
+ */
+import { Result } from "effect"
+import type { Headers, PubAck, PurgeOptions, StreamConfigResolved, StreamState } from "../../NatsClient.ts"
+import { toMillis } from "./config.ts"
+import * as Errors from "./errors.ts"
+import { compileMatcher, hasWildcard } from "./subjects.ts"
+
+/** A stored message. */
+export interface Entry {
+  readonly seq: number
+  readonly subject: string
+  readonly data: Uint8Array
+  readonly headers: Headers | undefined
+  /** Encoded size of the headers, 0 without headers. */
+  readonly headerBytes: number
+  /** Milliseconds since the epoch. */
+  readonly time: number
+  /** Bytes counted against `maxBytes`. */
+  readonly size: number
+}
+
+/** A consumer, told of every message stored and removed (it keeps its counts with it). */
+export interface StreamListener {
+  readonly onStored: (entry: Entry) => void
+  readonly onRemoved: (entry: Entry) => void
+  /** Whether it would deliver messages on `subject` (interest retention). */
+  readonly wants: (subject: string) => boolean
+  /** Whether it has yet to deliver `entry` or to receive its ack (interest retention). */
+  readonly needsAck: (entry: Entry) => boolean
+  /**
+   * A purge removed what it would deliver below `seq` (all of it, or on
+   * subjects within the purge's filter).
+   */
+  readonly onPurged: (seq: number) => void
+  /** Whether every subject it takes is within `filter`. */
+  readonly within: (filter: string) => boolean
+}
+
+/** A message to store, as published. */
+export interface Incoming {
+  readonly subject: string
+  readonly data: Uint8Array
+  readonly headers: Headers | undefined
+  readonly headerBytes: number
+}
+
+/** The server does not answer some messages (an unknown rollup value): the publisher times out. */
+export const noAnswer = "no answer" as const
+
+/** Why a stream did not store a message: the server's error, or no answer at all. */
+export type Refusal = Errors.ApiError | typeof noAnswer
+
+/** The JetStream headers the server acts on. */
+export const JsHeaders = {
+  MsgId: "Nats-Msg-Id",
+  ExpectedStream: "Nats-Expected-Stream",
+  ExpectedLastSequence: "Nats-Expected-Last-Sequence",
+  ExpectedLastSubjectSequence: "Nats-Expected-Last-Subject-Sequence",
+  ExpectedLastMsgId: "Nats-Expected-Last-Msg-Id",
+  Rollup: "Nats-Rollup"
+} as const
+
+const maxHeaderBytes = 65535
+
+/** The sequences of one subject, oldest first, from `head`. */
+class SubjectIndex {
+  seqs: Array<number> = []
+  head = 0
+  get count(): number {
+    return this.seqs.length - this.head
+  }
+  get first(): number {
+    return this.seqs[this.head]!
+  }
+  get last(): number {
+    return this.seqs[this.seqs.length - 1]!
+  }
+  /** Index of the first sequence >= seq. */
+  lowerBound(seq: number): number {
+    let lo = this.head
+    let hi = this.seqs.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.seqs[mid]! < seq) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+  remove(seq: number): void {
+    if (this.seqs[this.head] === seq) {
+      this.head++
+      if (this.head > 1024 && this.head * 2 > this.seqs.length) {
+        this.seqs = this.seqs.slice(this.head)
+        this.head = 0
+      }
+      return
+    }
+    const index = this.lowerBound(seq)
+    if (this.seqs[index] === seq) this.seqs.splice(index, 1)
+  }
+}
+
+const header = (headers: Headers | undefined, key: string): string | undefined => headers?.[key]?.[0]
+
+export class MemStream {
+  config: StreamConfigResolved
+  readonly created: Date
+  readonly listeners = new Set<StreamListener>()
+
+  private slots: Array<Entry | undefined> = []
+  /** Sequence of `slots[0]`. */
+  private offset = 1
+  /** Index of the first slot that may hold a message. */
+  private head = 0
+  private lastSeq = 0
+  private messages = 0
+  private bytes = 0
+  private readonly subjects = new Map<string, SubjectIndex>()
+  /** Message ids within the duplicate window, oldest first. */
+  private readonly msgIds = new Map<string, { readonly seq: number; readonly time: number }>()
+  /** `Nats-Msg-Id` of the last message stored ("" when it had none). */
+  private lastMsgId = ""
+  private maxAgeMs: number
+  private duplicateWindowMs: number
+  private subjectMatchers: ReadonlyArray<(subject: string) => boolean>
+
+  constructor(config: StreamConfigResolved, created: Date) {
+    this.config = config
+    this.created = created
+    this.maxAgeMs = toMillis(config.maxAge)
+    this.duplicateWindowMs = toMillis(config.duplicateWindow)
+    this.subjectMatchers = config.subjects.map(compileMatcher)
+  }
+
+  get name(): string {
+    return this.config.name
+  }
+
+  get lastSequence(): number {
+    return this.lastSeq
+  }
+
+  get firstSequence(): number {
+    return this.messages === 0 ? (this.lastSeq === 0 ? 0 : this.lastSeq + 1) : this.offset + this.head
+  }
+
+  /** Whether one of the stream's subjects matches `subject`. */
+  captures(subject: string): boolean {
+    for (const matches of this.subjectMatchers) if (matches(subject)) return true
+    return false
+  }
+
+  /** Applies an updated configuration, enforcing tighter limits at once. */
+  reconfigure(config: StreamConfigResolved, now: number): void {
+    this.config = config
+    this.maxAgeMs = toMillis(config.maxAge)
+    this.duplicateWindowMs = toMillis(config.duplicateWindow)
+    this.subjectMatchers = config.subjects.map(compileMatcher)
+    const perSubject = config.maxMsgsPerSubject
+    if (perSubject > 0) {
+      for (const index of this.subjects.values()) {
+        while (index.count > perSubject) this.remove(index.first)
+      }
+    }
+    this.enforceLimits()
+    this.expire(now)
+  }
+
+  state(consumerCount: number): StreamState {
+    return {
+      messages: this.messages,
+      bytes: this.bytes,
+      firstSeq: this.firstSequence,
+      lastSeq: this.lastSeq,
+      consumerCount
+    }
+  }
+
+  get(seq: number): Entry | undefined {
+    const index = seq - this.offset
+    return index >= this.head && index < this.slots.length ? this.slots[index] : undefined
+  }
+
+  /** The last message on `subject` (wildcards allowed). */
+  lastBySubject(subject: string): Entry | undefined {
+    if (!hasWildcard(subject)) {
+      const index = this.subjects.get(subject)
+      return index === undefined ? undefined : this.get(index.last)
+    }
+    const matches = compileMatcher(subject)
+    let last = 0
+    for (const [name, index] of this.subjects) {
+      if (index.last > last && matches(name)) last = index.last
+    }
+    return last === 0 ? undefined : this.get(last)
+  }
+
+  /**
+   * The first message at or after `seq` on a subject `matches` accepts.
+   * `literal`: the filter is exactly this one subject (looked up in its
+   * index instead of walking the stream).
+   */
+  nextMatching(
+    seq: number,
+    literal: string | undefined,
+    matches: ((subject: string) => boolean) | undefined
+  ): Entry | undefined {
+    if (literal !== undefined) {
+      const index = this.subjects.get(literal)
+      if (index === undefined) return undefined
+      const at = index.lowerBound(seq)
+      return at < index.seqs.length ? this.get(index.seqs[at]!) : undefined
+    }
+    let i = Math.max(seq - this.offset, this.head)
+    for (; i < this.slots.length; i++) {
+      const entry = this.slots[i]
+      if (entry !== undefined && (matches === undefined || matches(entry.subject))) return entry
+    }
+    return undefined
+  }
+
+  /** How many messages at or after `seq` a filter accepts. */
+  countFrom(seq: number, matches: ((subject: string) => boolean) | undefined): number {
+    if (matches === undefined && seq <= this.offset + this.head) return this.messages
+    let count = 0
+    for (const [subject, index] of this.subjects) {
+      if (matches === undefined || matches(subject)) count += index.seqs.length - index.lowerBound(seq)
+    }
+    return count
+  }
+
+  /** For each subject a filter accepts, its last sequence, ascending. */
+  lastPerSubject(matches: ((subject: string) => boolean) | undefined): Array<number> {
+    const seqs: Array<number> = []
+    for (const [subject, index] of this.subjects) {
+      if (matches === undefined || matches(subject)) seqs.push(index.last)
+    }
+    return seqs.sort((a, b) => a - b)
+  }
+
+  /** The first sequence stored at or after `time` (ms), or the next one to come. */
+  seqFromTime(time: number): number {
+    for (let i = this.head; i < this.slots.length; i++) {
+      const entry = this.slots[i]
+      if (entry !== undefined && entry.time >= time) return entry.seq
+    }
+    return this.lastSeq + 1
+  }
+
+  /** Drops messages older than `maxAge` (`expireMsgs`). */
+  expire(now: number): void {
+    if (this.maxAgeMs <= 0) return
+    const oldest = now - this.maxAgeMs
+    while (this.messages > 0) {
+      const first = this.slots[this.head]!
+      if (first.time > oldest) return
+      this.remove(first.seq)
+    }
+  }
+
+  /**
+   * Stores a published message (`processJetStreamMsg`): sealed, expected
+   * stream, de-duplication, expectations, rollup permission, size, then the
+   * store's limits, then the rollup.
+   */
+  store(msg: Incoming, now: number): Result.Result<PubAck, Refusal> {
+    const { data, headerBytes, headers, subject } = msg
+    const name = this.config.name
+    if (this.config.sealed) return Result.fail(Errors.apiError("StreamSealed"))
+    this.expire(now)
+    this.expireMsgIds(now)
+
+    const expectedStream = header(headers, JsHeaders.ExpectedStream)
+    if (expectedStream !== undefined && expectedStream !== "" && expectedStream !== name) {
+      return Result.fail(Errors.apiError("StreamNotMatch"))
+    }
+    const msgId = header(headers, JsHeaders.MsgId) ?? ""
+    if (msgId !== "") {
+      const seen = this.msgIds.get(msgId)
+      if (seen !== undefined) return Result.succeed({ stream: name, seq: seen.seq, duplicate: true })
+    }
+    const expectedSubjectSeq = header(headers, JsHeaders.ExpectedLastSubjectSequence)
+    if (expectedSubjectSeq !== undefined) {
+      const index = this.subjects.get(subject)
+      const last = index === undefined ? 0 : index.last
+      if (Number(expectedSubjectSeq) !== last) {
+        return Result.fail(Errors.apiError("StreamWrongLastSequence", { seq: last }))
+      }
+    }
+    const expectedSeq = header(headers, JsHeaders.ExpectedLastSequence)
+    if (expectedSeq !== undefined && Number(expectedSeq) !== this.lastSeq) {
+      return Result.fail(Errors.apiError("StreamWrongLastSequence", { seq: this.lastSeq }))
+    }
+    const expectedMsgId = header(headers, JsHeaders.ExpectedLastMsgId)
+    if (expectedMsgId !== undefined && expectedMsgId !== "" && expectedMsgId !== this.lastMsgId) {
+      return Result.fail(Errors.apiError("StreamWrongLastMsgId", { id: this.lastMsgId }))
+    }
+    const rollup = header(headers, JsHeaders.Rollup)
+    if (rollup !== undefined && rollup !== "") {
+      if (!this.config.allowRollup || this.config.denyPurge) {
+        return Result.fail(Errors.apiError("StreamRollupFailed", { err: "rollup not permitted" }))
+      }
+      // The server does not answer an unknown rollup value: the publisher times out.
+      if (rollup !== "sub" && rollup !== "all") return Result.fail(noAnswer)
+    }
+    const rawSize = headerBytes + data.length
+    if (this.config.maxMsgSize >= 0 && rawSize > this.config.maxMsgSize) {
+      return Result.fail(Errors.apiError("StreamMessageExceedsMaximum"))
+    }
+    if (headerBytes > maxHeaderBytes) return Result.fail(Errors.apiError("StreamHeaderExceedsMaximum"))
+
+    const size = this.config.storage === "file"
+      ? 30 + subject.length + data.length + (headerBytes > 0 ? 4 + headerBytes : 0)
+      : 16 + subject.length + headerBytes + data.length
+    const refused = this.discardNewProblem(subject, rawSize)
+    if (refused !== undefined) return Result.fail(Errors.apiError("StreamStoreFailed", { err: refused }))
+
+    const seq = this.lastSeq + 1
+    this.lastMsgId = msgId
+    if (msgId !== "") this.msgIds.set(msgId, { seq, time: now })
+    if (this.config.retention === "interest" && !this.anyoneWants(subject)) {
+      // Nobody to deliver it to: the sequence is used, nothing is stored.
+      if (this.messages > 0) this.slots.push(undefined)
+      this.lastSeq = seq
+      return Result.succeed({ stream: name, seq, duplicate: false })
+    }
+    this.append({ seq, subject, data, headers, headerBytes, time: now, size })
+
+    const perSubject = this.config.maxMsgsPerSubject
+    if (perSubject > 0) {
+      const index = this.subjects.get(subject)!
+      while (index.count > perSubject) this.remove(index.first)
+    }
+    this.enforceLimits()
+    if (rollup === "sub") this.purge({ filter: subject, keep: 1 })
+    else if (rollup === "all") this.purge({ keep: 1 })
+    return Result.succeed({ stream: name, seq, duplicate: false })
+  }
+
+  /**
+   * Purges as `PurgeEx` does; returns how many messages went. Consumers move
+   * past what went, as a current nats-server does (2.9 also dropped the
+   * deliveries awaiting acks that were not purged).
+   */
+  purge(options: PurgeOptions | undefined): number {
+    const filter = options?.filter
+    const all = filter === undefined || filter === "" || filter === ">"
+    const purged = all ? this.purgeAll(options?.keep ?? 0, options?.seq ?? 0) : this.purgeFiltered(filter, options)
+    if (all) {
+      const first = this.firstSequence === 0 ? 1 : this.firstSequence
+      for (const listener of this.listeners) listener.onPurged(first)
+    } else {
+      const within = [...this.listeners].filter((listener) => listener.within(filter))
+      if (within.length > 0) {
+        const matches = compileMatcher(filter)
+        let firstLeft = this.lastSeq + 1
+        for (const [subject, index] of this.subjects) {
+          if (index.first < firstLeft && matches(subject)) firstLeft = index.first
+        }
+        for (const listener of within) listener.onPurged(firstLeft)
+      }
+    }
+    return purged
+  }
+
+  private purgeAll(keep: number, seq: number): number {
+    if (keep === 0 && seq <= 1) return this.compact(this.lastSeq + 1)
+    if (seq > 1) return this.compact(seq)
+    if (keep >= this.messages) return 0
+    return this.compact(this.lastSeq - keep + 1)
+  }
+
+  private purgeFiltered(filter: string, options: PurgeOptions | undefined): number {
+    const keep = options?.keep ?? 0
+    const seq = options?.seq ?? 0
+    const matches = compileMatcher(filter)
+    const seqs: Array<number> = []
+    for (const [subject, index] of this.subjects) {
+      if (matches(subject)) for (let i = index.head; i < index.seqs.length; i++) seqs.push(index.seqs[i]!)
+    }
+    if (keep >= seqs.length && keep > 0) return 0
+    seqs.sort((a, b) => a - b)
+    const limit = keep > 0 ? seqs.length - keep : seqs.length
+    let purged = 0
+    for (const s of seqs) {
+      if (purged >= limit || (seq > 1 && s >= seq)) break
+      this.remove(s)
+      purged++
+    }
+    return purged
+  }
+
+  /**
+   * A consumer is done with `seq` (acked, terminated, or delivered without
+   * acks): work-queue streams drop it, interest streams once no consumer
+   * needs it any more.
+   */
+  acknowledged(seq: number): void {
+    const retention = this.config.retention
+    if (retention === "limits") return
+    const entry = this.get(seq)
+    if (entry === undefined) return
+    if (retention === "interest" && this.anyoneNeeds(entry)) return
+    this.remove(seq)
+  }
+
+  /**
+   * A consumer went away: an interest stream drops the messages from `seq`
+   * on that no remaining consumer needs (`stopWithFlags`).
+   */
+  dropUnwanted(seq: number): void {
+    if (this.config.retention !== "interest") return
+    for (let s = Math.max(seq, this.firstSequence); s <= this.lastSeq; s++) {
+      const entry = this.get(s)
+      if (entry !== undefined && !this.anyoneNeeds(entry)) this.remove(s)
+    }
+  }
+
+  private anyoneNeeds(entry: Entry): boolean {
+    for (const listener of this.listeners) if (listener.needsAck(entry)) return true
+    return false
+  }
+
+  private anyoneWants(subject: string): boolean {
+    for (const listener of this.listeners) if (listener.wants(subject)) return true
+    return false
+  }
+
+  /** Drops every message and forgets the listeners (the stream is deleted). */
+  clear(): void {
+    this.listeners.clear()
+    this.compact(this.lastSeq + 1)
+  }
+
+  /** Removes every message below `seq`; past the end, the next message gets `seq`. */
+  private compact(seq: number): number {
+    let purged = 0
+    while (this.messages > 0 && this.offset + this.head < seq) {
+      this.remove(this.offset + this.head)
+      purged++
+    }
+    if (seq > this.lastSeq + 1) {
+      this.lastSeq = seq - 1
+      this.slots = []
+      this.offset = seq
+      this.head = 0
+    }
+    return purged
+  }
+
+  /** Why a discard-new stream refuses a message of `rawSize` bytes on `subject`, or `undefined`. */
+  private discardNewProblem(subject: string, rawSize: number): string | undefined {
+    const { discard, maxBytes, maxMsgs, maxMsgsPerSubject } = this.config
+    if (discard !== "new") return undefined
+    // At its per-subject limit, the new message replaces the subject's oldest.
+    const index = maxMsgsPerSubject > 0 ? this.subjects.get(subject) : undefined
+    const replaces = index !== undefined && index.count >= maxMsgsPerSubject
+    if (maxMsgs > 0 && this.messages >= maxMsgs && !replaces) return "maximum messages exceeded"
+    if (maxBytes > 0 && this.bytes + rawSize >= maxBytes) {
+      if (!replaces) return "maximum bytes exceeded"
+      const replaced = this.get(index.first)!
+      const roomEnough = this.config.storage === "file" ? replaced.size > rawSize : replaced.size >= rawSize
+      if (!roomEnough) return "maximum bytes exceeded"
+    }
+    return undefined
+  }
+
+  private enforceLimits(): void {
+    const { maxBytes, maxMsgs } = this.config
+    while (maxMsgs > 0 && this.messages > maxMsgs) this.remove(this.offset + this.head)
+    while (maxBytes > 0 && this.bytes > maxBytes) this.remove(this.offset + this.head)
+  }
+
+  private expireMsgIds(now: number): void {
+    for (const [id, seen] of this.msgIds) {
+      if (now - seen.time < this.duplicateWindowMs) return
+      this.msgIds.delete(id)
+    }
+  }
+
+  private append(entry: Entry): void {
+    if (this.messages === 0 && this.head === this.slots.length) {
+      // Empty: restart the slots at this sequence.
+      this.slots = []
+      this.offset = entry.seq
+      this.head = 0
+    }
+    this.slots.push(entry)
+    this.lastSeq = entry.seq
+    this.messages++
+    this.bytes += entry.size
+    const index = this.subjects.get(entry.subject)
+    if (index === undefined) {
+      const created = new SubjectIndex()
+      created.seqs.push(entry.seq)
+      this.subjects.set(entry.subject, created)
+    } else {
+      index.seqs.push(entry.seq)
+    }
+    for (const listener of this.listeners) listener.onStored(entry)
+  }
+
+  /** Removes one message; the listeners hear of it. */
+  private remove(seq: number): void {
+    const i = seq - this.offset
+    const entry = this.slots[i]
+    if (entry === undefined) return
+    this.slots[i] = undefined
+    this.messages--
+    this.bytes -= entry.size
+    const index = this.subjects.get(entry.subject)!
+    index.remove(seq)
+    if (index.count === 0) this.subjects.delete(entry.subject)
+    while (this.head < this.slots.length && this.slots[this.head] === undefined) this.head++
+    if (this.head > 1024 && this.head * 2 > this.slots.length) {
+      this.slots = this.slots.slice(this.head)
+      this.offset += this.head
+      this.head = 0
+    }
+    for (const listener of this.listeners) listener.onRemoved(entry)
+  }
+}
