@@ -1,12 +1,12 @@
 // The one list of test projects; vitest.config.ts reads it.
 import { defineProject } from "vitest/config"
 
-const project = (name: string, dir: string) =>
+const project = (name: string, dir: string, include = "test/**/*.test.ts") =>
   defineProject({
     test: {
       name,
       root: dir,
-      include: ["test/**/*.test.ts"],
+      include: [include],
       testTimeout: 60_000,
       hookTimeout: 60_000
     }
@@ -16,5 +16,6 @@ export default [
   project("core", "packages/core"),
   project("testing", "packages/testing"),
   project("object-store", "packages/object-store"),
-  project("examples", "examples")
+  // One folder per example, each with its own test/.
+  project("examples", "examples", "*/test/**/*.test.ts")
 ]

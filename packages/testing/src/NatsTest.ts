@@ -1,2 +1,477 @@
-// Placeholder: being written.
-export {}
+/**
+ * `NatsTest`: test a NATS application on the in-memory NATS, with the real
+ * broker and stores on top, and helpers to publish and
+ * wait until every handler is done, to see what was published and to check
+ * what the handlers were called with.
+ *
+ * ```ts
+ * import { assert, it } from "@effect/vitest"
+ * import { NatsTest } from "@nats-effect/testing"
+ *
+ * it.effect("an order is confirmed", () =>
+ *   Effect.gen(function*() {
+ *     yield* NatsTest.publish("orders.created", { id: "o-1" })   // returns once every handler is done
+ *     yield* NatsTest.assertCalledOnceWith("orders.created", { id: "o-1" })
+ *     assert.deepStrictEqual(yield* NatsTest.published("orders.confirmed"), [{ id: "o-1" }])
+ *   }).pipe(Effect.provide(NatsTest.layer(App))))
+ * ```
+ *
+ * Unlike FastStream's TestNatsBroker, nothing is patched: the app runs on
+ * `NatsClient.layerMemory()`, a NATS server with JetStream inside the process
+ * (streams, durable consumers with ack/nak/term and redelivery, the object
+ * store's chunks), driven by Effect's `Clock` so that `TestClock` drives ack
+ * waits and ages. The broker runs unchanged and reports to `NatsTest` through
+ * its observer (`NatsBroker.BrokerObserver`).
+ *
+ * How `publish` knows when to return: every message sent through the client is
+ * counted for each broker subscriber it reaches (once per queue group) before
+ * it is sent, and counted back when a subscriber is done with it. A handler
+ * publishes in turn before it is done with its own message, so when every
+ * count is back at zero, the message and everything it caused (transitively)
+ * have been handled. Work a handler forks and leaves running is not followed.
+ *
+ * @since 0.1.0
+ */
+import { isDeepStrictEqual } from "node:util"
+import { NatsBroker, NatsClient, type NatsError, NatsHeaders } from "@nats-effect/core"
+import { Context, Duration, Effect, Layer, Result, Schema } from "effect"
+import * as Recorder from "./internal/recorder.ts"
+
+// ---------------------------------------------------------------------------
+// Records
+// ---------------------------------------------------------------------------
+
+/**
+ * One call of a handler: the message, its decoded payload, its `{param}`
+ * values, and how the handler ended (its reply on success).
+ *
+ * ```ts
+ * const [call] = yield* NatsTest.calls("logs.{level}")
+ * assert.deepStrictEqual(call.params, { level: "info" })
+ * assert.isTrue(Exit.isSuccess(call.exit))
+ * ```
+ */
+export type Call = Recorder.Call
+
+/**
+ * A message sent through the client, as it went on the wire: `kind` is
+ * `publish` (core NATS, replies included), `request` or `jetstream`.
+ */
+export type Sent = Recorder.Sent
+
+/**
+ * A message sent on a subject, as it went on the wire, with its payload
+ * decoded as a subscriber would decode it.
+ *
+ * ```ts
+ * const [sent] = yield* NatsTest.publishedMessages("orders.confirmed", Order)
+ * assert.strictEqual(sent.correlationId, "c-1")
+ * ```
+ */
+export interface Published<A> extends Sent {
+  readonly payload: A
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+const BusySubscriber = Schema.Struct({
+  subscriber: Schema.String,
+  subject: Schema.String,
+  queue: Schema.UndefinedOr(Schema.String),
+  /** Messages it has not finished with. */
+  pending: Schema.Number,
+  /** Subjects of the messages its handlers are working on. */
+  handling: Schema.Array(Schema.String)
+})
+
+/**
+ * The handlers were not all done within the idle timeout (real time, not
+ * `TestClock`): `busy` lists the subscribers with messages left, and what
+ * they are handling. A handler waiting for the test itself, or sleeping on a
+ * `TestClock` nobody adjusts, ends up here.
+ */
+export class IdleTimeout extends Schema.TaggedError<IdleTimeout>("@nats-effect/testing/IdleTimeout")("IdleTimeout", {
+  timeout: Schema.String,
+  busy: Schema.Array(BusySubscriber)
+}) {
+  override get message() {
+    const lines = this.busy.map((busy) => {
+      const group = busy.queue === undefined ? "" : ` in queue group "${busy.queue}"`
+      const handling = busy.handling.length === 0 ? "" : `, handling ${busy.handling.join(", ")}`
+      const pending = busy.pending > 0
+        ? `${busy.pending} message(s) not done`
+        // Only messages that reached it without being counted: sent around the test's client.
+        : `${-busy.pending} message(s) handled that were not sent through the test's NatsClient`
+      return `"${busy.subscriber}" (${busy.subject})${group}: ${pending}${handling}`
+    })
+    return `the handlers were not done after ${this.timeout}; still busy:\n  ${lines.join("\n  ")}`
+  }
+}
+
+/** A `NatsTest` assertion does not hold; `expected` and `actual` say how. */
+export class AssertionFailed extends Schema.TaggedError<AssertionFailed>("@nats-effect/testing/AssertionFailed")(
+  "AssertionFailed",
+  { message: Schema.String, expected: Schema.Unknown, actual: Schema.Unknown }
+) {}
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+/**
+ * What `NatsTest.layerMemory` records, as a service. The module's functions
+ * (`publish`, `calls`, `published`, ...) use it; reach for it directly for
+ * everything at once.
+ */
+export class NatsTest extends Context.Service<NatsTest, {
+  /** Completes once every broker subscriber is done with every message sent to it; see `awaitIdle`. */
+  readonly awaitIdle: Effect.Effect<void, IdleTimeout>
+  /** Every handler call so far, in the order they ended. */
+  readonly calls: Effect.Effect<ReadonlyArray<Call>>
+  /** Every message sent through the client so far, in order (except on `$` subjects). */
+  readonly sent: Effect.Effect<ReadonlyArray<Sent>>
+  /** Every broker subscriber started so far: its name and declared subject. */
+  readonly subscribers: Effect.Effect<ReadonlyArray<{ readonly name: string; readonly declaredSubject: string }>>
+  /** Forgets the calls and messages recorded so far. */
+  readonly clear: Effect.Effect<void>
+}>()("@nats-effect/testing/NatsTest") {}
+
+// ---------------------------------------------------------------------------
+// Layers
+// ---------------------------------------------------------------------------
+
+export interface MemoryOptions extends NatsClient.MemoryOptions {
+  /**
+   * How long `publish`, `request` and `awaitIdle` wait for the handlers, in
+   * real time (`TestClock` does not move it). Default 5 seconds.
+   */
+  readonly idleTimeout?: Duration.Input | undefined
+  /**
+   * Caps the concurrency of every subscriber (`NatsBroker.MaxConcurrency`):
+   * at 1, each subscriber handles its messages one after the other, in the
+   * order they were published. Default: each subscriber's own.
+   */
+  readonly maxConcurrency?: number | undefined
+}
+
+/**
+ * The in-memory NATS, recording: a fresh `NatsClient.layerMemory()` server
+ * and the `NatsTest` service, with the observer that every broker built on
+ * it reports to. `layer` is built on it; use it directly to compose the test
+ * layers yourself. The same layer value used twice in one build is built
+ * once: one server.
+ *
+ * ```ts
+ * const Nats = NatsTest.layerMemory({ maxConcurrency: 1 })
+ * const TestApp = OrderCreated.pipe(Layer.provideMerge(NatsBroker.layer), Layer.provideMerge(Nats))
+ * ```
+ *
+ * Messages on `$` subjects (the streams of object and key-value stores) are
+ * not recorded by `sent`/`published`, so large objects are not kept twice.
+ */
+export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<NatsClient.NatsClient | NatsTest> =>
+  Layer.effectContext(Effect.gen(function*() {
+    const { idleTimeout = "5 seconds", maxConcurrency } = options
+    if (maxConcurrency !== undefined && (!Number.isInteger(maxConcurrency) || maxConcurrency < 1)) {
+      return yield* Effect.die(new RangeError(`maxConcurrency must be a positive integer, got ${maxConcurrency}`))
+    }
+    const timeout = Duration.fromInputUnsafe(idleTimeout)
+    const recorder = Recorder.make()
+    const memory = yield* Layer.build(NatsClient.layerMemory({ maxPayload: options.maxPayload }))
+    const client = recorder.wrapClient(Context.get(memory, NatsClient.NatsClient))
+
+    const awaitIdle = Effect.callback<void, IdleTimeout>((resume) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      let idle = false
+      const cancel = recorder.whenIdle(() => {
+        idle = true
+        if (timer !== undefined) clearTimeout(timer)
+        resume(Effect.void)
+      })
+      if (idle) return
+      // Real time: under TestClock a virtual timeout would never fire, and the test would hang instead.
+      timer = setTimeout(() => {
+        cancel()
+        resume(Effect.fail(new IdleTimeout({ timeout: Duration.format(timeout), busy: recorder.busy() })))
+      }, Duration.toMillis(timeout))
+      return Effect.sync(() => {
+        cancel()
+        clearTimeout(timer)
+      })
+    })
+
+    const service = NatsTest.of({
+      awaitIdle,
+      calls: Effect.sync(recorder.calls),
+      sent: Effect.sync(recorder.sent),
+      subscribers: Effect.sync(recorder.subscribers),
+      clear: Effect.sync(recorder.clear)
+    })
+    const context = Context.make(NatsClient.NatsClient, client).pipe(
+      Context.add(NatsTest, service),
+      Context.add(NatsBroker.BrokerObserver, recorder.observer)
+    )
+    return maxConcurrency === undefined ? context : Context.add(context, NatsBroker.MaxConcurrency, maxConcurrency)
+  }))
+
+export interface LayerOptions extends MemoryOptions {
+  /** Options of the broker `layer` provides. */
+  readonly broker?: NatsBroker.NatsBrokerOptions | undefined
+}
+
+type Provided = NatsTest | NatsClient.NatsClient | NatsBroker.NatsBroker
+
+/**
+ * An app on a fresh in-memory NATS, with a broker and `NatsTest`: everything a
+ * test of the app needs, in one layer. `app` is the app's layer (its
+ * subscribers, startup work, stores), or a function that makes it from a NATS
+ * layer (for an app that takes its NATS as an argument).
+ *
+ * Each build is a new server: provide it per test for a clean slate, or share
+ * it across a block with `layer(...)` from `@effect/vitest` (then `NatsTest.clear`
+ * between tests, if they look at what was recorded).
+ *
+ * ```ts
+ * const TestApp = NatsTest.layer(Layer.mergeAll(OrderCreated, Confirmations), { maxConcurrency: 1 })
+ *
+ * it.effect("confirms", () =>
+ *   NatsTest.publish("orders.created", order).pipe(Effect.provide(TestApp)))   // a server per test
+ *
+ * layer(NatsTest.layer(App))("shared", (it) => { ... })                        // one for the block
+ * NatsTest.layer((nats) => AppOn(nats))                                         // an app taking its NATS
+ * ```
+ */
+export const layer = <ROut, E, RIn>(
+  app: Layer.Layer<ROut, E, RIn> | ((nats: Layer.Layer<NatsClient.NatsClient>) => Layer.Layer<ROut, E, RIn>),
+  options: LayerOptions = {}
+): Layer.Layer<ROut | Provided, E, Exclude<RIn, Provided>> => {
+  const nats = layerMemory(options)
+  const appLayer = typeof app === "function" ? app(nats) : app
+  const broker = options.broker === undefined ? NatsBroker.layer : NatsBroker.layerWith(options.broker)
+  // Exclude<Exclude<RIn, A>, B> is Exclude<RIn, A | B>, which TypeScript cannot see for a generic RIn.
+  return appLayer.pipe(Layer.provideMerge(broker), Layer.provideMerge(nats)) as Layer.Layer<
+    ROut | Provided,
+    E,
+    Exclude<RIn, Provided>
+  >
+}
+
+// ---------------------------------------------------------------------------
+// Publishing and waiting
+// ---------------------------------------------------------------------------
+
+/**
+ * Completes once every broker subscriber has handled every message sent to it
+ * so far, and everything its handlers published in turn. Fails with
+ * `IdleTimeout`, listing who is still busy, after the idle timeout.
+ *
+ * Call it before looking at `calls` when something other than `publish` /
+ * `request` sent the messages: the app's startup work, a raw client, or a
+ * requester of its own (a handler replies before it is done).
+ *
+ * ```ts
+ * yield* NatsClient.NatsClient.use((nats) => nats.publish("raw", bytes))
+ * yield* NatsTest.awaitIdle
+ * ```
+ */
+export const awaitIdle: Effect.Effect<void, IdleTimeout, NatsTest> = NatsTest.use((test) =>
+  test.awaitIdle)
+
+/**
+ * Publishes through the broker (as `NatsBroker.publish`) and returns once
+ * every handler is done with the message and with whatever it published in
+ * turn, transitively: no sleeping in tests.
+ *
+ * ```ts
+ * yield* NatsTest.publish("orders.created", { id: "o-1", quantity: 2 }, { schema: Order })
+ * ```
+ */
+export const publish = <S extends NatsBroker.PayloadSchema | undefined = undefined>(
+  subject: string,
+  payload: NatsBroker.PayloadOf<S>,
+  options?: NatsBroker.PublishOptions<S>
+): Effect.Effect<void, NatsError.NatsError | IdleTimeout, NatsTest | NatsBroker.NatsBroker> =>
+  Effect.andThen(NatsBroker.publish(subject, payload, options), awaitIdle)
+
+/**
+ * Sends a request through the broker (as `NatsBroker.request`) and returns
+ * its decoded reply, or its failure, once every handler is done (see
+ * `publish`).
+ *
+ * ```ts
+ * const total = yield* NatsTest.request("cart.total", { items }, { response: Schema.Number })
+ * ```
+ */
+export const request = <
+  S extends NatsBroker.PayloadSchema | undefined = undefined,
+  Rs extends NatsBroker.PayloadSchema | undefined = undefined
+>(
+  subject: string,
+  payload: NatsBroker.PayloadOf<S>,
+  options?: NatsBroker.RequestOptions<S, Rs>
+): Effect.Effect<NatsBroker.ReplyOf<Rs>, NatsError.NatsError | IdleTimeout, NatsTest | NatsBroker.NatsBroker> =>
+  Effect.flatMap(Effect.exit(NatsBroker.request(subject, payload, options)), (reply) => Effect.andThen(awaitIdle, reply))
+
+// ---------------------------------------------------------------------------
+// What was published
+// ---------------------------------------------------------------------------
+
+/**
+ * Every message sent on the subjects `subject` matches (it may hold `*` and
+ * `>`), in order, with its payload decoded as a subscriber would: by its
+ * content-type, then through `schema` when given. Fails with
+ * `AssertionFailed` when one does not decode.
+ *
+ * ```ts
+ * const [confirmation] = yield* NatsTest.publishedMessages("orders.confirmed", Order)
+ * assert.strictEqual(confirmation.headers?.["tenant"]?.[0], "acme")
+ * ```
+ */
+export const publishedMessages = <S extends NatsBroker.PayloadSchema | undefined = undefined>(
+  subject: string,
+  schema?: S
+): Effect.Effect<ReadonlyArray<Published<NatsBroker.PayloadOf<S>>>, AssertionFailed, NatsTest> =>
+  NatsTest.use((test) =>
+    Effect.flatMap(test.sent, (sent) => {
+      const matches = Recorder.subjectMatcher(subject)
+      const out: Array<Published<NatsBroker.PayloadOf<S>>> = []
+      for (const message of sent) {
+        if (!matches(message.subject)) continue
+        const decoded = NatsBroker.decodePayload(message.data, message.headers, schema)
+        if (Result.isFailure(decoded)) {
+          return Effect.fail(
+            new AssertionFailed({
+              message: `message ${out.length + 1} sent on "${message.subject}" does not decode: ${decoded.failure}`,
+              expected: schema === undefined ? "a payload" : "a payload matching the schema",
+              actual: new TextDecoder().decode(message.data)
+            })
+          )
+        }
+        out.push({ ...message, payload: decoded.success })
+      }
+      return Effect.succeed(out)
+    }))
+
+/**
+ * The payloads of `publishedMessages`: what was sent on the subjects
+ * `subject` matches, decoded (through `schema` when given).
+ *
+ * ```ts
+ * assert.deepStrictEqual(yield* NatsTest.published("orders.confirmed", Order), [{ id: "o-1", quantity: 2 }])
+ * ```
+ */
+export const published = <S extends NatsBroker.PayloadSchema | undefined = undefined>(
+  subject: string,
+  schema?: S
+): Effect.Effect<ReadonlyArray<NatsBroker.PayloadOf<S>>, AssertionFailed, NatsTest> =>
+  Effect.map(publishedMessages(subject, schema), (messages) => messages.map((message) => message.payload))
+
+// ---------------------------------------------------------------------------
+// What the handlers were called with
+// ---------------------------------------------------------------------------
+
+const callsOf = (calls: ReadonlyArray<Call>, subscriber: string) =>
+  calls.filter((call) => call.subscriber === subscriber || call.declaredSubject === subscriber)
+
+/**
+ * The calls of a subscriber, found by its name or its declared subject (with
+ * its `{param}` tokens), in the order they ended.
+ *
+ * ```ts
+ * const calls = yield* NatsTest.calls("logs.{level}")
+ * assert.deepStrictEqual(calls.map((call) => call.params.level), ["info", "warn"])
+ * ```
+ */
+export const calls = (subscriber: string): Effect.Effect<ReadonlyArray<Call>, never, NatsTest> =>
+  NatsTest.use((test) => Effect.map(test.calls, (all) => callsOf(all, subscriber)))
+
+/** The calls of `subscriber`, failing when no such subscriber was ever started (a typo). */
+const knownCalls = (subscriber: string) =>
+  NatsTest.use((test) =>
+    Effect.flatMap(test.subscribers, (subscribers) => {
+      if (!subscribers.some((s) => s.name === subscriber || s.declaredSubject === subscriber)) {
+        const names = subscribers.map((s) => s.name === s.declaredSubject ? `"${s.name}"` : `"${s.name}" (${s.declaredSubject})`)
+        return Effect.fail(
+          new AssertionFailed({
+            message: `no subscriber is named or subscribed to "${subscriber}"; the subscribers are: ${names.join(", ") || "none"}`,
+            expected: subscriber,
+            actual: subscribers.map((s) => s.name)
+          })
+        )
+      }
+      return Effect.map(test.calls, (all) => callsOf(all, subscriber))
+    }))
+
+/** What a call should have had besides its payload; absent fields are not checked. */
+export interface ExpectedCall {
+  readonly params?: Readonly<Record<string, string>> | undefined
+  /** Each header given must have this (first) value; others are not checked. */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * Checks that the subscriber (by name or declared subject) was called exactly
+ * once, with `payload` (deep equality), and with `expected`'s params and
+ * headers when given: FastStream's `assert_called_once_with`. Returns the
+ * call; fails with `AssertionFailed` otherwise.
+ *
+ * ```ts
+ * yield* NatsTest.publish("logs.info", "started")
+ * yield* NatsTest.assertCalledOnceWith("logs.{level}", "started", { params: { level: "info" } })
+ * ```
+ */
+export const assertCalledOnceWith = (
+  subscriber: string,
+  payload: unknown,
+  expected: ExpectedCall = {}
+): Effect.Effect<Call, AssertionFailed, NatsTest> =>
+  Effect.flatMap(knownCalls(subscriber), (found) => {
+    const fail = (message: string, expectedValue: unknown, actual: unknown) =>
+      Effect.fail(new AssertionFailed({ message: `"${subscriber}": ${message}`, expected: expectedValue, actual }))
+    if (found.length !== 1) {
+      return fail(`expected one call, got ${found.length}`, [payload], found.map((call) => call.payload))
+    }
+    const call = found[0]!
+    if (!isDeepStrictEqual(call.payload, payload)) return fail("called with another payload", payload, call.payload)
+    if (expected.params !== undefined && !isDeepStrictEqual({ ...call.params }, { ...expected.params })) {
+      return fail("called with other params", expected.params, call.params)
+    }
+    for (const name in expected.headers) {
+      const actual = NatsHeaders.get(call.headers, name)
+      if (actual !== expected.headers[name]) {
+        return fail(`called with another "${name}" header`, expected.headers[name], actual)
+      }
+    }
+    return Effect.succeed(call)
+  })
+
+/**
+ * Checks that the subscriber (by name or declared subject) exists and was
+ * never called. Fails with `AssertionFailed` otherwise.
+ *
+ * ```ts
+ * yield* NatsTest.publish("orders.created", { id: "o-1", quantity: 0 }, { schema: Order })
+ * yield* NatsTest.assertNotCalled("orders.confirmed")
+ * ```
+ */
+export const assertNotCalled = (subscriber: string): Effect.Effect<void, AssertionFailed, NatsTest> =>
+  Effect.flatMap(knownCalls(subscriber), (found) =>
+    found.length === 0 ? Effect.void : Effect.fail(
+      new AssertionFailed({
+        message: `"${subscriber}": expected no call, got ${found.length}`,
+        expected: [],
+        actual: found.map((call) => call.payload)
+      })
+    ))
+
+/**
+ * Forgets the calls and messages recorded so far: for tests sharing one
+ * layer.
+ *
+ * ```ts
+ * it.effect("...", () => Effect.gen(function*() { yield* NatsTest.clear; ... }))
+ * ```
+ */
+export const clear: Effect.Effect<void, never, NatsTest> = NatsTest.use((test) => test.clear)
