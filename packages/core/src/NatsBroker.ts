@@ -1,2 +1,466 @@
-// Placeholder: being written.
-export {}
+/**
+ * `NatsBroker`: FastStream's way of writing NATS services, with handlers as
+ * Effects. Publish and request with Schema-encoded payloads; declare
+ * subscribers as Layers whose requirements are those of their handlers; run
+ * the app with `Layer.launch`.
+ *
+ * ```ts
+ * const OrderCreated = NatsBroker.subscriber("orders.created", { schema: Order }, (order) =>
+ *   Effect.log(`order ${order.id}`))
+ *
+ * const App = OrderCreated.pipe(
+ *   NatsBroker.afterStartup(NatsBroker.publish("orders.created", order, { schema: Order })),
+ *   Layer.provide(NatsBroker.layer),
+ *   Layer.provide(NatsClient.layerConfig())
+ * )
+ * NodeRuntime.runMain(Layer.launch(App))
+ * ```
+ *
+ * Wire conventions are FastStream's (so both can talk to each other):
+ * headers `content-type` and `correlation_id` (one is generated when none is
+ * given); `Uint8Array` payloads are sent as is, strings as `text/plain`,
+ * other values as `application/json` (through their Schema when one is
+ * given); received payloads are decoded by content-type, and without one as
+ * JSON when it parses, else as bytes. A reply that reports an error carries
+ * the header `nats-effect-error: <tag>` and the error's message as a
+ * `text/plain` body; `request` fails with `RemoteError` for it.
+ *
+ * Observability: every line logged while a message is handled is annotated
+ * with `subject`, `correlation_id` and `subscriber`. When a tracer that
+ * records spans is installed (`OtlpTracer.layer`, `NodeSdk`...), publish and
+ * request run in producer / client spans and each message is handled in a
+ * consumer span, with OpenTelemetry messaging attributes, the trace carried
+ * across services by a W3C `traceparent` header. With Effect's built-in
+ * tracer no span is made (it would cost more than the rest of the
+ * per-message path) and a received `traceparent` is passed on unchanged.
+ *
+ * @since 0.1.0
+ */
+import { Context, Duration, Effect, Layer, References, Result, Tracer } from "effect"
+import type { Headers, HeadersInput } from "./NatsClient.ts"
+import { NatsClient } from "./NatsClient.ts"
+import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
+import * as NatsHeaders from "./NatsHeaders.ts"
+import type { Message } from "./NatsMessage.ts"
+import { NatsMessage } from "./NatsMessage.ts"
+import * as Codec from "./internal/broker/codec.ts"
+import * as Correlation from "./internal/broker/correlation.ts"
+import type * as ObserverEvents from "./internal/broker/observer.ts"
+import * as Subject from "./internal/broker/subject.ts"
+import * as Subscriber from "./internal/broker/subscriber.ts"
+
+// ---------------------------------------------------------------------------
+// Payload types
+// ---------------------------------------------------------------------------
+
+/**
+ * A Schema for payloads: decoded and encoded synchronously, without
+ * services (Structs, Classes, primitives, their transformations...).
+ */
+export type PayloadSchema = Codec.PayloadSchema
+
+/** The payload a handler receives (or `publish` takes): the Schema's type, else any value. */
+export type PayloadOf<S extends PayloadSchema | undefined> = S extends PayloadSchema ? S["Type"] : unknown
+
+/**
+ * Decodes a message body as a subscriber does: by its `content-type` header,
+ * then through `schema` when given. Fails with why it could not.
+ *
+ * ```ts
+ * NatsBroker.decodePayload(msg.data, msg.headers, Order) // Result<Order, string>
+ * ```
+ */
+export const decodePayload = <S extends PayloadSchema | undefined = undefined>(
+  data: Uint8Array,
+  headers: Headers | undefined,
+  schema?: S
+): Result.Result<PayloadOf<S>, string> => {
+  const decoded = Codec.decoderFor(schema)(data, Codec.contentTypeOf(headers))
+  return decoded instanceof Codec.DecodeFailure ? Result.fail(decoded.reason) : Result.succeed(decoded as PayloadOf<S>)
+}
+
+// ---------------------------------------------------------------------------
+// Observer
+// ---------------------------------------------------------------------------
+
+export type Observer = ObserverEvents.Observer
+export type SubscribedEvent = ObserverEvents.SubscribedEvent
+export type ReceivedEvent = ObserverEvents.ReceivedEvent
+export type HandledEvent = ObserverEvents.HandledEvent
+export type PublishedEvent = ObserverEvents.PublishedEvent
+
+/**
+ * An observer of what brokers do, for test helpers and instrumentation
+ * (default: none). A broker reads it once, when its layer is built, and then
+ * reports:
+ *
+ * - `onSubscribed`: a subscriber is live (its subscription is active);
+ * - `onReceived`: a subscriber took a message, before decoding it;
+ * - `onHandled`: a subscriber is done with a message: decoded payload,
+ *   outcome, and any reply already published;
+ * - `onPublished`: a publish, request or reply went out (after the port
+ *   accepted it), with the message being handled at the time, if any, as
+ *   `parent`, so work can be followed from a message to what its handler
+ *   published in turn.
+ *
+ * Callbacks run in the broker's fibers, in line with the work they report:
+ * keep them quick. Without an observer the broker skips all of this.
+ *
+ * ```ts
+ * Layer.provide(NatsBroker.layer, Layer.succeed(NatsBroker.BrokerObserver, observer))
+ * ```
+ */
+export const BrokerObserver = Context.Reference<Observer | undefined>("@nats-effect/core/NatsBroker/BrokerObserver", {
+  defaultValue: () => undefined
+})
+
+/**
+ * Caps the concurrency of every subscriber built where it is set (default: no
+ * cap). At 1 each subscriber handles its messages one after the other, in
+ * the order they were delivered, whatever its own `concurrency`: for
+ * deterministic tests.
+ *
+ * ```ts
+ * App.pipe(Layer.provide(Layer.succeed(NatsBroker.MaxConcurrency, 1)))
+ * ```
+ */
+export const MaxConcurrency = Context.Reference<number | undefined>("@nats-effect/core/NatsBroker/MaxConcurrency", {
+  defaultValue: () => undefined
+})
+
+// ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+export interface PublishOptions<S extends PayloadSchema | undefined = undefined> {
+  /** Encodes the payload (then JSON, unless it encodes to a string or bytes). */
+  readonly schema?: S
+  readonly headers?: HeadersInput | undefined
+  /** Sent as the `correlation_id` header; generated when absent. */
+  readonly correlationId?: string | undefined
+  /** Where the receiver should reply. */
+  readonly replyTo?: string | undefined
+}
+
+export interface RequestOptions<
+  S extends PayloadSchema | undefined = undefined,
+  Rs extends PayloadSchema | undefined = undefined
+> {
+  /** Encodes the request's payload. */
+  readonly schema?: S
+  /** Decodes the reply; a reply it rejects fails the request with `DecodeError`. */
+  readonly response?: Rs
+  /** Default: the broker's `requestTimeout` (5 seconds). */
+  readonly timeout?: Duration.Input | undefined
+  readonly headers?: HeadersInput | undefined
+  /** Sent as the `correlation_id` header; generated when absent. */
+  readonly correlationId?: string | undefined
+}
+
+export interface SubscriberOptions<
+  S extends PayloadSchema | undefined = undefined,
+  Rs extends PayloadSchema | undefined = undefined
+> {
+  /** Decodes the payload. Without it the handler gets the default decoding: JSON value, string or bytes. */
+  readonly schema?: S
+  /** Encodes the handler's reply. Without it the reply gets the default encoding. */
+  readonly response?: Rs
+  /** A queue group: each message goes to one member of the group. */
+  readonly queue?: string | undefined
+  /**
+   * How many messages are handled at once. Default 1: one after the other, in
+   * order. Above 1, messages are handled concurrently, in no particular order.
+   */
+  readonly concurrency?: number | undefined
+  /** The subscriber's name in logs (annotation `subscriber`). Default: the subject. */
+  readonly name?: string | undefined
+}
+
+export interface NatsBrokerOptions {
+  /**
+   * On shutdown, how long to wait for handlers in flight before interrupting
+   * them. Default 10 seconds.
+   */
+  readonly gracefulTimeout?: Duration.Input | undefined
+  /** Default timeout of `request`. Default 5 seconds. */
+  readonly requestTimeout?: Duration.Input | undefined
+}
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+export class NatsBroker extends Context.Service<NatsBroker, {
+  readonly client: NatsClient["Service"]
+  readonly gracefulTimeout: Duration.Duration
+  readonly requestTimeout: Duration.Duration
+  readonly observer: Observer | undefined
+  readonly publish: (
+    subject: string,
+    payload: unknown,
+    options?: PublishOptions<PayloadSchema | undefined>
+  ) => Effect.Effect<void, NatsError>
+  readonly request: (
+    subject: string,
+    payload: unknown,
+    options?: RequestOptions<PayloadSchema | undefined, PayloadSchema | undefined>
+  ) => Effect.Effect<unknown, NatsError>
+}>()("@nats-effect/core/NatsBroker") {}
+
+const traceparentOf = (span: Tracer.Span): string => `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+
+/** Headers of an outgoing message: ours first, the caller's over them, an explicit correlation id last. */
+const outgoingHeaders = (
+  contentType: string | undefined,
+  options: { readonly headers?: HeadersInput | undefined; readonly correlationId?: string | undefined } | undefined,
+  traceparent: string | undefined
+): { readonly headers: Record<string, string | ReadonlyArray<string>>; readonly correlationId: string } => {
+  const headers: Record<string, string | ReadonlyArray<string>> = {}
+  if (contentType !== undefined) headers[Codec.ContentTypeHeader] = contentType
+  if (traceparent !== undefined) headers[Codec.TraceparentHeader] = traceparent
+  if (options?.headers !== undefined) Object.assign(headers, options.headers)
+  const given = options?.correlationId ?? headers[Codec.CorrelationIdHeader]
+  const correlationId = given === undefined ? Correlation.next() : typeof given === "string" ? given : given[0]!
+  headers[Codec.CorrelationIdHeader] = correlationId
+  return { headers, correlationId }
+}
+
+const encodeFailure = (subject: string, reason: string): NatsError =>
+  fromReason(new EncodeError({ subject, message: `the payload for "${subject}" ${reason}` }))
+
+const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
+  const client = yield* NatsClient
+  const observer = yield* BrokerObserver
+  const gracefulTimeout = Duration.fromInputUnsafe(options.gracefulTimeout ?? "10 seconds")
+  const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "5 seconds")
+
+  const observePublished = (
+    kind: "publish" | "request",
+    subject: string,
+    payload: unknown,
+    data: Uint8Array,
+    headers: HeadersInput,
+    correlationId: string,
+    reply: string | undefined
+  ): Effect.Effect<void> =>
+    Effect.flatMap(Effect.serviceOption(NatsMessage), (parent) =>
+      observer!.onPublished!({
+        kind,
+        subject,
+        payload,
+        data,
+        headers: NatsHeaders.fromInput(headers),
+        correlationId,
+        reply,
+        parent: parent._tag === "Some" ? parent.value : undefined
+      }))
+
+  // As for subscribers: spans are made when a tracer that records them is
+  // installed. Without one, the trace context of the message being handled
+  // (if any) is passed on unchanged, so a trace goes through this service.
+  const tracing = (yield* Effect.tracer) !== Tracer.nativeTracer && (yield* References.TracerEnabled)
+
+  /** Runs `send` with the outgoing `traceparent`: in a span of its own when tracing. */
+  const withTraceContext = <A>(
+    name: () => string,
+    kind: Tracer.SpanKind,
+    attributes: () => Record<string, unknown>,
+    send: (traceparent: string | undefined, span: Tracer.Span | undefined) => Effect.Effect<A, NatsError>
+  ): Effect.Effect<A, NatsError> =>
+    tracing
+      ? Effect.useSpan(name(), { kind, attributes: attributes() }, (span) => send(traceparentOf(span), span))
+      : Effect.contextWith((context: Context.Context<never>) => {
+        const handled = Context.getOrUndefined(context, NatsMessage)
+        return send(handled === undefined ? undefined : NatsHeaders.get(handled.headers, Codec.TraceparentHeader), undefined)
+      })
+
+  const publish = (
+    subject: string,
+    payload: unknown,
+    options?: PublishOptions<PayloadSchema | undefined>
+  ): Effect.Effect<void, NatsError> => {
+    const encoded = Codec.encoderFor(options?.schema)(payload)
+    if (Result.isFailure(encoded)) return Effect.fail(encodeFailure(subject, encoded.failure))
+    const { contentType, data } = encoded.success
+    return withTraceContext(() => `publish ${subject}`, "producer", () => ({
+      "messaging.system": "nats",
+      "messaging.operation.type": "publish",
+      "messaging.destination.name": subject,
+      "messaging.message.body.size": data.length
+    }), (traceparent, span) => {
+      const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
+      span?.attribute("messaging.message.conversation_id", correlationId)
+      const reply = options?.replyTo
+      const published = client.publish(subject, data, { headers, reply })
+      return observer?.onPublished === undefined
+        ? published
+        : Effect.andThen(published, observePublished("publish", subject, payload, data, headers, correlationId, reply))
+    })
+  }
+
+  const request = (
+    subject: string,
+    payload: unknown,
+    options?: RequestOptions<PayloadSchema | undefined, PayloadSchema | undefined>
+  ): Effect.Effect<unknown, NatsError> => {
+    const encoded = Codec.encoderFor(options?.schema)(payload)
+    if (Result.isFailure(encoded)) return Effect.fail(encodeFailure(subject, encoded.failure))
+    const { contentType, data } = encoded.success
+    const decodeReply = Codec.decoderFor(options?.response)
+    return withTraceContext(() => `request ${subject}`, "client", () => ({
+      "messaging.system": "nats",
+      "messaging.operation.type": "publish",
+      "messaging.operation.name": "request",
+      "messaging.destination.name": subject,
+      "messaging.message.body.size": data.length
+    }), (traceparent, span) => {
+      const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
+      span?.attribute("messaging.message.conversation_id", correlationId)
+      const sent = client.request(subject, data, { headers, timeout: options?.timeout ?? requestTimeout })
+      const observed = observer?.onPublished === undefined ? sent : Effect.tap(
+        sent,
+        () => observePublished("request", subject, payload, data, headers, correlationId, undefined)
+      )
+      return Effect.flatMap(observed, (reply) => {
+        const error = NatsHeaders.get(reply.headers, Codec.ErrorHeader)
+        if (error !== undefined) {
+          return Effect.fail(fromReason(new RemoteError({ subject, error, message: Codec.utf8(reply.data) })))
+        }
+        const decoded = decodeReply(reply.data, Codec.contentTypeOf(reply.headers))
+        return decoded instanceof Codec.DecodeFailure
+          ? Effect.fail(fromReason(new DecodeError({ subject, message: `the reply to "${subject}": ${decoded.reason}` })))
+          : Effect.succeed(decoded)
+      })
+    })
+  }
+
+  return NatsBroker.of({ client, gracefulTimeout, requestTimeout, observer, publish, request })
+})
+
+/** The broker with default options. Needs a `NatsClient`. */
+export const layer: Layer.Layer<NatsBroker, never, NatsClient> = Layer.effect(NatsBroker, make({}))
+
+/** The broker with options (graceful shutdown timeout, default request timeout). */
+export const layerWith = (options: NatsBrokerOptions): Layer.Layer<NatsBroker, never, NatsClient> =>
+  Layer.effect(NatsBroker, make(options))
+
+// ---------------------------------------------------------------------------
+// Publishing
+// ---------------------------------------------------------------------------
+
+/**
+ * Publishes `payload` to `subject`: bytes as is, a string as `text/plain`,
+ * anything else as JSON, through `options.schema` when given. Fails with
+ * `EncodeError` when the payload cannot be encoded.
+ */
+export const publish = <S extends PayloadSchema | undefined = undefined>(
+  subject: string,
+  payload: PayloadOf<S>,
+  options?: PublishOptions<S>
+): Effect.Effect<void, NatsError, NatsBroker> => NatsBroker.use((broker) => broker.publish(subject, payload, options))
+
+/** The reply `request` returns: the `response` Schema's type, else the default decoding. */
+export type ReplyOf<Rs extends PayloadSchema | undefined> = Rs extends PayloadSchema ? Rs["Type"] : unknown
+
+/**
+ * Sends a request and waits for the reply, decoded by `options.response`
+ * (else by content-type). Fails with `NoResponders` when nobody listens on
+ * `subject`, `TimeoutError` when no reply comes in time, `RemoteError` when
+ * the responder answers with an error, `DecodeError` when the reply does not
+ * match `response`.
+ */
+export const request = <
+  S extends PayloadSchema | undefined = undefined,
+  Rs extends PayloadSchema | undefined = undefined
+>(
+  subject: string,
+  payload: PayloadOf<S>,
+  options?: RequestOptions<S, Rs>
+): Effect.Effect<ReplyOf<Rs>, NatsError, NatsBroker> =>
+  NatsBroker.use((broker) => broker.request(subject, payload, options) as Effect.Effect<ReplyOf<Rs>, NatsError>)
+
+// ---------------------------------------------------------------------------
+// Subscribers
+// ---------------------------------------------------------------------------
+
+/**
+ * A subscriber, as a Layer: it subscribes to `subject` when the layer is
+ * built (the subscription is live once the layer is) and handles each message
+ * with `handler`, given the decoded payload and the message (also available
+ * as the `NatsMessage` service anywhere in the handler). The layer requires
+ * what the handler requires, besides `NatsMessage`.
+ *
+ * `subject` takes the wildcards `*` and `>` and `{param}` tokens:
+ * `logs.{level}` subscribes to `logs.*` and gives `{ level: "info" }` as
+ * `message.params` for `logs.info`.
+ *
+ * When the message has a reply subject, the handler's result is sent there
+ * (encoded by `options.response`, else by the default encoding; an empty
+ * message for `void`). A payload that cannot be decoded is logged (Warn) and
+ * the handler is not called; a handler failure or defect is logged (Error)
+ * with its cause. Either way, a requester gets an error reply, and the
+ * subscriber goes on with the next message.
+ *
+ * On shutdown the subscriber stops taking messages, waits up to the broker's
+ * `gracefulTimeout` for the handlers in flight, then interrupts them. An
+ * invalid subject or concurrency is a defect when the layer is built.
+ */
+export const subscriber = <
+  S extends PayloadSchema | undefined = undefined,
+  Rs extends PayloadSchema | undefined = undefined,
+  E = never,
+  R = never
+>(
+  subject: string,
+  options: SubscriberOptions<S, Rs>,
+  handler: (payload: PayloadOf<S>, message: Message) => Effect.Effect<ReplyOf<Rs> | void, E, R>
+): Layer.Layer<never, never, NatsBroker | Exclude<R, NatsMessage>> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const template = Subject.parse(subject)
+    if (typeof template === "string") {
+      return yield* Effect.die(fromReason(new InvalidSubject({ subject, message: template })))
+    }
+    const declared = options.concurrency ?? 1
+    if (!Number.isInteger(declared) || declared < 1) {
+      return yield* Effect.die(
+        new RangeError(`the concurrency of the subscriber "${subject}" must be a positive integer, got ${declared}`)
+      )
+    }
+    const cap = yield* MaxConcurrency
+    const concurrency = cap === undefined ? declared : Math.max(1, Math.min(declared, cap))
+    const broker = yield* NatsBroker
+    yield* Subscriber.run(broker, {
+      name: options.name ?? subject,
+      template,
+      queue: options.queue,
+      concurrency,
+      decode: Codec.makeDecoder(options.schema),
+      encodeReply: Codec.makeEncoder(options.response),
+      handler: handler as (payload: unknown, message: Message) => Effect.Effect<unknown, unknown, unknown>
+    })
+  })) as Layer.Layer<never, never, NatsBroker | Exclude<R, NatsMessage>>
+
+// ---------------------------------------------------------------------------
+// Lifecycle
+// ---------------------------------------------------------------------------
+
+/**
+ * Runs `work` once the layer it is applied to is built: every subscriber in
+ * it is live, so what `work` publishes reaches them (FastStream's
+ * `after_startup`).
+ *
+ * ```ts
+ * const App = Layer.mergeAll(HandlerA, HandlerB).pipe(NatsBroker.afterStartup(SendOnStart))
+ * ```
+ *
+ * `work` runs inline, as the last step of building the layer: the app is
+ * started when it has completed, and its failure fails the startup (the
+ * layers built so far are released). For background work that should run as
+ * long as the app, fork it in the app's scope from `work`
+ * (`Effect.forkScoped`). `work` may use the services of the layer it follows;
+ * its other requirements become the layer's.
+ */
+export const afterStartup = <A, E2, R2>(work: Effect.Effect<A, E2, R2>) =>
+<ROut, E, RIn>(
+  self: Layer.Layer<ROut, E, RIn>
+): Layer.Layer<ROut, E | E2, RIn | Exclude<R2, ROut>> => Layer.provideMerge(Layer.effectDiscard(work), self)

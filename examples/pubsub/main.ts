@@ -1,0 +1,20 @@
+// `node examples/pubsub/main.ts`: the pub/sub demo on the NATS at NATS_URL
+// when it is set, else on the in-memory NATS. Logs per LOG_LEVEL / LOG_FORMAT
+// (pretty, json, logfmt); exits 0 once the demo has run.
+import { NodeRuntime } from "@effect/platform-node"
+import { NatsClient, NatsLogger } from "@nats-effect/core"
+import { Config, Effect, Layer, Option } from "effect"
+import { run } from "./src/app.ts"
+
+const Nats = Layer.unwrap(
+  Effect.map(
+    Config.option(Config.String("NATS_URL")),
+    (url) => Option.isSome(url) ? NatsClient.layerConfig() : NatsClient.layerMemory()
+  )
+)
+
+run(Nats).pipe(
+  Effect.tap((result) => Effect.log(`demo done: ${JSON.stringify(result)}`)),
+  Effect.provide(NatsLogger.layerConfig()),
+  NodeRuntime.runMain
+)

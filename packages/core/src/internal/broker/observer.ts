@@ -1,0 +1,59 @@
+/**
+ * Events a broker reports to an observer (see `NatsBroker.Observer`).
+ */
+import type { Effect, Exit, Option } from "effect"
+import type { Headers } from "../../NatsClient.ts"
+import type { Message } from "../../NatsMessage.ts"
+
+export interface SubscribedEvent {
+  /** Tells this subscriber apart in the other events (names may repeat); unique in the process. */
+  readonly id: number
+  /** The subscriber's name. */
+  readonly subscriber: string
+  /** The subject as declared (with `{param}` templates). */
+  readonly subject: string
+  readonly queue: string | undefined
+}
+
+export interface ReceivedEvent {
+  /** The `id` of the subscriber, as in its `SubscribedEvent`. */
+  readonly subscriberId: number
+  readonly message: Message
+}
+
+export interface HandledEvent {
+  /** The `id` of the subscriber, as in its `SubscribedEvent`. */
+  readonly subscriberId: number
+  readonly message: Message
+  /** The decoded payload; `None` when the message could not be decoded (or its handler was cut at shutdown). */
+  readonly payload: Option.Option<unknown>
+  /**
+   * How handling ended: the handler's reply (or `undefined`) on success; its
+   * failure, defect or interruption otherwise; for a payload that could not be
+   * decoded, a failure `{ _tag: "DecodeError", message }`. Any reply has been
+   * published when this is reported.
+   */
+  readonly exit: Exit.Exit<unknown, unknown>
+}
+
+export interface PublishedEvent {
+  /** `publish` and `request` through the broker, or a subscriber's `reply`. */
+  readonly kind: "publish" | "request" | "reply"
+  readonly subject: string
+  /** The value given to `publish` / `request` (before encoding); `undefined` for replies. */
+  readonly payload: unknown
+  readonly data: Uint8Array
+  readonly headers: Headers
+  readonly correlationId: string
+  /** The reply subject the message carried. */
+  readonly reply: string | undefined
+  /** The message being handled when this was published (a handler publishing in turn), if any. */
+  readonly parent: Message | undefined
+}
+
+export interface Observer {
+  readonly onSubscribed?: ((event: SubscribedEvent) => Effect.Effect<void>) | undefined
+  readonly onReceived?: ((event: ReceivedEvent) => Effect.Effect<void>) | undefined
+  readonly onHandled?: ((event: HandledEvent) => Effect.Effect<void>) | undefined
+  readonly onPublished?: ((event: PublishedEvent) => Effect.Effect<void>) | undefined
+}

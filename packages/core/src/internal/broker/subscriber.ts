@@ -1,0 +1,394 @@
+/**
+ * The per-message path of a subscriber and its lifecycle.
+ *
+ * Messages come from the port's subscription Stream. `concurrency` workers
+ * take them one at a time and run decode → handler → reply inline, so no
+ * fiber is forked per message: with one worker the worker pulls the
+ * subscription's chunks directly (in order); with more, one pump fiber moves
+ * the chunks into a bounded queue the workers share (unordered).
+ *
+ * Shutdown (the layer's scope closes): stop taking messages (the pump and the
+ * idle workers are interrupted, the subscription is closed so the server
+ * stops delivering), wait for the busy workers to finish their message up to
+ * the graceful timeout, then interrupt them.
+ */
+import {
+  Cause,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Option,
+  Pull,
+  Queue,
+  References,
+  Result,
+  Scope,
+  Stream,
+  Tracer
+} from "effect"
+import type { Headers, Msg, NatsClient } from "../../NatsClient.ts"
+import type { NatsError } from "../../NatsError.ts"
+import * as NatsHeaders from "../../NatsHeaders.ts"
+import type { Message } from "../../NatsMessage.ts"
+import { NatsMessage } from "../../NatsMessage.ts"
+import * as Codec from "./codec.ts"
+import * as Correlation from "./correlation.ts"
+import type { Observer } from "./observer.ts"
+import * as Subject from "./subject.ts"
+
+/** What a subscriber needs from its broker. */
+export interface BrokerRuntime {
+  readonly client: NatsClient["Service"]
+  readonly gracefulTimeout: Duration.Duration
+  readonly observer: Observer | undefined
+}
+
+export interface SubscriberConfig<A> {
+  readonly name: string
+  readonly template: Subject.SubjectTemplate
+  readonly queue: string | undefined
+  readonly concurrency: number
+  readonly decode: Codec.Decoder<A>
+  readonly encodeReply: Codec.Encoder
+  readonly handler: (payload: A, message: Message) => Effect.Effect<unknown, unknown, unknown>
+}
+
+const noHeaders: Headers = Object.freeze({})
+
+/**
+ * Messages a worker may handle in a row without running an Effect (handlers
+ * that return a completed Effect) before it yields to the other fibers and
+ * to I/O, as the runtime would after as many operations.
+ */
+const maxInlineRun = 1024
+
+// Identifies each subscriber in the events it reports to an observer.
+let subscriberIds = 0
+
+/** The tag an error reply carries for a failure cause. */
+const errorTag = (cause: Cause.Cause<unknown>): string => {
+  if (Cause.hasInterruptsOnly(cause)) return "Interrupted"
+  const error = Cause.findErrorOption(cause)
+  if (Option.isNone(error)) return "Defect"
+  const value: unknown = error.value
+  if (typeof value === "object" && value !== null && "_tag" in value && typeof value._tag === "string") {
+    return value._tag
+  }
+  return "Error"
+}
+
+const errorMessage = (cause: Cause.Cause<unknown>): string => {
+  if (Cause.hasInterruptsOnly(cause)) return "the handler was interrupted"
+  const squashed = Cause.squash(cause)
+  if (squashed instanceof Error) return squashed.message
+  if (typeof squashed === "object" && squashed !== null && "message" in squashed) return String(squashed.message)
+  return String(squashed)
+}
+
+/** Headers of an error reply: the error's tag, and the request's correlation id. */
+export const errorReplyHeaders = (tag: string, correlationId: string) => ({
+  [Codec.ErrorHeader]: tag,
+  [Codec.ContentTypeHeader]: Codec.ContentTypeText,
+  [Codec.CorrelationIdHeader]: correlationId
+})
+
+/** Parses a W3C `traceparent` header into a parent span. */
+export const parseTraceparent = (value: string | undefined): Tracer.ExternalSpan | undefined => {
+  if (value === undefined) return undefined
+  const parts = value.split("-")
+  if (parts.length < 4 || parts[1]!.length !== 32 || parts[2]!.length !== 16) return undefined
+  return Tracer.externalSpan({ traceId: parts[1]!, spanId: parts[2]!, sampled: (parseInt(parts[3]!, 16) & 1) === 1 })
+}
+
+/**
+ * Subscribes and starts the workers; returns once the subscription is live.
+ * Everything is released with the current scope, gracefully.
+ */
+export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config: SubscriberConfig<A>) {
+  const { client, observer } = runtime
+  const { concurrency, decode, encodeReply, handler, name, queue, template } = config
+  const layerScope = yield* Effect.scope
+  const subscriptionScope = yield* Scope.fork(layerScope)
+  const workersScope = yield* Scope.fork(layerScope)
+
+  const messages = yield* client.subscribe(template.subject, { queue }).pipe(
+    Scope.provide(subscriptionScope),
+    Effect.orDie
+  )
+  const pull = yield* Stream.toPull(messages).pipe(Scope.provide(subscriptionScope))
+  const subscriberId = ++subscriberIds
+  if (observer?.onSubscribed !== undefined) {
+    yield* observer.onSubscribed({ id: subscriberId, subscriber: name, subject: template.template, queue })
+  }
+
+  const reply = (subject: string, encoded: Codec.Encoded, correlationId: string, message: Message) => {
+    const headers: Record<string, string> = { [Codec.CorrelationIdHeader]: correlationId }
+    if (encoded.contentType !== undefined) headers[Codec.ContentTypeHeader] = encoded.contentType
+    const published = client.publish(subject, encoded.data, { headers })
+    return observer?.onPublished === undefined ? published : published.pipe(
+      Effect.andThen(observer.onPublished({
+        kind: "reply",
+        subject,
+        payload: undefined,
+        data: encoded.data,
+        headers: NatsHeaders.fromInput(headers),
+        correlationId,
+        reply: undefined,
+        parent: message
+      }))
+    )
+  }
+
+  const replyError = (message: Message, tag: string, text: string): Effect.Effect<void> => {
+    if (message.reply === undefined) return Effect.void
+    const headers = errorReplyHeaders(tag, message.correlationId)
+    const data = Codec.fromUtf8(text)
+    const published = client.publish(message.reply, data, { headers })
+    return (observer?.onPublished === undefined ? published : published.pipe(
+      Effect.andThen(observer.onPublished({
+        kind: "reply",
+        subject: message.reply,
+        payload: undefined,
+        data,
+        headers: NatsHeaders.fromInput(headers),
+        correlationId: message.correlationId,
+        reply: undefined,
+        parent: message
+      }))
+    )).pipe(
+      Effect.catchCause((cause) => Effect.logError("could not send the error reply", cause))
+    )
+  }
+
+  const afterSuccess = (message: Message, payload: A, value: unknown): Effect.Effect<void> => {
+    let effect: Effect.Effect<void> = Effect.void
+    if (message.reply !== undefined) {
+      // A handler that returns nothing answers with an empty message, whatever its response Schema.
+      const encoded = value === undefined ? Codec.encodeValue(undefined) : encodeReply(value)
+      effect = Result.isSuccess(encoded)
+        ? reply(message.reply, encoded.success, message.correlationId, message).pipe(
+          Effect.catchCause((cause) => Effect.logError("could not send the reply", cause))
+        )
+        : Effect.logError(`the reply could not be encoded: ${encoded.failure}`).pipe(
+          Effect.andThen(replyError(message, "EncodeError", `the reply could not be encoded: ${encoded.failure}`))
+        )
+    }
+    return observer?.onHandled === undefined
+      ? effect
+      : effect.pipe(Effect.andThen(
+        observer.onHandled({ subscriberId, message, payload: Option.some(payload), exit: Exit.succeed(value) })
+      ))
+  }
+
+  const afterFailure = (message: Message, payload: Option.Option<A>, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+    const effect = (Cause.hasInterruptsOnly(cause)
+      ? Effect.logWarning("handler interrupted")
+      : Effect.logError("handler failed", cause)).pipe(
+        Effect.andThen(replyError(message, errorTag(cause), errorMessage(cause)))
+      )
+    return observer?.onHandled === undefined
+      ? effect
+      : effect.pipe(Effect.andThen(observer.onHandled({ subscriberId, message, payload, exit: Exit.failCause(cause) })))
+  }
+
+  const onDecodeFailure = (message: Message, reason: string): Effect.Effect<void> => {
+    const effect = Effect.logWarning(`dropped a message that could not be decoded: ${reason}`).pipe(
+      Effect.andThen(replyError(message, "DecodeError", reason))
+    )
+    return observer?.onHandled === undefined ? effect : effect.pipe(
+      Effect.andThen(observer.onHandled({
+        subscriberId,
+        message,
+        payload: Option.none(),
+        exit: Exit.fail({ _tag: "DecodeError", message: reason })
+      }))
+    )
+  }
+
+  const toMessage = (msg: Msg): Message => {
+    const headers = msg.headers ?? noHeaders
+    return {
+      subject: msg.subject,
+      params: Subject.extract(template, msg.subject),
+      headers,
+      reply: msg.reply,
+      correlationId: (msg.headers === undefined ? undefined : NatsHeaders.get(headers, Codec.CorrelationIdHeader))
+        ?? Correlation.next(),
+      data: msg.data,
+      contentType: msg.headers === undefined ? undefined : NatsHeaders.get(headers, Codec.ContentTypeHeader),
+      subscriber: name
+    }
+  }
+
+  // Spans cost more than the rest of the per-message path together: the
+  // consumer span is made when a tracer that records them is installed
+  // (`OtlpTracer.layer`, `NodeSdk`, ...), not for Effect's built-in one.
+  const tracing = (yield* Effect.tracer) !== Tracer.nativeTracer && (yield* References.TracerEnabled)
+  const baseAnnotations = yield* References.CurrentLogAnnotations
+
+  /** The handler's context for one message: the message, the log annotations and, when tracing, the span. */
+  const withMessage = (
+    effect: Effect.Effect<void>,
+    message: Message,
+    span: Tracer.Span | undefined
+  ): Effect.Effect<void> =>
+    Effect.updateContext(effect, (context: Context.Context<never>) => {
+      const withSpan = span === undefined ? context : Context.add(context, Tracer.ParentSpan, span)
+      return Context.add(Context.add(withSpan, NatsMessage, message), References.CurrentLogAnnotations, {
+        ...baseAnnotations,
+        subject: message.subject,
+        correlation_id: message.correlationId,
+        subscriber: name
+      })
+    })
+
+  const spanOptions = (message: Message): Tracer.SpanOptionsNoTrace => {
+    const attributes: Record<string, unknown> = {
+      "messaging.system": "nats",
+      "messaging.operation.type": "process",
+      "messaging.destination.name": message.subject,
+      "messaging.destination.template": template.template,
+      "messaging.message.conversation_id": message.correlationId,
+      "messaging.message.body.size": message.data.length
+    }
+    if (queue !== undefined) attributes["messaging.consumer.group.name"] = queue
+    const parent = message.headers === noHeaders
+      ? undefined
+      : parseTraceparent(NatsHeaders.get(message.headers, Codec.TraceparentHeader))
+    return parent === undefined ? { kind: "consumer", attributes, root: true } : { kind: "consumer", attributes, parent }
+  }
+
+  /**
+   * Decode, handler, reply: what to run for one message. A handler that did
+   * its work before returning (`Effect.void`, `Effect.succeed(x)`...) is not
+   * run again: only its follow-up is, `Effect.void` when there is nothing to
+   * do (no reply, no observer).
+   */
+  const dispatch = (message: Message): Effect.Effect<void> => {
+    const decoded = decode(message.data, message.contentType)
+    if (decoded instanceof Codec.DecodeFailure) return onDecodeFailure(message, decoded.reason)
+    let handled: Effect.Effect<unknown, unknown>
+    try {
+      handled = handler(decoded, message) as Effect.Effect<unknown, unknown>
+    } catch (defect) {
+      // A handler that throws instead of returning an Effect fails like one that dies.
+      handled = Exit.die(defect)
+    }
+    if (Exit.isExit(handled)) {
+      return Exit.isSuccess(handled)
+        ? afterSuccess(message, decoded, handled.value)
+        : afterFailure(message, Option.some(decoded), handled.cause)
+    }
+    return Effect.matchCauseEffect(handled, {
+      onSuccess: (value) => afterSuccess(message, decoded, value),
+      onFailure: (cause) => afterFailure(message, Option.some(decoded), cause)
+    })
+  }
+
+  /**
+   * `dispatch` in the message's context. Without a tracer or an observer the
+   * handler is called right away; with one, inside the span and after
+   * `onReceived`.
+   */
+  const handle = (message: Message): Effect.Effect<void> => {
+    if (!tracing && observer?.onReceived === undefined) {
+      const effect = dispatch(message)
+      return effect === Effect.void ? effect : withMessage(effect, message, undefined)
+    }
+    let effect = Effect.suspend(() => dispatch(message))
+    if (observer?.onReceived !== undefined) effect = Effect.andThen(observer.onReceived({ subscriberId, message }), effect)
+    if (!tracing) return withMessage(effect, message, undefined)
+    const body = effect
+    return Effect.useSpan(`process ${template.template}`, spanOptions(message), (span) => withMessage(body, message, span))
+  }
+
+  let stopping = false
+  // What each worker is handling, if anything: a worker is busy while its slot is set.
+  const handling: Array<Message | undefined> = Array.from({ length: concurrency }, () => undefined)
+
+  // A worker ends when the subscription ends; a failed subscription is reported once, by whoever pulls it.
+  const onSubscriptionEnd = (cause: Cause.Cause<NatsError | Cause.Done>): Effect.Effect<void> =>
+    Pull.isDoneCause(cause) || stopping
+      ? Effect.logDebug("subscription ended")
+      : Effect.logError("subscription failed; this subscriber stops", cause)
+
+  const inOrderWorker = Effect.gen(function*() {
+    let inline = 0
+    while (!stopping) {
+      handling[0] = undefined
+      const chunk = yield* pull
+      for (let i = 0; i < chunk.length; i++) {
+        if (stopping) return
+        const message = toMessage(chunk[i]!)
+        handling[0] = message
+        const handled = handle(message)
+        if (handled !== Effect.void) {
+          inline = 0
+          yield* handled
+        } else if (++inline === maxInlineRun) {
+          inline = 0
+          yield* Effect.yieldNow
+        }
+      }
+    }
+    handling[0] = undefined
+  }).pipe(Effect.catchCause(onSubscriptionEnd))
+
+  let pump: Fiber.Fiber<void> | undefined
+  const workers: Array<Fiber.Fiber<void>> = []
+  if (concurrency === 1) {
+    workers.push(yield* Effect.forkIn(inOrderWorker, workersScope))
+  } else {
+    const shared = yield* Queue.bounded<Msg, Cause.Done>(concurrency)
+    pump = yield* Effect.forkIn(
+      Effect.forever(Effect.flatMap(pull, (chunk) => Queue.offerAll(shared, chunk))).pipe(
+        Effect.catchCause(onSubscriptionEnd),
+        Effect.ensuring(Queue.end(shared))
+      ),
+      workersScope
+    )
+    for (let index = 0; index < concurrency; index++) {
+      // Taking from the queue is an Effect: the runtime lets the other fibers run in between.
+      const worker = Effect.gen(function*() {
+        while (!stopping) {
+          handling[index] = undefined
+          const msg = yield* Queue.take(shared)
+          if (stopping) return
+          const message = toMessage(msg)
+          handling[index] = message
+          const handled = handle(message)
+          if (handled !== Effect.void) yield* handled
+        }
+        handling[index] = undefined
+      }).pipe(Effect.catchCause(() => Effect.void)) // the end of the queue: the pump reported why
+      workers.push(yield* Effect.forkIn(worker, workersScope))
+    }
+  }
+
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      stopping = true
+      if (pump !== undefined) yield* Fiber.interrupt(pump)
+      const inFlight = workers.filter((_, index) => handling[index] !== undefined)
+      yield* Fiber.interruptAll(workers.filter((_, index) => handling[index] === undefined))
+      yield* Scope.close(subscriptionScope, Exit.void)
+      if (inFlight.length === 0) return
+      const finished = yield* Effect.timeoutOption(Fiber.awaitAll(inFlight), runtime.gracefulTimeout)
+      if (Option.isSome(finished)) return
+      yield* Effect.logWarning(
+        `${inFlight.length} handler(s) still running after the graceful timeout of ` +
+          `${Duration.format(runtime.gracefulTimeout)}; interrupting them`
+      )
+      yield* Fiber.interruptAll(inFlight)
+      // Their requesters get an error reply rather than a timeout.
+      for (const message of handling) {
+        if (message === undefined) continue
+        yield* afterFailure(message, Option.none(), Cause.interrupt()).pipe(
+          Effect.annotateLogs({ subject: message.subject, correlation_id: message.correlationId })
+        )
+      }
+    }).pipe(Effect.annotateLogs({ subscriber: name }))
+  )
+})

@@ -1,0 +1,76 @@
+/**
+ * What the compiler says about the broker's API: payload and reply types
+ * follow the Schemas, and a subscriber layer requires what its handler needs
+ * (besides the current message, which the broker provides).
+ */
+import { describe, expectTypeOf, it } from "@effect/vitest"
+import { NatsBroker, type NatsError, NatsMessage } from "@nats-effect/core"
+import { Context, Effect, type Layer, Schema } from "effect"
+
+class Inventory extends Context.Service<Inventory, { readonly reserve: (id: string) => Effect.Effect<void> }>()(
+  "test/Inventory"
+) {}
+
+class Rejected extends Schema.TaggedError<Rejected>()("Rejected", { message: Schema.String }) {}
+
+const Order = Schema.Struct({ id: Schema.String, quantity: Schema.Int })
+const Receipt = Schema.Struct({ id: Schema.String, ok: Schema.Boolean })
+
+describe("NatsBroker types", () => {
+  it("a subscriber layer requires the handler's services, not the current message", () => {
+    const layer = NatsBroker.subscriber("orders", { schema: Order }, (order) =>
+      Effect.gen(function*() {
+        const message = yield* NatsMessage.NatsMessage
+        yield* Effect.log(message.subject)
+        yield* Inventory.use((inventory) => inventory.reserve(order.id))
+      }))
+    expectTypeOf(layer).toEqualTypeOf<Layer.Layer<never, never, NatsBroker.NatsBroker | Inventory>>()
+  })
+
+  it("the handler gets the Schema's type, or unknown without a Schema", () => {
+    NatsBroker.subscriber("orders", { schema: Order }, (order, message) => {
+      expectTypeOf(order).toEqualTypeOf<{ readonly id: string; readonly quantity: number }>()
+      expectTypeOf(message).toEqualTypeOf<NatsMessage.Message>()
+      return Effect.void
+    })
+    NatsBroker.subscriber("anything", {}, (payload) => {
+      expectTypeOf(payload).toBeUnknown()
+      return Effect.void
+    })
+  })
+
+  it("a reply must match the response Schema; failures may be anything", () => {
+    NatsBroker.subscriber("orders", { schema: Order, response: Receipt }, (order) =>
+      order.quantity > 0 ? Effect.succeed({ id: order.id, ok: true }) : Effect.fail(new Rejected({ message: "none" })))
+    // @ts-expect-error: the reply does not match the response Schema
+    NatsBroker.subscriber("orders", { schema: Order, response: Receipt }, () => Effect.succeed({ id: 1 }))
+  })
+
+  it("publish and request take and return the Schemas' types", () => {
+    expectTypeOf(NatsBroker.publish("orders", { id: "o", quantity: 1 }, { schema: Order })).toEqualTypeOf<
+      Effect.Effect<void, NatsError.NatsError, NatsBroker.NatsBroker>
+    >()
+    // @ts-expect-error: the payload does not match the Schema
+    NatsBroker.publish("orders", { id: "o" }, { schema: Order })
+    expectTypeOf(
+      NatsBroker.request("orders", { id: "o", quantity: 1 }, { schema: Order, response: Receipt })
+    ).toEqualTypeOf<
+      Effect.Effect<{ readonly id: string; readonly ok: boolean }, NatsError.NatsError, NatsBroker.NatsBroker>
+    >()
+    expectTypeOf(NatsBroker.request("orders", "hi")).toEqualTypeOf<
+      Effect.Effect<unknown, NatsError.NatsError, NatsBroker.NatsBroker>
+    >()
+  })
+
+  it("afterStartup keeps the layer's output and adds the work's other requirements and errors", () => {
+    const handler = NatsBroker.subscriber("orders", {}, () => Inventory.use((inventory) => inventory.reserve("x")))
+    const work = Effect.gen(function*() {
+      yield* NatsBroker.publish("orders", "start")
+      return yield* Effect.fail(new Rejected({ message: "no" }))
+    })
+    const app = handler.pipe(NatsBroker.afterStartup(work))
+    expectTypeOf(app).toEqualTypeOf<
+      Layer.Layer<never, NatsError.NatsError | Rejected, NatsBroker.NatsBroker | Inventory>
+    >()
+  })
+})
