@@ -22,7 +22,7 @@ import type {
   StoredMsg
 } from "../../NatsClient.ts"
 import * as NatsError from "../../NatsError.ts"
-import { nameProblem } from "../natsjs/streams.ts"
+import { nameProblem } from "../validation.ts"
 import type { Consumer } from "./consumer.ts"
 import * as Errors from "./errors.ts"
 import * as Headers from "./headers.ts"

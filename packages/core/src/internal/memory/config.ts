@@ -13,7 +13,8 @@ import type {
   StreamConfigResolved
 } from "../../NatsClient.ts"
 import type { NatsError } from "../../NatsError.ts"
-import { fromNanos, nameProblem, toNanos } from "../natsjs/streams.ts"
+import { fromNanos, toNanos } from "../nanos.ts"
+import { nameProblem } from "../validation.ts"
 import * as Errors from "./errors.ts"
 import { hasWildcard, isSubsetMatch, subjectsCollide, subscribeProblem } from "./subjects.ts"
 

@@ -5,7 +5,7 @@
  * server's answers, so both adapters fail alike.
  */
 import * as NatsError from "../../NatsError.ts"
-import { type ErrorContext, fromApiError } from "../natsjs/errors.ts"
+import { type ErrorContext, fromApiError } from "../apiErrors.ts"
 
 export type { ErrorContext }
 
@@ -66,7 +66,7 @@ export const api = (
 ): NatsError.NatsError => toNatsError(apiError(name, args), context)
 
 /** A bad argument the nats.js adapter refuses before sending anything. */
-export { badRequest } from "../natsjs/errors.ts"
+export { badRequest } from "../apiErrors.ts"
 
 export const streamNotFound = (stream: string, operation: string): NatsError.NatsError =>
   api("StreamNotFound", { operation, stream })

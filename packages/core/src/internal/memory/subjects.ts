@@ -2,10 +2,10 @@
  * Subject matching for the in-memory server: wildcard matchers, and the
  * overlap (`subjectsCollide`) and subset (`isSubsetMatch`) rules nats-server
  * applies to stream subjects and consumer filters (`server/sublist.go`).
- * Validation itself is shared with the nats.js adapter, so both refuse the
+ * Validation itself (`../validation.ts`) is shared with the nats.js adapter, so both refuse the
  * same subjects with the same words.
  */
-export { publishProblem, queueProblem, subscribeProblem } from "../natsjs/subjects.ts"
+export { publishProblem, queueProblem, subscribeProblem } from "../validation.ts"
 
 const isWildcardToken = (token: string): boolean => token === "*" || token === ">"
 

@@ -23,11 +23,13 @@ import type {
   StoredMsg
 } from "../../NatsClient.ts"
 import type * as NatsError from "../../NatsError.ts"
-import { badRequest, type ErrorContext, fromNatsJs } from "./errors.ts"
+import { badRequest, type ErrorContext } from "../apiErrors.ts"
+import { toNanos } from "../nanos.ts"
+import { subscribeProblem } from "../validation.ts"
+import { fromNatsJs } from "./errors.ts"
 import { fromMsgHdrs } from "./headers.ts"
 import type { JetStreamApi } from "./jsapi.ts"
-import { checkName, toNanos } from "./streams.ts"
-import { subscribeProblem } from "./subjects.ts"
+import { checkName } from "./streams.ts"
 
 const defaultBufferMessages = 64
 

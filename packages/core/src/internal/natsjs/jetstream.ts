@@ -9,11 +9,12 @@ import { Duration, Effect, Option } from "effect"
 import type { JetStream, JetStreamPublishOptions, PubAck, StoredMsg } from "../../NatsClient.ts"
 import * as NatsError from "../../NatsError.ts"
 import { makeConsumers, makeOrdered } from "./consumers.ts"
-import { ApiCodes, badRequest, type ErrorContext, fail, fromNatsJs } from "./errors.ts"
+import { ApiCodes, badRequest, type ErrorContext, fail } from "../apiErrors.ts"
+import { publishProblem } from "../validation.ts"
+import { fromNatsJs } from "./errors.ts"
 import { fromMsgHdrs, toMsgHdrs } from "./headers.ts"
 import { type JetStreamApi, parseAnswer } from "./jsapi.ts"
 import * as Streams from "./streams.ts"
-import { publishProblem } from "./subjects.ts"
 
 /** What the core side of the adapter shares with JetStream. */
 export interface Core {

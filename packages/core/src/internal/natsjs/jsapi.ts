@@ -7,7 +7,8 @@ import { Empty, type NatsConnection, RequestError } from "@nats-io/nats-core"
 import type { ApiError } from "@nats-io/jetstream"
 import { Effect } from "effect"
 import * as NatsError from "../../NatsError.ts"
-import { type ErrorContext, fail, fromApiError, fromNatsJs } from "./errors.ts"
+import { type ErrorContext, fail, fromApiError } from "../apiErrors.ts"
+import { fromNatsJs } from "./errors.ts"
 
 export interface JetStreamApi {
   readonly nc: NatsConnection

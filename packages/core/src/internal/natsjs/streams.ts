@@ -9,7 +9,7 @@ import type {
   StreamInfo as ServerStreamInfo,
   StreamListResponse
 } from "@nats-io/jetstream/internal"
-import { Duration, Effect, Option } from "effect"
+import { Effect } from "effect"
 import type {
   JetStream,
   Placement,
@@ -19,27 +19,10 @@ import type {
   StreamInfo
 } from "../../NatsClient.ts"
 import type * as NatsError from "../../NatsError.ts"
-import { badRequest, type ErrorContext } from "./errors.ts"
+import { badRequest, type ErrorContext } from "../apiErrors.ts"
+import { fromNanos, toNanos } from "../nanos.ts"
+import { nameProblem } from "../validation.ts"
 import type { JetStreamApi } from "./jsapi.ts"
-
-/** Duration input to the nanoseconds the API expects; infinite means "no limit" (0). */
-export const toNanos = (input: Duration.Input): number => {
-  const nanos = Duration.toNanos(input)
-  return Option.isSome(nanos) ? Number(nanos.value) : 0
-}
-
-export const fromNanos = (nanos: number | undefined): Duration.Duration =>
-  nanos === undefined || nanos <= 0 ? Duration.zero : Duration.nanos(BigInt(Math.trunc(nanos)))
-
-const invalidNameCharacters = /[\s.*>/\\]/
-
-/** Why `name` cannot name a stream or a consumer, or `undefined`. */
-export const nameProblem = (kind: "stream" | "consumer", name: string): string | undefined =>
-  name.length === 0
-    ? `a ${kind} name cannot be empty`
-    : invalidNameCharacters.test(name)
-    ? `${kind} name '${name}' cannot contain whitespace, '.', '*', '>', '/' or '\\'`
-    : undefined
 
 /** Fails with a clear error when `name` is not a valid stream name. */
 export const checkName = (

@@ -49,3 +49,13 @@ export const queueProblem = (queue: string): string | undefined => {
   }
   return undefined
 }
+
+const invalidNameCharacters = /[\s.*>/\\]/
+
+/** Why `name` cannot name a stream or a consumer, or `undefined`. */
+export const nameProblem = (kind: "stream" | "consumer", name: string): string | undefined =>
+  name.length === 0
+    ? `a ${kind} name cannot be empty`
+    : invalidNameCharacters.test(name)
+    ? `${kind} name '${name}' cannot contain whitespace, '.', '*', '>', '/' or '\\'`
+    : undefined
