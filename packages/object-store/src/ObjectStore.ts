@@ -1,2 +1,259 @@
-// Placeholder: being written.
-export {}
+/**
+ * `ObjectStore`: objects of any size in a JetStream bucket, streamed in chunks,
+ * wire-compatible with the NATS object store (ADR-20) that nats.go, nats.js,
+ * nats.py and the nats CLI read and write.
+ *
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const store = yield* ObjectStore.ObjectStore
+ *   yield* store.putBytes("file", "File mock")
+ *   const bytes = yield* store.getBytes("file")
+ * }).pipe(Effect.provide(ObjectStore.layer({ bucket: "bucket" })))
+ * ```
+ *
+ * A put re-cuts its stream into chunks, hashes them as they pass and publishes
+ * them with a bounded number of acknowledgements in flight, so the source is
+ * read only as fast as JetStream stores; the object's meta is written after
+ * the last chunk is stored, and a put that fails or is interrupted leaves
+ * nothing behind. A get reads the chunks through an ordered consumer that the
+ * reader paces, and checks size, chunk count and digest at the end.
+ *
+ * @since 0.1.0
+ */
+import type { NatsClient } from "@nats-effect/core"
+import type { Duration, Stream } from "effect"
+import { Config, Context, Effect, Layer } from "effect"
+import * as Store from "./internal/store.ts"
+import type { ObjectStoreError } from "./ObjectStoreError.ts"
+
+// ---------------------------------------------------------------------------
+// Objects
+// ---------------------------------------------------------------------------
+
+/** Where a link points: an object (`name` set) or a whole bucket (`name` absent). */
+export interface ObjectLink {
+  readonly bucket: string
+  readonly name?: string | undefined
+}
+
+export interface ObjectOptions {
+  /** Set on links; a link has no content of its own. */
+  readonly link?: ObjectLink | undefined
+  /** The chunk size the object was written with. */
+  readonly maxChunkSize?: number | undefined
+}
+
+/** What an object is, as its meta message records it. */
+export interface ObjectInfo {
+  readonly name: string
+  /** The bucket, as the meta records it (nats.js writes a link's target bucket here). */
+  readonly bucket: string
+  /** Identifies the object's chunk subject `$O.<bucket>.C.<nuid>`; `""` on links written by nats.js. */
+  readonly nuid: string
+  readonly size: number
+  readonly chunks: number
+  /** `SHA-256=` and the padded base64url SHA-256 of the content; `""` when none was recorded (links, deletions). */
+  readonly digest: string
+  /**
+   * When the object was written: the `mtime` of the meta when the writer
+   * recorded one (nats.js, nats.py, this library), otherwise (nats.go writes
+   * the zero time) the time the server stored the meta.
+   */
+  readonly mtime: Date
+  readonly deleted: boolean
+  /** Sequence of the meta message in the bucket's stream. */
+  readonly revision: number
+  readonly description?: string | undefined
+  readonly headers?: NatsClient.Headers | undefined
+  readonly metadata?: Readonly<Record<string, string>> | undefined
+  readonly options?: ObjectOptions | undefined
+}
+
+/** What a writer says about an object. */
+export interface ObjectMeta {
+  readonly name: string
+  readonly description?: string | undefined
+  readonly headers?: NatsClient.HeadersInput | undefined
+  readonly metadata?: Readonly<Record<string, string>> | undefined
+  readonly options?: {
+    /** Chunk size of this put (default: the store's `chunkSize`), at most the server's `max_payload`. */
+    readonly maxChunkSize?: number | undefined
+  } | undefined
+}
+
+export interface WatchOptions {
+  /** Every meta message still in the stream, not only the latest per object. */
+  readonly includeHistory?: boolean | undefined
+  /** Leave deletions out. */
+  readonly ignoreDeletes?: boolean | undefined
+  /** Only changes made after the watch starts, not the current entries (overrides `includeHistory`). */
+  readonly updatesOnly?: boolean | undefined
+}
+
+export interface BucketStatus {
+  readonly bucket: string
+  readonly description: string | undefined
+  /** Objects older than this are removed; zero: kept forever. */
+  readonly ttl: Duration.Duration
+  readonly storage: NatsClient.StorageType
+  readonly replicas: number
+  readonly sealed: boolean
+  /** Bytes stored by the bucket's stream. */
+  readonly size: number
+  readonly backingStore: "JetStream"
+  readonly metadata: Readonly<Record<string, string>> | undefined
+  readonly compressed: boolean
+  readonly streamInfo: NatsClient.StreamInfo
+}
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+/** The operations on one bucket: the shape of `ObjectStore` and of every `ObjectStore.Service` class. */
+export interface Bucket {
+  readonly bucket: string
+  /**
+   * Stores the stream's bytes under `meta`'s name, replacing any object of
+   * that name once every chunk is stored. On failure or interruption nothing
+   * changes: the chunks written so far are removed and no meta is written.
+   * The stream's `Uint8Array`s must not be modified after they are emitted.
+   */
+  readonly put: <E, R>(
+    meta: string | ObjectMeta,
+    data: Stream.Stream<Uint8Array, E, R>
+  ) => Effect.Effect<ObjectInfo, ObjectStoreError | E, R>
+  /** `put` of bytes in memory; a string is stored as UTF-8. */
+  readonly putBytes: (meta: string | ObjectMeta, data: Uint8Array | string) => Effect.Effect<ObjectInfo, ObjectStoreError>
+  /** `put` of a local file, read as fast as the bucket stores it. */
+  readonly putFile: (meta: string | ObjectMeta, path: string) => Effect.Effect<ObjectInfo, ObjectStoreError>
+  /**
+   * The object's content, following links. Pulled from the server as the
+   * stream is read; fails at the end with `DigestMismatch` or `BadObjectMeta`
+   * when the bytes do not match the meta, and with `ObjectStalled` when
+   * chunks stop coming.
+   */
+  readonly get: (name: string) => Stream.Stream<Uint8Array, ObjectStoreError>
+  /** The whole content in memory. */
+  readonly getBytes: (name: string) => Effect.Effect<Uint8Array, ObjectStoreError>
+  /**
+   * Writes the content to a local file: to a temporary file beside it,
+   * renamed into place once the digest is checked, removed on failure.
+   */
+  readonly getFile: (name: string, path: string) => Effect.Effect<ObjectInfo, ObjectStoreError>
+  /** The object's info (of the link itself for a link); `ObjectNotFound` when absent or deleted. */
+  readonly info: (name: string) => Effect.Effect<ObjectInfo, ObjectStoreError>
+  /** Every object that is not deleted. */
+  readonly list: () => Effect.Effect<ReadonlyArray<ObjectInfo>, ObjectStoreError>
+  /** Marks the object deleted and removes its chunks. */
+  readonly delete: (name: string) => Effect.Effect<void, ObjectStoreError>
+  /** The current entries (unless `updatesOnly`), then every change, until interrupted. */
+  readonly watch: (options?: WatchOptions) => Stream.Stream<ObjectInfo, ObjectStoreError>
+  /**
+   * Adds `name` as a link to an object: `target` names one in this bucket or
+   * is the info of one in any bucket. Links to links and to deleted objects
+   * are refused, and so is a name held by an object that is not a link.
+   */
+  readonly link: (name: string, target: ObjectInfo | string) => Effect.Effect<ObjectInfo, ObjectStoreError>
+  /** Adds `name` as a link to the whole bucket `bucket`. */
+  readonly linkBucket: (name: string, bucket: string) => Effect.Effect<ObjectInfo, ObjectStoreError>
+  /**
+   * Replaces the name, description, headers and metadata of an object (as
+   * nats.go does: what `meta` leaves out is cleared), keeping its content and
+   * options. A new name must not be taken by another object.
+   */
+  readonly updateMeta: (name: string, meta: ObjectMeta) => Effect.Effect<ObjectInfo, ObjectStoreError>
+  readonly status: () => Effect.Effect<BucketStatus, ObjectStoreError>
+  /** Makes the bucket read-only, for good. */
+  readonly seal: () => Effect.Effect<BucketStatus, ObjectStoreError>
+  /** Deletes the bucket and everything in it. */
+  readonly destroy: () => Effect.Effect<void, ObjectStoreError>
+}
+
+/** The object store of one bucket. Several buckets: see `Service`. */
+export class ObjectStore extends Context.Service<ObjectStore, Bucket>()("@nats-effect/object-store/ObjectStore") {}
+
+// ---------------------------------------------------------------------------
+// Construction
+// ---------------------------------------------------------------------------
+
+export interface ObjectStoreOptions {
+  /** `A-Z a-z 0-9 _ -`; the stream is `OBJ_<bucket>`. */
+  readonly bucket: string
+  readonly description?: string | undefined
+  /** Objects older than this are removed by the server (stream `max_age`). */
+  readonly ttl?: Duration.Input | undefined
+  /** Limit of the bucket's size; a put that would exceed it fails with `BucketFull`. Default: unlimited. */
+  readonly maxBytes?: number | undefined
+  /** Default "file". */
+  readonly storage?: NatsClient.StorageType | undefined
+  /** Default 1. */
+  readonly replicas?: number | undefined
+  readonly placement?: NatsClient.Placement | undefined
+  /** Bucket metadata; needs nats-server 2.10. */
+  readonly metadata?: Readonly<Record<string, string>> | undefined
+  /** S2 compression of the stored chunks; needs nats-server 2.10. */
+  readonly compression?: boolean | undefined
+  /** Default 128 KiB; never more than the server's `max_payload`. */
+  readonly chunkSize?: number | undefined
+  /** How many chunk acknowledgements a put waits for at once. Default 32 (4 MiB of 128 KiB chunks in flight). */
+  readonly publishWindow?: number | undefined
+  /** How many chunks a get buffers ahead of its reader. Default 64 (8 MiB of 128 KiB chunks). */
+  readonly readAhead?: number | undefined
+  /** A get that receives no chunk for this long fails with `ObjectStalled`. Default 20 seconds. */
+  readonly stallTimeout?: Duration.Input | undefined
+}
+
+/**
+ * Opens the bucket, creating its stream when it does not exist (an existing
+ * bucket's configuration is left as it is, as nats.js does).
+ */
+export const make: (options: ObjectStoreOptions) => Effect.Effect<Bucket, ObjectStoreError, NatsClient.NatsClient> =
+  Store.make
+
+/** `ObjectStore` for one bucket, created or opened when the layer is built. */
+export const layer = (
+  options: ObjectStoreOptions
+): Layer.Layer<ObjectStore, ObjectStoreError, NatsClient.NatsClient> => Layer.effect(ObjectStore, make(options))
+
+/** `layer` with its options read from `Config`: each field a value or a `Config`. */
+export const layerConfig = (
+  options: Config.Wrap<ObjectStoreOptions>
+): Layer.Layer<ObjectStore, ObjectStoreError | Config.ConfigError, NatsClient.NatsClient> =>
+  Layer.effect(ObjectStore, Effect.flatMap(Config.unwrap(options), make))
+
+/** A class made by `Service`: its own service key, with the layer of its bucket. */
+export interface ServiceClass<Self, Identifier extends string> extends Context.ServiceClass<Self, Identifier, Bucket> {
+  readonly options: ObjectStoreOptions
+  /** Creates or opens the bucket. */
+  readonly layer: Layer.Layer<Self, ObjectStoreError, NatsClient.NatsClient>
+}
+
+/**
+ * Declares a bucket as a service of its own, for applications with several
+ * buckets: handlers `yield*` the class, never look a bucket up by name.
+ *
+ * ```ts
+ * class Images extends ObjectStore.Service<Images>()("app/Images", { bucket: "images" }) {}
+ * class Reports extends ObjectStore.Service<Reports>()("app/Reports", { bucket: "reports", ttl: "7 days" }) {}
+ *
+ * const handler = Effect.gen(function*() {
+ *   const images = yield* Images        // the same operations as ObjectStore.ObjectStore
+ *   const reports = yield* Reports
+ *   yield* reports.put("thumbs.csv", images.get("cat.png").pipe(...))
+ * })
+ *
+ * handler.pipe(Effect.provide(Layer.mergeAll(Images.layer, Reports.layer)))
+ * ```
+ *
+ * The identifier is the service's key and must be unique in the application.
+ */
+export const Service = <Self>() =>
+<const Identifier extends string>(
+  identifier: Identifier,
+  options: ObjectStoreOptions
+): ServiceClass<Self, Identifier> => {
+  const key = Context.Service<Self, Bucket>()(identifier)
+  // A subclass shares the key's string identity, so this layer provides it.
+  return Object.assign(key, { options, layer: Layer.effect(key, make(options)) })
+}

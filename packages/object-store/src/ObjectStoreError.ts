@@ -1,2 +1,137 @@
-// Placeholder: being written.
-export {}
+/**
+ * The one error of `@nats-effect/object-store`: an `ObjectStoreError` whose
+ * `reason` says what went wrong, in the style of Effect's `SqlError`. Match on
+ * `error.reason._tag`, or use
+ * `Effect.catchReason("ObjectStoreError", "ObjectNotFound", ...)`.
+ *
+ * Failures of the NATS connection or of JetStream that have no meaning of their
+ * own here keep the `NatsError` as the reason (its own `reason` says more).
+ *
+ * @since 0.1.0
+ */
+import { NatsError } from "@nats-effect/core"
+import { Predicate, Schema } from "effect"
+
+const TypeId = "~@nats-effect/object-store/ObjectStoreError" as const
+
+/** No object of that name, or it was deleted. */
+export class ObjectNotFound extends Schema.TaggedError<ObjectNotFound>("@nats-effect/object-store/ObjectNotFound")(
+  "ObjectNotFound",
+  { bucket: Schema.String, name: Schema.String, message: Schema.String }
+) {}
+
+/** An object of that name exists where the operation needs the name free (link, rename). */
+export class ObjectAlreadyExists extends Schema.TaggedError<ObjectAlreadyExists>(
+  "@nats-effect/object-store/ObjectAlreadyExists"
+)("ObjectAlreadyExists", { bucket: Schema.String, name: Schema.String, message: Schema.String }) {}
+
+/** The bytes read do not hash to the digest in the object's meta. */
+export class DigestMismatch extends Schema.TaggedError<DigestMismatch>("@nats-effect/object-store/DigestMismatch")(
+  "DigestMismatch",
+  { bucket: Schema.String, name: Schema.String, expected: Schema.String, actual: Schema.String, message: Schema.String }
+) {}
+
+/**
+ * An object's meta cannot be used: it does not decode, has a digest in an
+ * unknown format, or disagrees with the chunks read (size, chunk count).
+ */
+export class BadObjectMeta extends Schema.TaggedError<BadObjectMeta>("@nats-effect/object-store/BadObjectMeta")(
+  "BadObjectMeta",
+  { bucket: Schema.String, name: Schema.String, message: Schema.String }
+) {}
+
+/** A get received no chunk for longer than the stall timeout, or the stream holds fewer chunks than the meta says. */
+export class ObjectStalled extends Schema.TaggedError<ObjectStalled>("@nats-effect/object-store/ObjectStalled")(
+  "ObjectStalled",
+  { bucket: Schema.String, name: Schema.String, received: Schema.Number, chunks: Schema.Number, message: Schema.String }
+) {}
+
+/** Bucket names are 1+ of `A-Z a-z 0-9 _ -` (ADR-6 `restricted-term`). */
+export class InvalidBucketName extends Schema.TaggedError<InvalidBucketName>(
+  "@nats-effect/object-store/InvalidBucketName"
+)("InvalidBucketName", { bucket: Schema.String, message: Schema.String }) {}
+
+/** Object names must not be empty. */
+export class InvalidObjectName extends Schema.TaggedError<InvalidObjectName>(
+  "@nats-effect/object-store/InvalidObjectName"
+)("InvalidObjectName", { bucket: Schema.String, name: Schema.String, message: Schema.String }) {}
+
+/** An option of the store or of a call that cannot be used (for example a chunk size of 0). */
+export class InvalidOption extends Schema.TaggedError<InvalidOption>("@nats-effect/object-store/InvalidOption")(
+  "InvalidOption",
+  { option: Schema.String, message: Schema.String }
+) {}
+
+/** The bucket (its stream `OBJ_<bucket>`) does not exist. */
+export class BucketNotFound extends Schema.TaggedError<BucketNotFound>("@nats-effect/object-store/BucketNotFound")(
+  "BucketNotFound",
+  { bucket: Schema.String, message: Schema.String }
+) {}
+
+/** The bucket reached its `maxBytes`: the put was refused and its chunks removed. */
+export class BucketFull extends Schema.TaggedError<BucketFull>("@nats-effect/object-store/BucketFull")(
+  "BucketFull",
+  { bucket: Schema.String, name: Schema.String, message: Schema.String }
+) {}
+
+/** The object is a link to a whole bucket, which has no content to get. */
+export class LinkIsBucket extends Schema.TaggedError<LinkIsBucket>("@nats-effect/object-store/LinkIsBucket")(
+  "LinkIsBucket",
+  { bucket: Schema.String, name: Schema.String, message: Schema.String }
+) {}
+
+/** A link where none may be: set on a put, to a deleted object, or to another link. */
+export class LinkNotAllowed extends Schema.TaggedError<LinkNotAllowed>("@nats-effect/object-store/LinkNotAllowed")(
+  "LinkNotAllowed",
+  { bucket: Schema.String, name: Schema.String, message: Schema.String }
+) {}
+
+/** The server is too old for an option asked for (bucket `metadata` and `compression` need 2.10). */
+export class FeatureNotSupported extends Schema.TaggedError<FeatureNotSupported>(
+  "@nats-effect/object-store/FeatureNotSupported"
+)("FeatureNotSupported", {
+  feature: Schema.String,
+  requiredVersion: Schema.String,
+  serverVersion: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Reading or writing a local file (`putFile`, `getFile`) failed. */
+export class FileError extends Schema.TaggedError<FileError>("@nats-effect/object-store/FileError")(
+  "FileError",
+  { path: Schema.String, message: Schema.String, cause: Schema.optional(Schema.Defect()) }
+) {}
+
+export const ObjectStoreErrorReason = Schema.Union([
+  ObjectNotFound,
+  ObjectAlreadyExists,
+  DigestMismatch,
+  BadObjectMeta,
+  ObjectStalled,
+  InvalidBucketName,
+  InvalidObjectName,
+  InvalidOption,
+  BucketNotFound,
+  BucketFull,
+  LinkIsBucket,
+  LinkNotAllowed,
+  FeatureNotSupported,
+  FileError,
+  NatsError.NatsError
+])
+export type ObjectStoreErrorReason = typeof ObjectStoreErrorReason.Type
+
+/** The error of every object store operation. */
+export class ObjectStoreError extends Schema.TaggedError<ObjectStoreError>(
+  "@nats-effect/object-store/ObjectStoreError"
+)("ObjectStoreError", { reason: ObjectStoreErrorReason }) {
+  readonly [TypeId] = TypeId
+  override get message(): string {
+    return `${this.reason._tag}: ${this.reason.message}`
+  }
+}
+
+export const isObjectStoreError = (u: unknown): u is ObjectStoreError => Predicate.hasProperty(u, TypeId)
+
+/** Wraps a reason into an `ObjectStoreError`. */
+export const fromReason = (reason: ObjectStoreErrorReason): ObjectStoreError => new ObjectStoreError({ reason })

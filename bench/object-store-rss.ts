@@ -1,0 +1,95 @@
+// Memory of the object store: the peak RSS growth of one operation over the
+// RSS before it, each operation in a process of its own (started by
+// `object-store.ts` with NATS_URL set) so that one's high-water mark does not
+// hide the next one's. `node object-store-rss.ts <phase>`:
+// - put:      put 1 GiB (source generated lazily), then (not measured) the
+//             object the slow readers read;
+// - get:      get the 1 GiB object (sink discarding);
+// - slow:     get with a reader that spends 5 ms per chunk;
+// - obj-slow: the same with @nats-io/obj's get.
+// The bucket `rss` is left for the next phase; the caller deletes it.
+import { Objm, setSha256Backend } from "@nats-io/obj"
+import { connect } from "@nats-io/transport-node"
+import { NatsClient } from "@nats-effect/core"
+import { ObjectStore } from "@nats-effect/object-store"
+import { Effect, Layer, ManagedRuntime, Stream } from "effect"
+
+const MiB = 1024 * 1024
+const url = process.env["NATS_URL"]
+if (url === undefined) throw new Error("object-store-rss: set NATS_URL")
+const bigMiB = Number(process.env["OBJ_RSS_MIB"] ?? 1024)
+const slowMiB = Number(process.env["OBJ_RSS_SLOW_MIB"] ?? 128)
+const slowMillisPerChunk = 5
+
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
+
+/** Runs `work` and reports the highest RSS above the RSS before it, sampled every 5 ms. */
+const peakGrowth = async (what: string, work: () => Promise<unknown>) => {
+  gc()
+  const baseline = process.memoryUsage.rss()
+  let peak = baseline
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss())
+  }, 5)
+  const start = performance.now()
+  try {
+    await work()
+  } finally {
+    clearInterval(sampler)
+  }
+  peak = Math.max(peak, process.memoryUsage.rss())
+  const seconds = (performance.now() - start) / 1000
+  const growth = (peak - baseline) / MiB
+  console.log(
+    `  ${what.padEnd(48)} peak RSS +${growth.toFixed(1).padStart(5)} MiB over ${(baseline / MiB).toFixed(0)} MiB (${
+      seconds.toFixed(1)
+    } s)`
+  )
+}
+
+/** Fresh 1 MiB pieces, made as they are pulled. */
+const source = (sizeMiB: number) =>
+  Stream.range(1, sizeMiB, 1).pipe(Stream.map((i) => Buffer.allocUnsafe(MiB).fill(i & 0xff)))
+
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+
+const runtime = ManagedRuntime.make(
+  ObjectStore.layer({ bucket: "rss" }).pipe(Layer.provideMerge(NatsClient.layer({ servers: url })))
+)
+const store = await runtime.runPromise(ObjectStore.ObjectStore)
+const run = <A, E>(effect: Effect.Effect<A, E>) => runtime.runPromise(effect)
+
+// Warm up, so the baseline includes the code and the connection's buffers.
+await run(store.put("warm-up", source(16)))
+await run(Stream.runDrain(store.get("warm-up")))
+
+switch (process.argv[2]) {
+  case "put":
+    await peakGrowth(`nats-effect put ${bigMiB} MiB`, () => run(store.put("big", source(bigMiB))))
+    await run(store.put("slow", source(slowMiB)))
+    break
+  case "get":
+    await peakGrowth(`nats-effect get ${bigMiB} MiB`, () =>
+      run(Stream.runFold(store.get("big"), () => 0, (n, bytes) => n + bytes.length)))
+    break
+  case "slow":
+    await peakGrowth(`nats-effect get ${slowMiB} MiB, reader 5 ms/chunk`, () =>
+      run(Stream.runForEach(store.get("slow"), () => Effect.promise(() => sleep(slowMillisPerChunk)))))
+    break
+  case "obj-slow": {
+    setSha256Backend("native")
+    const nc = await connect({ servers: url })
+    const theirs = await new Objm(nc).open("rss")
+    await peakGrowth(`@nats-io/obj get ${slowMiB} MiB, reader 5 ms/chunk`, async () => {
+      const result = await theirs.get("slow")
+      if (result === null) throw new Error("@nats-io/obj: object not found")
+      const reader = result.data.getReader()
+      while (!(await reader.read()).done) await sleep(slowMillisPerChunk)
+    })
+    await nc.close()
+    break
+  }
+  default:
+    throw new Error(`object-store-rss: unknown phase ${process.argv[2]}`)
+}
+await runtime.dispose()

@@ -1,0 +1,89 @@
+/**
+ * FastStream's object storage guide, ported: at startup the bucket `bucket`
+ * is created; a subscriber on `subject` logs each message and reads the
+ * object `file`; once every subscriber is live the app puts `file` and
+ * publishes `Hi!` to `subject`.
+ *
+ * As a demo it stops once the handler has checked the file: `run` completes
+ * with what the handler saw, or fails when the file is not `File mock`.
+ */
+import { NatsBroker, type NatsClient, type NatsError } from "@nats-effect/core"
+import { ObjectStore, type ObjectStoreError } from "@nats-effect/object-store"
+import { type Cause, Context, Deferred, Effect, Layer, Schema } from "effect"
+
+/** The file read back by the handler is not the one the app put. */
+export class FileCheckFailed extends Schema.TaggedError<FileCheckFailed>()("FileCheckFailed", {
+  expected: Schema.String,
+  actual: Schema.String
+}) {
+  override get message() {
+    return `the file holds ${JSON.stringify(this.actual)}, expected ${JSON.stringify(this.expected)}`
+  }
+}
+
+export interface Checked {
+  /** The message the handler received. */
+  readonly message: string
+  /** The content of `file` it read. */
+  readonly file: string
+}
+
+/** Completed by the handler once it has checked the file. */
+export class FileChecked extends Context.Service<
+  FileChecked,
+  Deferred.Deferred<Checked, FileCheckFailed | ObjectStoreError.ObjectStoreError>
+>()("examples/object-storage/FileChecked") {
+  static readonly layer = Layer.effect(FileChecked, Deferred.make())
+}
+
+const expectedFile = "File mock"
+
+export const Handler = NatsBroker.subscriber("subject", { schema: Schema.String }, (message) =>
+  Effect.gen(function*() {
+    yield* Effect.log(message)
+    const store = yield* ObjectStore.ObjectStore
+    const file = new TextDecoder().decode(yield* store.getBytes("file"))
+    yield* Effect.log(`file: ${file}`)
+    return file === expectedFile
+      ? { message, file }
+      : yield* new FileCheckFailed({ expected: expectedFile, actual: file })
+  }).pipe(
+    Effect.exit,
+    Effect.flatMap((exit) => Effect.flatMap(FileChecked, (checked) => Deferred.done(checked, exit))),
+    Effect.asVoid
+  ))
+
+/** After every subscriber is live: put the file and say hi. */
+export const SendOnStart: Effect.Effect<
+  void,
+  ObjectStoreError.ObjectStoreError | NatsError.NatsError,
+  ObjectStore.ObjectStore | NatsBroker.NatsBroker
+> = Effect.gen(function*() {
+  const store = yield* ObjectStore.ObjectStore
+  yield* store.putBytes("file", expectedFile)
+  yield* NatsBroker.publish("subject", "Hi!")
+})
+
+/** The application on a NATS client; it also provides `FileChecked`, to wait for the handler. */
+export const App = <E>(
+  nats: Layer.Layer<NatsClient.NatsClient, E>
+): Layer.Layer<FileChecked, E | ObjectStoreError.ObjectStoreError | NatsError.NatsError> =>
+  Layer.mergeAll(Handler).pipe(
+    NatsBroker.afterStartup(SendOnStart),
+    Layer.provide(ObjectStore.layer({ bucket: "bucket" })),
+    Layer.provide(NatsBroker.layer),
+    Layer.provideMerge(FileChecked.layer),
+    Layer.provide(nats)
+  )
+
+/** Starts the app, waits for the handler's check, and stops the app. */
+export const run = <E>(
+  nats: Layer.Layer<NatsClient.NatsClient, E>
+): Effect.Effect<
+  Checked,
+  E | FileCheckFailed | ObjectStoreError.ObjectStoreError | NatsError.NatsError | Cause.TimeoutError
+> =>
+  Effect.flatMap(FileChecked, Deferred.await).pipe(
+    Effect.timeout("30 seconds"),
+    Effect.provide(App(nats))
+  )

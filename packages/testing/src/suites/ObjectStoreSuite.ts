@@ -1,0 +1,822 @@
+/**
+ * The object store's behaviour, run against every adapter: the put and get
+ * pipelines at every size boundary, the meta operations, cleanup after failed
+ * and interrupted puts, corrupt and missing chunks, full buckets, links,
+ * watches and the wire format other clients read.
+ *
+ * One NATS (one server process for `nats-server`) per suite; every test uses
+ * buckets of its own.
+ *
+ * @since 0.1.0
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { NatsClient } from "@nats-effect/core"
+import { ObjectStore, ObjectStoreError } from "@nats-effect/object-store"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, Queue, Schedule, Stream } from "effect"
+import { createHash } from "node:crypto"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import type { Adapter } from "../Adapters.ts"
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const defaultChunk = 128 * KiB
+
+let counter = 0
+/** A bucket name no other test uses. */
+const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${counter++}`
+
+/** Deterministic bytes that differ from one offset to the next. */
+const pattern = (size: number, seed = 0): Uint8Array => {
+  const out = new Uint8Array(size)
+  for (let i = 0; i < size; i++) out[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff
+  return out
+}
+
+/** `SHA-256=` + padded base64url, written out here rather than taken from the library. */
+const digestOf = (data: Uint8Array) =>
+  "SHA-256=" + createHash("sha256").update(data).digest("base64").replace(/\+/g, "-").replace(/\//g, "_")
+
+const metaToken = (name: string) =>
+  Buffer.from(name, "utf8").toString("base64").replace(/\+/g, "-").replace(/\//g, "_")
+
+/** `data` cut into pieces of `size` bytes. */
+const piecesOf = (data: Uint8Array, size: number): Array<Uint8Array> => {
+  const out: Array<Uint8Array> = []
+  for (let offset = 0; offset < data.length; offset += size) out.push(data.subarray(offset, offset + size))
+  return out
+}
+
+const equalBytes = (actual: Uint8Array, expected: Uint8Array) =>
+  assert.isTrue(Buffer.from(actual).equals(Buffer.from(expected)), `${actual.length} bytes differ from the ${expected.length} expected`)
+
+/** The reason an object store operation failed with. */
+const reasonOf = <A, R>(effect: Effect.Effect<A, ObjectStoreError.ObjectStoreError, R>) =>
+  Effect.map(Effect.flip(effect), (error) => error.reason)
+
+const reasonTag = <A, R>(effect: Effect.Effect<A, ObjectStoreError.ObjectStoreError, R>) =>
+  Effect.map(reasonOf(effect), (reason) => reason._tag)
+
+const client = NatsClient.NatsClient
+
+const open = (options: Partial<ObjectStore.ObjectStoreOptions> & { readonly prefix?: string } = {}) => {
+  const { prefix = "os", ...rest } = options
+  return ObjectStore.make({ bucket: unique(prefix), ...rest })
+}
+
+const streamState = (bucket: string) =>
+  Effect.flatMap(client, (nats) => nats.jetstream.streams.info(`OBJ_${bucket}`)).pipe(Effect.map((info) => info.state))
+
+/** The last message on a subject of a bucket's stream. */
+const lastOn = (bucket: string, subject: string) =>
+  Effect.flatMap(client, (nats) => nats.jetstream.getMessage(`OBJ_${bucket}`, { lastBySubject: subject }))
+
+const chunkSubject = (info: ObjectStore.ObjectInfo) => `$O.${info.bucket}.C.${info.nuid}`
+
+/** Polls `check` every 100 ms for at most `limit` until it holds. */
+const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, limit: Duration.Input = "10 seconds") =>
+  check.pipe(
+    Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("100 millis") }),
+    Effect.timeout(limit)
+  )
+
+/** Two buckets declared as services of their own. */
+class Images extends ObjectStore.Service<Images>()("@nats-effect/testing/ObjectStoreSuite/Images", {
+  bucket: "suite_images",
+  chunkSize: KiB
+}) {}
+class Documents extends ObjectStore.Service<Documents>()("@nats-effect/testing/ObjectStoreSuite/Documents", {
+  bucket: "suite_documents"
+}) {}
+
+export const suite = (adapter: Adapter) =>
+  describe(`ObjectStore conformance (${adapter.name})`, () => {
+    layer(adapter.layer(), { excludeTestServices: true, timeout: "120 seconds" })((it) => {
+      // -----------------------------------------------------------------------
+      // Bucket
+      // -----------------------------------------------------------------------
+
+      it.effect("creates the bucket's stream as every client does, and opens it again", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ description: "for tests", ttl: "1 hour" })
+          const nats = yield* client
+          const { config } = yield* nats.jetstream.streams.info(`OBJ_${store.bucket}`)
+          assert.deepStrictEqual(config.subjects, [`$O.${store.bucket}.C.>`, `$O.${store.bucket}.M.>`])
+          assert.isTrue(config.allowRollup)
+          assert.isTrue(config.allowDirect)
+          assert.strictEqual(config.discard, "new")
+          assert.strictEqual(config.maxBytes, -1)
+          assert.strictEqual(config.storage, "file")
+          assert.strictEqual(config.replicas, 1)
+          assert.strictEqual(config.description, "for tests")
+          assert.isTrue(Duration.equals(config.maxAge, Duration.hours(1)))
+
+          yield* store.putBytes("kept", "across opens")
+          const again = yield* ObjectStore.make({ bucket: store.bucket })
+          assert.strictEqual(new TextDecoder().decode(yield* again.getBytes("kept")), "across opens")
+          const status = yield* again.status()
+          assert.strictEqual(status.bucket, store.bucket)
+          assert.strictEqual(status.backingStore, "JetStream")
+          assert.strictEqual(status.storage, "file")
+          assert.strictEqual(status.sealed, false)
+          assert.isTrue(Duration.equals(status.ttl, Duration.hours(1)))
+          assert.isAbove(status.size, 0)
+        }))
+
+      it.effect("refuses invalid bucket names and options", () =>
+        Effect.gen(function*() {
+          for (const bucket of ["", "a.b", "with space", "a*", "a>", "ü"]) {
+            assert.strictEqual(yield* reasonTag(ObjectStore.make({ bucket })), "InvalidBucketName", bucket)
+          }
+          assert.strictEqual(yield* reasonTag(open({ chunkSize: 0 })), "InvalidOption")
+          assert.strictEqual(yield* reasonTag(open({ publishWindow: 1.5 })), "InvalidOption")
+          // Through the layer too.
+          const error = yield* Layer.build(ObjectStore.layer({ bucket: "no/slash" })).pipe(Effect.scoped, Effect.flip)
+          assert.strictEqual(error._tag, "ObjectStoreError")
+          assert.strictEqual(error.reason._tag, "InvalidBucketName")
+        }))
+
+      it.effect("asks for metadata and compression only of servers that have them", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const [major = 0, minor = 0] = nats.server.version.split(".").map(Number)
+          const result = yield* Effect.result(open({ metadata: { owner: "tests" } }))
+          if (major > 2 || (major === 2 && minor >= 10)) {
+            assert.isTrue(result._tag === "Success")
+            if (result._tag === "Success") {
+              assert.deepStrictEqual((yield* result.success.status()).metadata, { owner: "tests" })
+            }
+          } else {
+            assert.isTrue(result._tag === "Failure")
+            if (result._tag === "Failure") {
+              assert.strictEqual(result.failure.reason._tag, "FeatureNotSupported")
+              assert.include(result.failure.message, "2.10")
+            }
+            assert.strictEqual(yield* reasonTag(open({ compression: true })), "FeatureNotSupported")
+            // Not asking is fine.
+            yield* open({ compression: false })
+          }
+        }))
+
+      // -----------------------------------------------------------------------
+      // Put and get
+      // -----------------------------------------------------------------------
+
+      it.effect("puts and gets every size around the chunk boundaries, however the input is cut", () =>
+        Effect.gen(function*() {
+          const chunk = KiB
+          const store = yield* open({ chunkSize: chunk })
+          const sizes = [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk + 7]
+          for (const size of sizes) {
+            const data = pattern(size, size)
+            const cuts: Array<[string, Array<Uint8Array>]> = [
+              ["one piece", size === 0 ? [] : [data]],
+              ["chunk-sized pieces", piecesOf(data, chunk)],
+              ["odd pieces", piecesOf(data, 333)],
+              ["single bytes", piecesOf(data, 1)],
+              ["with empty pieces", [new Uint8Array(0), ...piecesOf(data, 700), new Uint8Array(0)]]
+            ]
+            for (const [how, pieces] of cuts) {
+              const name = `size-${size}`
+              const info = yield* store.put(name, Stream.fromIterable(pieces))
+              assert.strictEqual(info.size, size, how)
+              assert.strictEqual(info.chunks, Math.ceil(size / chunk), how)
+              assert.strictEqual(info.digest, digestOf(data), how)
+              assert.strictEqual(info.name, name)
+              assert.strictEqual(info.bucket, store.bucket)
+              assert.match(info.nuid, /^[0-9A-Za-z]{22}$/)
+              assert.strictEqual(info.deleted, false)
+              assert.deepStrictEqual(info.options, { maxChunkSize: chunk })
+              equalBytes(yield* store.getBytes(name), data)
+              const streamed = yield* Stream.runCollect(store.get(name))
+              assert.isTrue(streamed.every((piece) => piece.length <= chunk))
+              equalBytes(Buffer.concat(streamed), data)
+            }
+          }
+        }))
+
+      it.effect("puts and gets with the default chunk size", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          for (const size of [0, 1, defaultChunk - 1, defaultChunk, defaultChunk + 1, 3 * defaultChunk + 7]) {
+            const data = pattern(size, 3)
+            const info = yield* store.putBytes("object", data)
+            assert.strictEqual(info.chunks, Math.ceil(size / defaultChunk))
+            assert.deepStrictEqual(info.options, { maxChunkSize: defaultChunk })
+            equalBytes(yield* store.getBytes("object"), data)
+          }
+          // A string is stored as UTF-8.
+          yield* store.putBytes("text", "File mock ✓")
+          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("text")), "File mock ✓")
+        }))
+
+      it.effect("streams 64 MiB through with the default chunk size", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          const piece = pattern(MiB, 9)
+          const source = Stream.range(1, 64, 1).pipe(Stream.map(() => piece))
+          const expected = createHash("sha256")
+          for (let i = 0; i < 64; i++) expected.update(piece)
+          const info = yield* store.put("big", source)
+          assert.strictEqual(info.size, 64 * MiB)
+          assert.strictEqual(info.chunks, 64 * MiB / defaultChunk)
+          const read = createHash("sha256")
+          let size = 0
+          yield* store.get("big").pipe(Stream.runForEach((bytes) =>
+            Effect.sync(() => {
+              read.update(bytes)
+              size += bytes.length
+            })
+          ))
+          assert.strictEqual(size, 64 * MiB)
+          assert.strictEqual(read.digest("hex"), expected.digest("hex"))
+        }))
+
+      it.effect("a chunk size in the meta overrides the store's for that put", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: 4 * KiB })
+          const data = pattern(10 * KiB)
+          const info = yield* store.put({ name: "custom", options: { maxChunkSize: KiB } }, Stream.make(data))
+          assert.strictEqual(info.chunks, 10)
+          assert.deepStrictEqual(info.options, { maxChunkSize: KiB })
+          equalBytes(yield* store.getBytes("custom"), data)
+          assert.strictEqual(
+            yield* reasonTag(store.put({ name: "bad", options: { maxChunkSize: -1 } }, Stream.make(data))),
+            "InvalidOption"
+          )
+        }))
+
+      it.effect("stores names with slashes, spaces, dots and non-ASCII under their padded base64url", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          const names = ["a/b.txt", "with space", "dots.in.the.name", "é", "日本語/ファイル.bin", "emoji 🎉", "a"]
+          for (const [i, name] of names.entries()) {
+            const data = pattern(1500 + i, i)
+            yield* store.putBytes({ name, description: `file ${i}` }, data)
+            equalBytes(yield* store.getBytes(name), data)
+            const info = yield* store.info(name)
+            assert.strictEqual(info.name, name)
+            assert.strictEqual(info.description, `file ${i}`)
+            const meta = yield* lastOn(store.bucket, `$O.${store.bucket}.M.${metaToken(name)}`)
+            assert.isTrue(Option.isSome(meta), name)
+          }
+          assert.strictEqual(metaToken("a/b.txt"), "YS9iLnR4dA==")
+          assert.strictEqual(metaToken("é"), "w6k=")
+          const listed = (yield* store.list()).map((info) => info.name).sort()
+          assert.deepStrictEqual(listed, [...names].sort())
+        }))
+
+      it.effect("writes the meta canonically: padded digest, real mtime, header arrays, rollup", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          const before = Date.now()
+          const info = yield* store.putBytes({
+            name: "canonical",
+            description: "described",
+            headers: { "Content-Type": "text/plain", "X-Many": ["1", "2"] },
+            metadata: { owner: "tests" }
+          }, pattern(2 * KiB + 1))
+          const stored = yield* lastOn(store.bucket, `$O.${store.bucket}.M.${metaToken("canonical")}`)
+          assert.isTrue(Option.isSome(stored))
+          const msg = Option.getOrThrow(stored)
+          assert.deepStrictEqual(msg.headers?.["Nats-Rollup"], ["sub"])
+          const json = JSON.parse(new TextDecoder().decode(msg.data))
+          assert.deepStrictEqual(Object.keys(json), [
+            "name",
+            "description",
+            "headers",
+            "metadata",
+            "options",
+            "bucket",
+            "nuid",
+            "size",
+            "mtime",
+            "chunks",
+            "digest"
+          ])
+          assert.deepStrictEqual(json.headers, { "Content-Type": ["text/plain"], "X-Many": ["1", "2"] })
+          assert.deepStrictEqual(json.options, { max_chunk_size: KiB })
+          assert.match(json.digest, /^SHA-256=[A-Za-z0-9_-]{43}=$/)
+          assert.strictEqual(json.digest, info.digest)
+          assert.strictEqual(json.nuid, info.nuid)
+          assert.strictEqual(json.size, 2 * KiB + 1)
+          assert.strictEqual(json.chunks, 3)
+          assert.match(json.mtime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+          assert.isAtLeast(Date.parse(json.mtime), before - 1000)
+          assert.strictEqual(info.mtime.toISOString(), json.mtime)
+          assert.deepStrictEqual(info.headers, { "Content-Type": ["text/plain"], "X-Many": ["1", "2"] })
+          assert.deepStrictEqual(info.metadata, { owner: "tests" })
+          assert.strictEqual(info.revision, msg.seq)
+        }))
+
+      it.effect("replacing an object removes the old chunks", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          const first = yield* store.putBytes("doc", pattern(5 * KiB, 1))
+          const second = yield* store.putBytes("doc", pattern(2 * KiB + 3, 2))
+          assert.notStrictEqual(first.nuid, second.nuid)
+          assert.isAbove(second.revision, first.revision)
+          assert.isTrue(Option.isNone(yield* lastOn(store.bucket, chunkSubject(first))))
+          equalBytes(yield* store.getBytes("doc"), pattern(2 * KiB + 3, 2))
+          const state = yield* streamState(store.bucket)
+          assert.strictEqual(state.messages, 3 + 1, "three chunks and one meta")
+          assert.deepStrictEqual((yield* store.list()).map((info) => info.nuid), [second.nuid])
+        }))
+
+      // -----------------------------------------------------------------------
+      // Meta operations
+      // -----------------------------------------------------------------------
+
+      it.effect("info and delete: absent and deleted objects are not found, chunks go", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          const missing = yield* reasonOf(store.info("nothing"))
+          assert.strictEqual(missing._tag, "ObjectNotFound")
+          assert.include(missing.message, "nothing")
+          const info = yield* store.putBytes("gone", pattern(3 * KiB))
+          assert.deepStrictEqual(yield* store.info("gone"), info)
+          yield* store.delete("gone")
+          assert.strictEqual(yield* reasonTag(store.info("gone")), "ObjectNotFound")
+          assert.strictEqual(yield* reasonTag(store.getBytes("gone")), "ObjectNotFound")
+          assert.strictEqual(yield* reasonTag(store.delete("gone")), "ObjectNotFound")
+          assert.strictEqual(yield* reasonTag(store.delete("never")), "ObjectNotFound")
+          assert.isTrue(Option.isNone(yield* lastOn(store.bucket, chunkSubject(info))))
+          // The deletion is a meta message of its own, as other clients write it.
+          const marker = Option.getOrThrow(yield* lastOn(store.bucket, `$O.${store.bucket}.M.${metaToken("gone")}`))
+          const json = JSON.parse(new TextDecoder().decode(marker.data))
+          assert.strictEqual(json.deleted, true)
+          assert.strictEqual(json.size, 0)
+          assert.strictEqual(json.chunks, 0)
+          assert.strictEqual(json.nuid, info.nuid)
+          assert.deepStrictEqual(yield* store.list(), [])
+          // The name can be used again.
+          yield* store.putBytes("gone", "back")
+          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("gone")), "back")
+        }))
+
+      it.effect("refuses empty object names", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          assert.strictEqual(yield* reasonTag(store.putBytes("", "x")), "InvalidObjectName")
+          assert.strictEqual(yield* reasonTag(store.getBytes("")), "InvalidObjectName")
+          assert.strictEqual(yield* reasonTag(store.info("")), "InvalidObjectName")
+          assert.strictEqual(yield* reasonTag(store.delete("")), "InvalidObjectName")
+          assert.strictEqual(yield* reasonTag(store.linkBucket("", "other")), "InvalidObjectName")
+          assert.strictEqual(yield* reasonTag(store.updateMeta("", { name: "x" })), "InvalidObjectName")
+        }))
+
+      it.effect("lists the objects that are not deleted", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          assert.deepStrictEqual(yield* store.list(), [])
+          for (const name of ["one", "two", "three"]) yield* store.putBytes(name, name)
+          yield* store.delete("two")
+          yield* store.putBytes("one", "again")
+          const listed = yield* store.list()
+          assert.deepStrictEqual(listed.map((info) => info.name).sort(), ["one", "three"])
+          assert.deepStrictEqual(listed.find((info) => info.name === "one")!.size, 5)
+        }))
+
+      it.effect("watch: the current entries, then every change", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          yield* store.putBytes("a", "1")
+          yield* store.putBytes("b", "2")
+          const events = yield* Queue.unbounded<ObjectStore.ObjectInfo>()
+          const watching = yield* store.watch().pipe(Stream.runForEach((info) => Queue.offer(events, info)), Effect.forkChild)
+          const initial = [yield* Queue.take(events), yield* Queue.take(events)]
+          assert.deepStrictEqual(initial.map((info) => info.name), ["a", "b"])
+          yield* store.putBytes("c", "3")
+          yield* store.delete("a")
+          const c = yield* Queue.take(events)
+          const a = yield* Queue.take(events)
+          assert.deepStrictEqual([c.name, c.deleted], ["c", false])
+          assert.deepStrictEqual([a.name, a.deleted], ["a", true])
+          yield* Fiber.interrupt(watching)
+        }))
+
+      it.effect("watch options: ignoreDeletes, includeHistory, updatesOnly", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          yield* store.putBytes("kept", "1")
+          yield* store.putBytes("dropped", "2")
+          yield* store.delete("dropped")
+          yield* store.putBytes("last", "3")
+
+          const withDeletes = yield* store.watch().pipe(Stream.take(3), Stream.runCollect)
+          assert.deepStrictEqual(withDeletes.map((info) => [info.name, info.deleted]), [
+            ["kept", false],
+            ["dropped", true],
+            ["last", false]
+          ])
+          const withoutDeletes = yield* store.watch({ ignoreDeletes: true }).pipe(Stream.take(2), Stream.runCollect)
+          assert.deepStrictEqual(withoutDeletes.map((info) => info.name), ["kept", "last"])
+          // Every meta message in the stream, in order (rollup keeps one per name).
+          const history = yield* store.watch({ includeHistory: true }).pipe(Stream.take(3), Stream.runCollect)
+          assert.deepStrictEqual(history.map((info) => info.revision), withDeletes.map((info) => info.revision))
+
+          // updatesOnly: nothing that was there before the watch. The watch
+          // starts at some point after it is forked: keep writing until it
+          // sees a write.
+          const seen = yield* Deferred.make<ObjectStore.ObjectInfo>()
+          const updates = yield* store.watch({ updatesOnly: true }).pipe(
+            Stream.runForEach((info) => Deferred.succeed(seen, info)),
+            Effect.forkChild
+          )
+          let written = 0
+          const first = yield* Effect.gen(function*() {
+            yield* store.putBytes(`new-${written++}`, "x")
+            return yield* Deferred.await(seen).pipe(Effect.timeout("50 millis"), Effect.option)
+          }).pipe(
+            Effect.repeat({ until: Option.isSome, times: 200 }),
+            Effect.map(Option.getOrThrow)
+          )
+          assert.match(first.name, /^new-\d+$/)
+          yield* Fiber.interrupt(updates)
+        }))
+
+      it.effect("links to objects in this and other buckets, and to buckets", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          const other = yield* open({ prefix: "other" })
+          const data = pattern(3 * KiB + 5)
+          yield* store.putBytes("target", data)
+          const elsewhere = yield* other.putBytes("remote", "in another bucket")
+
+          const link = yield* store.link("alias", "target")
+          assert.deepStrictEqual(link.options?.link, { bucket: store.bucket, name: "target" })
+          assert.strictEqual(link.size, 0)
+          assert.strictEqual(link.bucket, store.bucket)
+          assert.match(link.nuid, /^[0-9A-Za-z]{22}$/)
+          equalBytes(yield* store.getBytes("alias"), data)
+          assert.deepStrictEqual((yield* store.info("alias")).options?.link, { bucket: store.bucket, name: "target" })
+
+          yield* store.link("remote-alias", elsewhere)
+          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("remote-alias")), "in another bucket")
+
+          // Links to links, to deleted objects, and over objects are refused.
+          assert.strictEqual(yield* reasonTag(store.link("again", "alias")), "LinkNotAllowed")
+          assert.strictEqual(
+            yield* reasonTag(store.link("ghost", { ...elsewhere, deleted: true })),
+            "LinkNotAllowed"
+          )
+          assert.strictEqual(yield* reasonTag(store.link("target", "alias")), "LinkNotAllowed")
+          yield* store.putBytes("occupied", "x")
+          const taken = yield* reasonOf(store.link("occupied", "target"))
+          assert.strictEqual(taken._tag, "ObjectAlreadyExists")
+          assert.strictEqual(yield* reasonTag(store.link("to-nothing", "nothing")), "ObjectNotFound")
+          // An existing link may be pointed elsewhere.
+          yield* store.link("alias", elsewhere)
+          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("alias")), "in another bucket")
+
+          const bucketLink = yield* store.linkBucket("whole", other.bucket)
+          assert.deepStrictEqual(bucketLink.options?.link, { bucket: other.bucket })
+          assert.strictEqual(yield* reasonTag(store.getBytes("whole")), "LinkIsBucket")
+          assert.strictEqual(yield* reasonTag(store.linkBucket("bad", "not.a.bucket")), "InvalidBucketName")
+
+          // Deleting a link leaves its target alone.
+          yield* store.delete("remote-alias")
+          assert.strictEqual(new TextDecoder().decode(yield* other.getBytes("remote")), "in another bucket")
+
+          // A link whose bucket went away.
+          yield* other.destroy()
+          assert.strictEqual(yield* reasonTag(store.getBytes("alias")), "BucketNotFound")
+        }))
+
+      it.effect("updateMeta renames and redescribes, keeping content and options", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          const data = pattern(2 * KiB + 9)
+          const original = yield* store.putBytes({
+            name: "draft",
+            description: "first",
+            headers: { a: "1" },
+            metadata: { m: "1" }
+          }, data)
+
+          const described = yield* store.updateMeta("draft", { name: "draft", description: "second" })
+          assert.strictEqual(described.description, "second")
+          assert.strictEqual(described.headers, undefined)
+          assert.strictEqual(described.metadata, undefined)
+          assert.strictEqual(described.nuid, original.nuid)
+
+          const renamed = yield* store.updateMeta("draft", { name: "final", metadata: { m: "2" } })
+          assert.strictEqual(renamed.name, "final")
+          assert.deepStrictEqual(renamed.metadata, { m: "2" })
+          assert.deepStrictEqual(renamed.options, { maxChunkSize: KiB })
+          assert.strictEqual(renamed.digest, original.digest)
+          assert.strictEqual(renamed.size, original.size)
+          assert.strictEqual(yield* reasonTag(store.info("draft")), "ObjectNotFound")
+          assert.isTrue(Option.isNone(yield* lastOn(store.bucket, `$O.${store.bucket}.M.${metaToken("draft")}`)))
+          equalBytes(yield* store.getBytes("final"), data)
+          assert.deepStrictEqual((yield* store.list()).map((info) => info.name), ["final"])
+
+          yield* store.putBytes("other", "x")
+          assert.strictEqual(yield* reasonTag(store.updateMeta("other", { name: "final" })), "ObjectAlreadyExists")
+          assert.strictEqual(yield* reasonTag(store.updateMeta("absent", { name: "x" })), "ObjectNotFound")
+          yield* store.delete("other")
+          assert.strictEqual(yield* reasonTag(store.updateMeta("other", { name: "y" })), "ObjectNotFound")
+          // A deleted name can be taken by a rename.
+          yield* store.updateMeta("final", { name: "other" })
+          equalBytes(yield* store.getBytes("other"), data)
+        }))
+
+      it.effect("seals and destroys the bucket", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          yield* store.putBytes("frozen", "data")
+          const sealed = yield* store.seal()
+          assert.isTrue(sealed.sealed)
+          assert.isTrue((yield* store.status()).sealed)
+          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("frozen")), "data")
+          assert.strictEqual(yield* reasonTag(store.putBytes("more", "data")), "NatsError")
+          yield* store.destroy()
+          assert.strictEqual(yield* reasonTag(store.info("frozen")), "BucketNotFound")
+          assert.strictEqual(yield* reasonTag(store.status()), "BucketNotFound")
+        }))
+
+      it.effect("objects expire after the bucket's ttl", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ ttl: "1 second" })
+          yield* store.putBytes("ephemeral", "soon gone")
+          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("ephemeral")), "soon gone")
+          yield* eventually(Effect.map(Effect.result(store.info("ephemeral")), (result) => result._tag === "Failure"))
+          assert.strictEqual(yield* reasonTag(store.info("ephemeral")), "ObjectNotFound")
+          assert.strictEqual((yield* streamState(store.bucket)).messages, 0)
+        }))
+
+      // -----------------------------------------------------------------------
+      // Failures
+      // -----------------------------------------------------------------------
+
+      it.effect("a source that fails after some chunks leaves no meta and no chunk", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          yield* store.putBytes("keep", "the old object")
+          const before = yield* streamState(store.bucket)
+          const source = Stream.fromIterable(piecesOf(pattern(5 * KiB), KiB)).pipe(
+            Stream.concat(Stream.fail("source broke" as const))
+          )
+          const error = yield* Effect.flip(store.put("keep", source))
+          assert.strictEqual(error, "source broke")
+          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("keep")), "the old object")
+          const after = yield* streamState(store.bucket)
+          assert.strictEqual(after.messages, before.messages)
+          assert.strictEqual(after.bytes, before.bytes)
+          yield* Effect.flip(store.put("new", source))
+          assert.strictEqual(yield* reasonTag(store.info("new")), "ObjectNotFound")
+          assert.strictEqual((yield* streamState(store.bucket)).messages, before.messages)
+        }))
+
+      it.effect("an interrupted put leaves no meta and no chunk", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB, publishWindow: 4 })
+          const stuck = yield* Deferred.make<void>()
+          const source = Stream.fromIterable(piecesOf(pattern(10 * KiB), KiB)).pipe(
+            Stream.concat(Stream.fromEffectDrain(Deferred.await(stuck)))
+          )
+          const put = yield* store.put("interrupted", source).pipe(Effect.forkChild)
+          // Some chunks are stored before the interruption.
+          yield* eventually(Effect.map(streamState(store.bucket), (state) => state.messages >= 8))
+          yield* Fiber.interrupt(put)
+          assert.strictEqual(yield* reasonTag(store.info("interrupted")), "ObjectNotFound")
+          assert.strictEqual((yield* streamState(store.bucket)).messages, 0)
+        }))
+
+      it.effect("a bucket at its maxBytes refuses the put with BucketFull and keeps nothing of it", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB, maxBytes: 32 * KiB })
+          yield* store.putBytes("small", pattern(4 * KiB))
+          const before = yield* streamState(store.bucket)
+          const full = yield* reasonOf(store.putBytes("large", pattern(64 * KiB)))
+          assert.strictEqual(full._tag, "BucketFull")
+          assert.include(full.message, store.bucket)
+          assert.strictEqual((yield* streamState(store.bucket)).messages, before.messages)
+          assert.strictEqual(yield* reasonTag(store.info("large")), "ObjectNotFound")
+          equalBytes(yield* store.getBytes("small"), pattern(4 * KiB))
+          // There is still room for what fits.
+          yield* store.putBytes("fits", pattern(8 * KiB))
+        }))
+
+      it.effect("a corrupted chunk fails the get with DigestMismatch", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          const nats = yield* client
+          const info = yield* store.putBytes("corrupt", pattern(3 * KiB))
+          // Same sizes, other bytes.
+          yield* nats.jetstream.streams.purge(`OBJ_${store.bucket}`, { filter: chunkSubject(info) })
+          for (const piece of piecesOf(pattern(3 * KiB, 1), KiB)) yield* nats.jetstream.publish(chunkSubject(info), piece)
+          const mismatch = yield* reasonOf(store.getBytes("corrupt"))
+          assert.strictEqual(mismatch._tag, "DigestMismatch")
+          if (mismatch._tag === "DigestMismatch") {
+            assert.strictEqual(mismatch.expected, info.digest)
+            assert.strictEqual(mismatch.actual, digestOf(pattern(3 * KiB, 1)))
+          }
+          // Fewer bytes than the meta says.
+          yield* nats.jetstream.streams.purge(`OBJ_${store.bucket}`, { filter: chunkSubject(info) })
+          for (const piece of piecesOf(pattern(3 * KiB - 1), KiB)) yield* nats.jetstream.publish(chunkSubject(info), piece)
+          assert.strictEqual(yield* reasonTag(store.getBytes("corrupt")), "BadObjectMeta")
+        }))
+
+      it.effect("missing chunks fail the get with ObjectStalled instead of hanging", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB, stallTimeout: "300 millis" })
+          const nats = yield* client
+          const info = yield* store.putBytes("short", pattern(3 * KiB))
+          const meta = (patch: Record<string, unknown>) =>
+            nats.jetstream.publish(
+              `$O.${store.bucket}.M.${metaToken("short")}`,
+              new TextEncoder().encode(JSON.stringify({
+                name: "short",
+                bucket: store.bucket,
+                nuid: info.nuid,
+                size: info.size,
+                chunks: info.chunks,
+                digest: info.digest,
+                ...patch
+              })),
+              { headers: { "Nats-Rollup": "sub" } }
+            )
+          // The meta counts a chunk more than the bucket holds.
+          yield* meta({ chunks: 4, size: 4 * KiB })
+          const stalled = yield* reasonOf(store.getBytes("short"))
+          assert.strictEqual(stalled._tag, "ObjectStalled")
+          if (stalled._tag === "ObjectStalled") {
+            assert.strictEqual(stalled.received, 3)
+            assert.strictEqual(stalled.chunks, 4)
+          }
+          // No chunk at all: the stall timeout ends the wait.
+          yield* meta({ nuid: "NoChunksWereEverStored" })
+          const started = Date.now()
+          assert.strictEqual(yield* reasonTag(store.getBytes("short")), "ObjectStalled")
+          assert.isBelow(Date.now() - started, 5000)
+        }))
+
+      it.effect("reads chunks of varying sizes and other clients' meta, as nats.go and nats.py write them", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          const nats = yield* client
+          const nuid = "VaryingChunksFromGo123"
+          const pieces = [10, 1000, 3, 500, 1].map((size, i) => pattern(size, i))
+          const data = Buffer.concat(pieces)
+          for (const piece of pieces) yield* nats.jetstream.publish(`$O.${store.bucket}.C.${nuid}`, piece)
+          // nats.go's meta: zero mtime, no description, no deleted.
+          const written = yield* nats.jetstream.publish(
+            `$O.${store.bucket}.M.${metaToken("from go")}`,
+            new TextEncoder().encode(JSON.stringify({
+              name: "from go",
+              options: { max_chunk_size: 131072 },
+              bucket: store.bucket,
+              nuid,
+              size: data.length,
+              mtime: "0001-01-01T00:00:00Z",
+              chunks: pieces.length,
+              // Unpadded, as old nats.js versions wrote it.
+              digest: digestOf(data).replace(/=$/, "")
+            })),
+            { headers: { "Nats-Rollup": "sub" } }
+          )
+          equalBytes(yield* store.getBytes("from go"), data)
+          const info = yield* store.info("from go")
+          assert.strictEqual(info.revision, written.seq)
+          // The server's time stands in for nats.go's zero mtime.
+          assert.isAbove(info.mtime.getUTCFullYear(), 2000)
+        }))
+
+      it.effect("a meta that does not decode is BadObjectMeta", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          const nats = yield* client
+          const subject = `$O.${store.bucket}.M.${metaToken("broken")}`
+          const write = (meta: string) => nats.jetstream.publish(subject, new TextEncoder().encode(meta))
+          yield* write("{not json")
+          assert.strictEqual(yield* reasonTag(store.info("broken")), "BadObjectMeta")
+          assert.strictEqual(yield* reasonTag(store.getBytes("broken")), "BadObjectMeta")
+          // list and watch skip what they cannot read.
+          yield* store.putBytes("fine", "fine")
+          assert.deepStrictEqual((yield* store.list()).map((info) => info.name), ["fine"])
+          // A put replaces it all the same.
+          yield* store.putBytes("broken", "fixed")
+          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("broken")), "fixed")
+
+          yield* write(JSON.stringify({ name: 7 }))
+          assert.strictEqual(yield* reasonTag(store.getBytes("broken")), "BadObjectMeta")
+          yield* write(JSON.stringify({ name: "broken", nuid: "x", size: 1, chunks: 1, digest: "MD5=abc" }))
+          assert.strictEqual(yield* reasonTag(store.getBytes("broken")), "BadObjectMeta")
+          yield* write(JSON.stringify({ name: "broken", size: 1, chunks: 1 }))
+          assert.strictEqual(yield* reasonTag(store.getBytes("broken")), "BadObjectMeta")
+        }))
+
+      it.effect("refuses a link set on a put", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          const meta = { name: "x", options: { link: { bucket: store.bucket, name: "y" } } } as ObjectStore.ObjectMeta
+          assert.strictEqual(yield* reasonTag(store.putBytes(meta, "x")), "LinkNotAllowed")
+        }))
+
+      // -----------------------------------------------------------------------
+      // Memory
+      // -----------------------------------------------------------------------
+
+      it.effect("a slow reader holds the chunks back: the client buffers a bounded number ahead", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          let delivered = 0
+          // Counts what the port hands to the object store.
+          const counting = NatsClient.NatsClient.of({
+            ...nats,
+            jetstream: {
+              ...nats.jetstream,
+              ordered: (stream, options) =>
+                nats.jetstream.ordered(stream, options).pipe(Stream.tap(() => Effect.sync(() => delivered++)))
+            }
+          })
+          const readAhead = 4
+          const chunks = 200
+          const store = yield* open({ chunkSize: KiB, readAhead }).pipe(
+            Effect.provideService(NatsClient.NatsClient, counting)
+          )
+          yield* store.putBytes("slow", pattern(chunks * KiB))
+
+          /** Messages the server has sent the consumer of this get; only nats-server answers this. */
+          const serverDelivered = Effect.gen(function*() {
+            const answer = yield* nats.request(
+              `$JS.API.CONSUMER.LIST.OBJ_${store.bucket}`,
+              new TextEncoder().encode("{}")
+            )
+            const list = JSON.parse(new TextDecoder().decode(answer.data)) as {
+              consumers: Array<{ delivered: { consumer_seq: number } }>
+            }
+            assert.strictEqual(list.consumers.length, 1)
+            return list.consumers[0]!.delivered.consumer_seq
+          })
+
+          yield* Effect.scoped(Effect.gen(function*() {
+            const pull = yield* Stream.toPull(store.get("slow"))
+            let read = 0
+            while (read < chunks) {
+              read += (yield* pull).length
+              // Time for the client to fetch ahead if it would.
+              yield* nats.flush
+              assert.isAtMost(delivered - read, 1, "the object store reads no more than one chunk ahead")
+              if (adapter.name === "nats-server" && read < chunks - 2 * readAhead) {
+                const sent = yield* serverDelivered
+                assert.isAtMost(sent - read, 2 * readAhead + 1, `server sent ${sent} chunks with ${read} read`)
+              }
+            }
+          }))
+        }))
+
+      // -----------------------------------------------------------------------
+      // Applications
+      // -----------------------------------------------------------------------
+
+      it.effect("two buckets as services of their own", () =>
+        Effect.gen(function*() {
+          const images = yield* Images
+          const documents = yield* Documents
+          assert.strictEqual(images.bucket, "suite_images")
+          assert.strictEqual(documents.bucket, "suite_documents")
+          yield* images.putBytes("same-name", "an image")
+          yield* documents.putBytes("same-name", "a document")
+          assert.strictEqual(new TextDecoder().decode(yield* images.getBytes("same-name")), "an image")
+          assert.strictEqual(new TextDecoder().decode(yield* documents.getBytes("same-name")), "a document")
+          assert.strictEqual((yield* images.info("same-name")).options?.maxChunkSize, KiB)
+          assert.strictEqual(Images.options.bucket, "suite_images")
+        }).pipe(Effect.provide(Layer.mergeAll(Images.layer, Documents.layer))))
+
+      it.effect("putFile and getFile stream through local files", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: 4 * KiB })
+          const dir = yield* Effect.acquireRelease(
+            Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "nats-effect-os-"))),
+            (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+          )
+          const data = pattern(300 * KiB + 17)
+          const source = Path.join(dir, "source.bin")
+          Fs.writeFileSync(source, data)
+          const info = yield* store.putFile("file", source)
+          assert.strictEqual(info.size, data.length)
+          assert.strictEqual(info.digest, digestOf(data))
+
+          const target = Path.join(dir, "target.bin")
+          const read = yield* store.getFile("file", target)
+          assert.strictEqual(read.nuid, info.nuid)
+          equalBytes(Fs.readFileSync(target), data)
+
+          assert.strictEqual(yield* reasonTag(store.putFile("missing", Path.join(dir, "nope"))), "FileError")
+          assert.strictEqual(yield* reasonTag(store.info("missing")), "ObjectNotFound")
+          assert.strictEqual(yield* reasonTag(store.getFile("absent", Path.join(dir, "absent.bin"))), "ObjectNotFound")
+          // A failed get leaves no file behind.
+          const nats = yield* client
+          yield* nats.jetstream.streams.purge(`OBJ_${store.bucket}`, { filter: chunkSubject(info) })
+          for (const piece of piecesOf(pattern(data.length, 5), 4 * KiB)) {
+            yield* nats.jetstream.publish(chunkSubject(info), piece)
+          }
+          const corrupt = Path.join(dir, "corrupt.bin")
+          assert.strictEqual(yield* reasonTag(store.getFile("file", corrupt)), "DigestMismatch")
+          assert.deepStrictEqual(Fs.readdirSync(dir).sort(), ["source.bin", "target.bin"])
+        }))
+    })
+  })
