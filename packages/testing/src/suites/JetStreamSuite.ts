@@ -14,19 +14,10 @@ import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient, NatsError } from "@nats-effect/core"
 import { Duration, Effect, Fiber, Option, Queue, Schedule, Stream } from "effect"
 import type { Adapter } from "../Adapters.ts"
+import { bytes, failure, text, unique } from "../internal/fixtures.ts"
 
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-const bytes = (text: string) => encoder.encode(text)
-const text = (data: Uint8Array) => decoder.decode(data)
 
-let counter = 0
-/** A name no other test uses (valid as a subject token and as a stream name). */
-const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${counter++}`
 
-/** The reason an effect failed with. */
-const failure = <A, R>(effect: Effect.Effect<A, NatsError.NatsError, R>) =>
-  Effect.map(Effect.flip(effect), (error) => error.reason)
 
 /** Asserts a JetStream API error with the server's code and err_code. */
 const assertApiError = (reason: NatsError.NatsErrorReason, code: number, errCode: number, text?: string) => {

@@ -29,17 +29,10 @@ import {
   Tracer
 } from "effect"
 import type { Adapter } from "../Adapters.ts"
+import { bytes, failure, text, unique } from "../internal/fixtures.ts"
 
-let counter = 0
-/** A subject token no other test uses. */
-const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${counter++}`
 
-const decoder = new TextDecoder()
-const text = (data: Uint8Array) => decoder.decode(data)
 
-/** The reason an effect failed with. */
-const failure = <A, R>(effect: Effect.Effect<A, NatsError.NatsError, R>) =>
-  Effect.map(Effect.flip(effect), (error) => error.reason)
 
 const Order = Schema.Struct({ id: Schema.String, quantity: Schema.Int })
 const Quote = Schema.Struct({ symbol: Schema.String, price: Schema.Number })
@@ -730,14 +723,14 @@ export const suite = (adapter: Adapter) =>
               // As FastStream sends it: JSON body, content-type, correlation_id.
               const reply = yield* nats.request(
                 subject,
-                new TextEncoder().encode(`{"id":"o-9","quantity":1}`),
+                bytes(`{"id":"o-9","quantity":1}`),
                 { headers: { "content-type": "application/json", correlation_id: "fs-1" } }
               )
               assert.strictEqual(text(reply.data), "got o-9")
               assert.deepStrictEqual(reply.headers?.["correlation_id"], ["fs-1"])
               assert.deepStrictEqual(reply.headers?.["content-type"], ["text/plain"])
               // Without a content-type: JSON when it parses.
-              const untyped = yield* nats.request(subject, new TextEncoder().encode(`{"id":"o-10","quantity":1}`))
+              const untyped = yield* nats.request(subject, bytes(`{"id":"o-10","quantity":1}`))
               assert.strictEqual(text(untyped.data), "got o-10")
             })
           )

@@ -18,14 +18,12 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type { Adapter } from "../Adapters.ts"
+import { bytes, text, unique } from "../internal/fixtures.ts"
 
 const KiB = 1024
 const MiB = 1024 * KiB
 const defaultChunk = 128 * KiB
 
-let counter = 0
-/** A bucket name no other test uses. */
-const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${counter++}`
 
 /** Deterministic bytes that differ from one offset to the next. */
 const pattern = (size: number, seed = 0): Uint8Array => {
@@ -114,7 +112,7 @@ export const suite = (adapter: Adapter) =>
 
           yield* store.putBytes("kept", "across opens")
           const again = yield* ObjectStore.make({ bucket: store.bucket })
-          assert.strictEqual(new TextDecoder().decode(yield* again.getBytes("kept")), "across opens")
+          assert.strictEqual(text(yield* again.getBytes("kept")), "across opens")
           const status = yield* again.status()
           assert.strictEqual(status.bucket, store.bucket)
           assert.strictEqual(status.backingStore, "JetStream")
@@ -208,7 +206,7 @@ export const suite = (adapter: Adapter) =>
           }
           // A string is stored as UTF-8.
           yield* store.putBytes("text", "File mock ✓")
-          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("text")), "File mock ✓")
+          assert.strictEqual(text(yield* store.getBytes("text")), "File mock ✓")
         }))
 
       it.effect("streams 64 MiB through with the default chunk size", () =>
@@ -281,7 +279,7 @@ export const suite = (adapter: Adapter) =>
           assert.isTrue(Option.isSome(stored))
           const msg = Option.getOrThrow(stored)
           assert.deepStrictEqual(msg.headers?.["Nats-Rollup"], ["sub"])
-          const json = JSON.parse(new TextDecoder().decode(msg.data))
+          const json = JSON.parse(text(msg.data))
           assert.deepStrictEqual(Object.keys(json), [
             "name",
             "description",
@@ -344,7 +342,7 @@ export const suite = (adapter: Adapter) =>
           assert.isTrue(Option.isNone(yield* lastOn(store.bucket, chunkSubject(info))))
           // The deletion is a meta message of its own, as other clients write it.
           const marker = Option.getOrThrow(yield* lastOn(store.bucket, `$O.${store.bucket}.M.${metaToken("gone")}`))
-          const json = JSON.parse(new TextDecoder().decode(marker.data))
+          const json = JSON.parse(text(marker.data))
           assert.strictEqual(json.deleted, true)
           assert.strictEqual(json.size, 0)
           assert.strictEqual(json.chunks, 0)
@@ -352,7 +350,7 @@ export const suite = (adapter: Adapter) =>
           assert.deepStrictEqual(yield* store.list(), [])
           // The name can be used again.
           yield* store.putBytes("gone", "back")
-          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("gone")), "back")
+          assert.strictEqual(text(yield* store.getBytes("gone")), "back")
         }))
 
       it.effect("refuses empty object names", () =>
@@ -453,7 +451,7 @@ export const suite = (adapter: Adapter) =>
           assert.deepStrictEqual((yield* store.info("alias")).options?.link, { bucket: store.bucket, name: "target" })
 
           yield* store.link("remote-alias", elsewhere)
-          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("remote-alias")), "in another bucket")
+          assert.strictEqual(text(yield* store.getBytes("remote-alias")), "in another bucket")
 
           // Links to links, to deleted objects, and over objects are refused.
           assert.strictEqual(yield* reasonTag(store.link("again", "alias")), "LinkNotAllowed")
@@ -468,7 +466,7 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(yield* reasonTag(store.link("to-nothing", "nothing")), "ObjectNotFound")
           // An existing link may be pointed elsewhere.
           yield* store.link("alias", elsewhere)
-          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("alias")), "in another bucket")
+          assert.strictEqual(text(yield* store.getBytes("alias")), "in another bucket")
 
           const bucketLink = yield* store.linkBucket("whole", other.bucket)
           assert.deepStrictEqual(bucketLink.options?.link, { bucket: other.bucket })
@@ -477,7 +475,7 @@ export const suite = (adapter: Adapter) =>
 
           // Deleting a link leaves its target alone.
           yield* store.delete("remote-alias")
-          assert.strictEqual(new TextDecoder().decode(yield* other.getBytes("remote")), "in another bucket")
+          assert.strictEqual(text(yield* other.getBytes("remote")), "in another bucket")
 
           // A link whose bucket went away.
           yield* other.destroy()
@@ -529,7 +527,7 @@ export const suite = (adapter: Adapter) =>
           const sealed = yield* store.seal()
           assert.isTrue(sealed.sealed)
           assert.isTrue((yield* store.status()).sealed)
-          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("frozen")), "data")
+          assert.strictEqual(text(yield* store.getBytes("frozen")), "data")
           assert.strictEqual(yield* reasonTag(store.putBytes("more", "data")), "NatsError")
           yield* store.destroy()
           assert.strictEqual(yield* reasonTag(store.info("frozen")), "BucketNotFound")
@@ -540,7 +538,7 @@ export const suite = (adapter: Adapter) =>
         Effect.gen(function*() {
           const store = yield* open({ ttl: "1 second" })
           yield* store.putBytes("ephemeral", "soon gone")
-          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("ephemeral")), "soon gone")
+          assert.strictEqual(text(yield* store.getBytes("ephemeral")), "soon gone")
           yield* eventually(Effect.map(Effect.result(store.info("ephemeral")), (result) => result._tag === "Failure"))
           assert.strictEqual(yield* reasonTag(store.info("ephemeral")), "ObjectNotFound")
           assert.strictEqual((yield* streamState(store.bucket)).messages, 0)
@@ -560,7 +558,7 @@ export const suite = (adapter: Adapter) =>
           )
           const error = yield* Effect.flip(store.put("keep", source))
           assert.strictEqual(error, "source broke")
-          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("keep")), "the old object")
+          assert.strictEqual(text(yield* store.getBytes("keep")), "the old object")
           const after = yield* streamState(store.bucket)
           assert.strictEqual(after.messages, before.messages)
           assert.strictEqual(after.bytes, before.bytes)
@@ -627,7 +625,7 @@ export const suite = (adapter: Adapter) =>
           const meta = (patch: Record<string, unknown>) =>
             nats.jetstream.publish(
               `$O.${store.bucket}.M.${metaToken("short")}`,
-              new TextEncoder().encode(JSON.stringify({
+              bytes(JSON.stringify({
                 name: "short",
                 bucket: store.bucket,
                 nuid: info.nuid,
@@ -664,7 +662,7 @@ export const suite = (adapter: Adapter) =>
           // nats.go's meta: zero mtime, no description, no deleted.
           const written = yield* nats.jetstream.publish(
             `$O.${store.bucket}.M.${metaToken("from go")}`,
-            new TextEncoder().encode(JSON.stringify({
+            bytes(JSON.stringify({
               name: "from go",
               options: { max_chunk_size: 131072 },
               bucket: store.bucket,
@@ -689,7 +687,7 @@ export const suite = (adapter: Adapter) =>
           const store = yield* open()
           const nats = yield* client
           const subject = `$O.${store.bucket}.M.${metaToken("broken")}`
-          const write = (meta: string) => nats.jetstream.publish(subject, new TextEncoder().encode(meta))
+          const write = (meta: string) => nats.jetstream.publish(subject, bytes(meta))
           yield* write("{not json")
           assert.strictEqual(yield* reasonTag(store.info("broken")), "BadObjectMeta")
           assert.strictEqual(yield* reasonTag(store.getBytes("broken")), "BadObjectMeta")
@@ -698,7 +696,7 @@ export const suite = (adapter: Adapter) =>
           assert.deepStrictEqual((yield* store.list()).map((info) => info.name), ["fine"])
           // A put replaces it all the same.
           yield* store.putBytes("broken", "fixed")
-          assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("broken")), "fixed")
+          assert.strictEqual(text(yield* store.getBytes("broken")), "fixed")
 
           yield* write(JSON.stringify({ name: 7 }))
           assert.strictEqual(yield* reasonTag(store.getBytes("broken")), "BadObjectMeta")
@@ -743,9 +741,9 @@ export const suite = (adapter: Adapter) =>
           const serverDelivered = Effect.gen(function*() {
             const answer = yield* nats.request(
               `$JS.API.CONSUMER.LIST.OBJ_${store.bucket}`,
-              new TextEncoder().encode("{}")
+              bytes("{}")
             )
-            const list = JSON.parse(new TextDecoder().decode(answer.data)) as {
+            const list = JSON.parse(text(answer.data)) as {
               consumers: Array<{ delivered: { consumer_seq: number } }>
             }
             assert.strictEqual(list.consumers.length, 1)
@@ -780,8 +778,8 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(documents.bucket, "suite_documents")
           yield* images.putBytes("same-name", "an image")
           yield* documents.putBytes("same-name", "a document")
-          assert.strictEqual(new TextDecoder().decode(yield* images.getBytes("same-name")), "an image")
-          assert.strictEqual(new TextDecoder().decode(yield* documents.getBytes("same-name")), "a document")
+          assert.strictEqual(text(yield* images.getBytes("same-name")), "an image")
+          assert.strictEqual(text(yield* documents.getBytes("same-name")), "a document")
           assert.strictEqual((yield* images.info("same-name")).options?.maxChunkSize, KiB)
           assert.strictEqual(Images.options.bucket, "suite_images")
         }).pipe(Effect.provide(Layer.mergeAll(Images.layer, Documents.layer))))
