@@ -10,7 +10,7 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient, NatsError } from "@nats-effect/core"
-import { Duration, Effect, Exit, Fiber, Option, Queue, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Option, Queue, Scope, Stream } from "effect"
 import type { Adapter } from "../Adapters.ts"
 import { bytes, failure, text, unique } from "../internal/fixtures.ts"
 
@@ -509,6 +509,23 @@ export const suite = (adapter: Adapter) =>
           const reason = yield* failure(Stream.runCollect(nats.jetstream.ordered(unique("MISSING"))))
           assert.strictEqual(reason._tag, "StreamNotFound")
         }))
+
+      it.effect("fails an ordered consumer whose stream is deleted while it reads with StreamNotFound", () =>
+        withMessages((name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const received = yield* Queue.unbounded<NatsClient.StoredMsg>()
+            const reader = yield* nats.jetstream.ordered(name, { filterSubjects: [`${name}.a`] }).pipe(
+              Stream.runForEach((msg) => Queue.offer(received, msg)),
+              Effect.forkChild
+            )
+            yield* Queue.take(received)
+            yield* nats.jetstream.streams.delete(name)
+            const exit = yield* Fiber.await(reader).pipe(Effect.timeout("10 seconds"))
+            assert.isTrue(Exit.isFailure(exit))
+            const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : Option.none()
+            assert.strictEqual(Option.isSome(error) ? error.value.reason._tag : "no error", "StreamNotFound")
+          })))
 
       // -----------------------------------------------------------------------
       // Durable consumers

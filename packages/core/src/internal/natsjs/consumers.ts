@@ -12,7 +12,7 @@ import type {
   JetStreamClient,
   JsMsg as NatsJsMsg
 } from "@nats-io/jetstream"
-import { Duration, Effect, type Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, type Scope, Stream } from "effect"
 import type {
   ConsumerConfig,
   ConsumerInfo,
@@ -23,6 +23,7 @@ import type {
   StoredMsg
 } from "../../NatsClient.ts"
 import type * as NatsError from "../../NatsError.ts"
+import * as NatsErrors from "../../NatsError.ts"
 import { badRequest, type ErrorContext } from "../apiErrors.ts"
 import { toNanos } from "../nanos.ts"
 import { subscribeProblem } from "../validation.ts"
@@ -167,6 +168,30 @@ const toConsumerInfo = (info: ServerConsumerInfo): ConsumerInfo => ({
   ackFloor: { streamSeq: info.ack_floor.stream_seq, consumerSeq: info.ack_floor.consumer_seq }
 })
 
+/**
+ * nats.js recreates an ordered consumer after a restart or a gap (so it
+ * survives them), but also retries for ever once its stream is deleted. When
+ * the consumer goes away, look at the stream: if it is gone too, end the
+ * messages with `StreamNotFound`, as the in-memory server does.
+ */
+const stopWhenStreamIsGone = (api: JetStreamApi, messages: ConsumerMessages, stream: string): ConsumerMessages => {
+  const context: ErrorContext = { operation: "ordered consumer", stream }
+  void (async () => {
+    for await (const status of messages.status()) {
+      if (status.type !== "consumer_deleted" && status.type !== "stream_not_found") continue
+      const info = await Effect.runPromiseExit(api.request(`STREAM.INFO.${stream}`, undefined, context))
+      if (Exit.isFailure(info)) {
+        const error = Cause.squash(info.cause)
+        if (NatsErrors.isNatsError(error) && error.reason._tag === "StreamNotFound") {
+          messages.stop(error)
+          return
+        }
+      }
+    }
+  })()
+  return messages
+}
+
 export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): JetStream["ordered"] =>
 (stream, options = {}) =>
   Stream.unwrap(Effect.gen(function*() {
@@ -188,7 +213,7 @@ export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): JetStream["
     }
     const messages = yield* messagesStream(
       Effect.tryPromise({
-        try: () => consumer.consume({ max_messages: buffer }),
+        try: () => consumer.consume({ max_messages: buffer }).then((messages) => stopWhenStreamIsGone(api, messages, stream)),
         catch: (cause) => fromNatsJs(cause, context)
       }),
       context,
