@@ -74,6 +74,12 @@ export class BucketFull extends Schema.TaggedError<BucketFull>("@nats-effect/obj
   { bucket: Schema.String, name: Schema.String, message: Schema.String }
 ) {}
 
+/** The bucket is sealed: it takes no more puts, deletes or meta updates. */
+export class BucketSealed extends Schema.TaggedError<BucketSealed>("@nats-effect/object-store/BucketSealed")(
+  "BucketSealed",
+  { bucket: Schema.String, message: Schema.String }
+) {}
+
 /** The object is a link to a whole bucket, which has no content to get. */
 export class LinkIsBucket extends Schema.TaggedError<LinkIsBucket>("@nats-effect/object-store/LinkIsBucket")(
   "LinkIsBucket",
@@ -113,6 +119,7 @@ export const ObjectStoreErrorReason = Schema.Union([
   InvalidOption,
   BucketNotFound,
   BucketFull,
+  BucketSealed,
   LinkIsBucket,
   LinkNotAllowed,
   FeatureNotSupported,

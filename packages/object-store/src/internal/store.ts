@@ -48,7 +48,13 @@ type StoredInfo = Omit<ObjectInfo, "revision">
 
 const fail = (reason: Errors.ObjectStoreErrorReason) => Effect.fail(Errors.fromReason(reason))
 
-/** The reason a `NatsError` means here: a missing stream is a missing bucket, a refused store a full bucket. */
+/** JetStream's "invalid operation on sealed stream". */
+const sealedStreamErrCode = 10109
+
+/**
+ * The reason a `NatsError` means here: a missing stream is a missing bucket,
+ * a refused store a full bucket, a sealed stream a sealed bucket.
+ */
 const fromNatsError = (bucket: string, name = "") => (error: NatsError.NatsError): ObjectStoreError => {
   const reason = error.reason
   switch (reason._tag) {
@@ -58,6 +64,9 @@ const fromNatsError = (bucket: string, name = "") => (error: NatsError.NatsError
         new Errors.BucketNotFound({ bucket, message: `bucket ${bucket} not found: no stream ${Wire.streamName(bucket)}` })
       )
     case "JetStreamApiError":
+      if (reason.errCode === sealedStreamErrCode) {
+        return Errors.fromReason(new Errors.BucketSealed({ bucket, message: `bucket ${bucket} is sealed` }))
+      }
       if (/maximum bytes/i.test(reason.message)) {
         return Errors.fromReason(
           new Errors.BucketFull({ bucket, name, message: `bucket ${bucket} is full: ${reason.message}` })
