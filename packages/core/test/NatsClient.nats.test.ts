@@ -3,6 +3,7 @@
  * credentials, configuration, reconnecting across a server restart, and what
  * depends on the server's version.
  */
+import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -34,6 +35,13 @@ const deadPort = Effect.callback<number>((resume) => {
 
 const startServer = (options: NatsServer.NatsServerOptions = {}) =>
   Effect.map(Layer.build(NatsServer.layer(options)), Context.get(NatsServer.NatsServer))
+
+/** A temporary directory, removed with the scope. */
+const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), prefix))),
+    (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+  )
 
 describe("NatsClient.layer (nats.js)", () => {
   layer(NatsServer.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
@@ -152,10 +160,7 @@ describe("NatsClient.layer (nats.js)", () => {
   it.live("authenticates with an nkey seed; an unreadable creds file is an AuthenticationError", () =>
     Effect.gen(function*() {
       const user = nkeys.createUser()
-      const dir = yield* Effect.acquireRelease(
-        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "nats-effect-nkey-"))),
-        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-      )
+      const dir = yield* tempDir("nats-effect-nkey-")
       const config = Path.join(dir, "server.conf")
       Fs.writeFileSync(config, `authorization { users = [ { nkey: "${user.getPublicKey()}" } ] }\n`)
       const server = yield* startServer({ args: ["-c", config] })
@@ -170,6 +175,42 @@ describe("NatsClient.layer (nats.js)", () => {
       const unreadable = yield* failure(connect({ servers: server.url, credsFile: Path.join(dir, "missing.creds") }))
       assert.strictEqual(unreadable._tag, "AuthenticationError")
       assert.include(unreadable.message, "missing.creds")
+    }))
+
+  it.live("connects over mutual TLS with a CA, a client certificate and its key", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("nats-effect-tls-")
+      const file = (name: string) => Path.join(dir, name)
+      const openssl = (...args: Array<string>) => ChildProcess.execFileSync("openssl", args, { stdio: "pipe" })
+      openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
+        "-keyout", file("ca-key.pem"), "-out", file("ca.pem"))
+      const signed = (name: string, extension: string) => {
+        Fs.writeFileSync(file(`${name}.ext`), extension)
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`,
+          "-keyout", file(`${name}-key.pem`), "-out", file(`${name}.csr`))
+        openssl("x509", "-req", "-in", file(`${name}.csr`), "-CA", file("ca.pem"), "-CAkey", file("ca-key.pem"),
+          "-CAcreateserial", "-days", "1", "-extfile", file(`${name}.ext`), "-out", file(`${name}.pem`))
+      }
+      signed("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+      signed("client", "extendedKeyUsage=clientAuth\n")
+      const server = yield* startServer({
+        args: ["--tls", "--tlscert", file("server.pem"), "--tlskey", file("server-key.pem"),
+          "--tlscacert", file("ca.pem"), "--tlsverify"]
+      })
+
+      const nats = yield* connect({
+        servers: server.url,
+        tls: { caFile: file("ca.pem"), certFile: file("client.pem"), keyFile: file("client-key.pem") }
+      })
+      const messages = yield* nats.subscribe("tls.hello")
+      yield* nats.publish("tls.hello", bytes("over TLS"))
+      const [received] = yield* Stream.runCollect(Stream.take(messages, 1))
+      assert.strictEqual(text(received!.data), "over TLS")
+
+      // The server verifies clients: without a certificate the handshake never
+      // completes, and the connect fails at its timeout.
+      const refused = yield* failure(connect({ servers: server.url, timeout: "1 second", tls: { caFile: file("ca.pem") } }))
+      assert.strictEqual(refused._tag, "ConnectionError")
     }))
 
   it.live("layerConfig reads NATS_URL (a comma-separated list) and the credentials", () =>
