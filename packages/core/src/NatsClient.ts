@@ -301,6 +301,7 @@ export interface JetStream {
   /**
    * An ordered, ephemeral consumer read as a Stream. It pulls from the server
    * only as fast as the stream is read, and is deleted when the stream ends.
+   * Fails with `StreamNotFound` when the stream is deleted while it is read.
    */
   readonly ordered: (stream: string, options?: OrderedConsumerOptions) => Stream.Stream<StoredMsg, NatsError>
   /** Durable consumers with acknowledgement. */
@@ -309,7 +310,11 @@ export interface JetStream {
     readonly add: (stream: string, config: ConsumerConfig) => Effect.Effect<ConsumerInfo, NatsError>
     readonly info: (stream: string, name: string) => Effect.Effect<ConsumerInfo, NatsError>
     readonly delete: (stream: string, name: string) => Effect.Effect<void, NatsError>
-    /** Messages of a durable consumer, pulled as fast as the stream is read. */
+    /**
+     * Messages of a durable consumer, pulled as fast as the stream is read.
+     * Fails with `ConsumerNotFound` or `StreamNotFound` when the consumer or
+     * its stream is deleted while it is read.
+     */
     readonly consume: (stream: string, name: string, options?: ConsumeOptions) => Stream.Stream<JsMsg, NatsError>
   }
 }

@@ -85,12 +85,3 @@ export const noAnswer = (context: ErrorContext): NatsError.NatsError =>
         : `${context.operation} '${context.subject}' timed out`
     })
   )
-
-/**
- * What a reader of a durable consumer gets when the consumer (or its stream)
- * is deleted: the server's 409 status to its pull, as the nats.js adapter
- * reports it.
- */
-export const consumerDeleted: NatsError.NatsError = NatsError.fromReason(
-  new NatsError.JetStreamApiError({ code: 409, errCode: 0, message: "consume: consumer deleted" })
-)

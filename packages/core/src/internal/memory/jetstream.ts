@@ -97,7 +97,8 @@ export class JetStreamServer {
     if (Result.isFailure(found)) return Result.fail(found.failure)
     this.streams.delete(name)
     this.captureCache.clear()
-    for (const consumer of found.success.consumers.values()) consumer.close(Errors.consumerDeleted)
+    const streamGone = Errors.streamNotFound(name, "consume")
+    for (const consumer of found.success.consumers.values()) consumer.close(streamGone)
     const gone = Errors.streamNotFound(name, "ordered consumer")
     for (const consumer of found.success.ordered) consumer.close(gone)
     found.success.stream.clear()
@@ -180,7 +181,7 @@ export class JetStreamServer {
     const consumer = found.success.consumers.get(name)
     if (consumer === undefined) return Result.fail(Errors.consumerNotFound(streamName, name, operation))
     this.removeConsumer(consumer)
-    consumer.close(Errors.consumerDeleted)
+    consumer.close(Errors.consumerNotFound(streamName, name, "consume"))
     return Result.void
   }
 

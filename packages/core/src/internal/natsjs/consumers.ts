@@ -24,7 +24,7 @@ import type {
 } from "../../NatsClient.ts"
 import type * as NatsError from "../../NatsError.ts"
 import * as NatsErrors from "../../NatsError.ts"
-import { badRequest, type ErrorContext } from "../apiErrors.ts"
+import { ApiCodes, badRequest, type ErrorContext, fromApiError } from "../apiErrors.ts"
 import { toNanos } from "../nanos.ts"
 import { subscribeProblem } from "../validation.ts"
 import { fromNatsJs } from "./errors.ts"
@@ -237,6 +237,25 @@ const orderedOptions = (
   }
 }
 
+/**
+ * The server tells a durable's reader that its consumer is gone with a 409
+ * status to the pending pull: say whether the consumer or its whole stream
+ * was deleted, as the in-memory server does.
+ */
+const whatWasDeleted = (
+  api: JetStreamApi,
+  error: NatsError.NatsError,
+  context: ErrorContext
+): Effect.Effect<never, NatsError.NatsError> =>
+  error.reason._tag === "JetStreamApiError" && error.reason.code === 409
+    ? api.request(`STREAM.INFO.${context.stream}`, undefined, context).pipe(
+      Effect.matchEffect({
+        onFailure: (cause) => Effect.fail(cause.reason._tag === "StreamNotFound" ? cause : error),
+        onSuccess: () => Effect.fail(fromApiError(404, ApiCodes.ConsumerNotFound, "consumer not found", context))
+      })
+    )
+    : Effect.fail(error)
+
 export const makeConsumers = (api: JetStreamApi, js: JetStreamClient): JetStream["consumers"] => {
   const info = (stream: string, name: string, operation: string) => {
     const context = { operation, stream, consumer: name }
@@ -282,16 +301,17 @@ export const makeConsumers = (api: JetStreamApi, js: JetStreamClient): JetStream
           return yield* Effect.fail(badRequest(context, `consumer '${name}' is a push consumer`))
         }
         const consumer = js.consumers.getConsumerFromInfo(current)
-        return yield* messagesStream(
+        const messages = yield* messagesStream(
           Effect.tryPromise({
-            // Fail with ConsumerNotFound / StreamNotFound when they are
-            // deleted, rather than waiting for them to come back.
+            // End when the consumer or its stream is deleted, rather than
+            // waiting for them to come back.
             try: () => consumer.consume({ max_messages: buffer, abort_on_missing_resource: true }),
             catch: (cause) => fromNatsJs(cause, context)
           }),
           context,
           (msg) => new DeliveredMsg(stream, name, msg, termReason)
         )
+        return Stream.catch(messages, (error) => Stream.fromEffect(whatWasDeleted(api, error, context)))
       }))
   }
 }
