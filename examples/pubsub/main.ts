@@ -2,16 +2,10 @@
 // when it is set, else on the in-memory NATS. Logs per LOG_LEVEL / LOG_FORMAT
 // (pretty, json, logfmt); exits 0 once the demo has run.
 import { NodeRuntime } from "@effect/platform-node"
-import { NatsClient, NatsLogger } from "@nats-effect/core"
-import { Config, Effect, Layer, Option } from "effect"
+import { NatsLogger } from "@nats-effect/core"
+import { Effect } from "effect"
+import { Nats } from "../nats.ts"
 import { run } from "./src/app.ts"
-
-const Nats = Layer.unwrap(
-  Effect.map(
-    Config.option(Config.String("NATS_URL")),
-    (url) => Option.isSome(url) ? NatsClient.layerConfig() : NatsClient.layerMemory()
-  )
-)
 
 run(Nats).pipe(
   Effect.tap((result) => Effect.log(`demo done: ${JSON.stringify(result)}`)),
