@@ -12,7 +12,7 @@ import type {
   JetStreamClient,
   JsMsg as NatsJsMsg
 } from "@nats-io/jetstream"
-import { Cause, Duration, Effect, Exit, type Scope, Stream } from "effect"
+import { Duration, Effect, type Scope, Stream } from "effect"
 import type {
   ConsumerConfig,
   ConsumerInfo,
@@ -23,7 +23,6 @@ import type {
   StoredMsg
 } from "../../NatsClient.ts"
 import type * as NatsError from "../../NatsError.ts"
-import * as NatsErrors from "../../NatsError.ts"
 import { ApiCodes, badRequest, type ErrorContext, fromApiError } from "../apiErrors.ts"
 import { toNanos } from "../nanos.ts"
 import { subscribeProblem } from "../validation.ts"
@@ -168,6 +167,15 @@ const toConsumerInfo = (info: ServerConsumerInfo): ConsumerInfo => ({
   ackFloor: { streamSeq: info.ack_floor.stream_seq, consumerSeq: info.ack_floor.consumer_seq }
 })
 
+/** The `StreamNotFound` error when the context's stream no longer exists. */
+const streamGone = (api: JetStreamApi, context: ErrorContext): Effect.Effect<NatsError.NatsError | undefined> =>
+  api.request(`STREAM.INFO.${context.stream}`, undefined, context).pipe(
+    Effect.match({
+      onFailure: (error) => error.reason._tag === "StreamNotFound" ? error : undefined,
+      onSuccess: () => undefined
+    })
+  )
+
 /**
  * nats.js recreates an ordered consumer after a restart or a gap (so it
  * survives them), but also retries for ever once its stream is deleted. When
@@ -179,13 +187,10 @@ const stopWhenStreamIsGone = (api: JetStreamApi, messages: ConsumerMessages, str
   void (async () => {
     for await (const status of messages.status()) {
       if (status.type !== "consumer_deleted" && status.type !== "stream_not_found") continue
-      const info = await Effect.runPromiseExit(api.request(`STREAM.INFO.${stream}`, undefined, context))
-      if (Exit.isFailure(info)) {
-        const error = Cause.squash(info.cause)
-        if (NatsErrors.isNatsError(error) && error.reason._tag === "StreamNotFound") {
-          messages.stop(error)
-          return
-        }
+      const gone = await Effect.runPromise(streamGone(api, context))
+      if (gone !== undefined) {
+        messages.stop(gone)
+        return
       }
     }
   })()
@@ -248,12 +253,8 @@ const whatWasDeleted = (
   context: ErrorContext
 ): Effect.Effect<never, NatsError.NatsError> =>
   error.reason._tag === "JetStreamApiError" && error.reason.code === 409
-    ? api.request(`STREAM.INFO.${context.stream}`, undefined, context).pipe(
-      Effect.matchEffect({
-        onFailure: (cause) => Effect.fail(cause.reason._tag === "StreamNotFound" ? cause : error),
-        onSuccess: () => Effect.fail(fromApiError(404, ApiCodes.ConsumerNotFound, "consumer not found", context))
-      })
-    )
+    ? Effect.flatMap(streamGone(api, context), (gone) =>
+      Effect.fail(gone ?? fromApiError(404, ApiCodes.ConsumerNotFound, "consumer not found", context)))
     : Effect.fail(error)
 
 export const makeConsumers = (api: JetStreamApi, js: JetStreamClient): JetStream["consumers"] => {
