@@ -59,6 +59,12 @@ export interface JsMsg extends StoredMsg {
   readonly deliveryCount: number
   readonly redelivered: boolean
   readonly ack: Effect.Effect<void, NatsError>
+  /**
+   * Acknowledges and waits until the server has processed the
+   * acknowledgement (for example removed the message from a work-queue or
+   * interest stream). Slower than `ack`: a round trip per message.
+   */
+  readonly ackSync: Effect.Effect<void, NatsError>
   /** Negative acknowledgement: redeliver, after `delay` when given. */
   readonly nak: (delay?: Duration.Input) => Effect.Effect<void, NatsError>
   /** Never redeliver this message. */

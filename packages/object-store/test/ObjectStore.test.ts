@@ -2,8 +2,21 @@ import { assert, describe, it } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
 import { ObjectStore } from "@nats-effect/object-store"
 import { Config, ConfigProvider, Deferred, Effect, Fiber, Latch, Layer, Stream, Tracer } from "effect"
+import { TestClock } from "effect/testing"
 
 describe("ObjectStore", () => {
+  it.effect("objects expire after the bucket's ttl", () =>
+    Effect.gen(function*() {
+      const store = yield* ObjectStore.make({ bucket: "ephemeral", ttl: "1 minute" })
+      yield* store.putBytes("soon-gone", "data")
+      yield* TestClock.adjust("59 seconds")
+      assert.strictEqual(new TextDecoder().decode(yield* store.getBytes("soon-gone")), "data")
+      yield* TestClock.adjust("2 seconds")
+      const gone = yield* Effect.flip(store.info("soon-gone"))
+      assert.strictEqual(gone.reason._tag, "ObjectNotFound")
+      assert.deepStrictEqual(yield* store.list(), [])
+    }).pipe(Effect.provide(NatsClient.layerMemory())))
+
   it.live("layerConfig reads its options from Config", () =>
     Effect.gen(function*() {
       const store = yield* ObjectStore.ObjectStore

@@ -1,8 +1,8 @@
 /**
  * Small helpers shared by the conformance suites.
  */
-import type { NatsError } from "@nats-effect/core"
-import { Effect } from "effect"
+import { NatsClient, type NatsError } from "@nats-effect/core"
+import { Effect, type Scope } from "effect"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -21,3 +21,18 @@ export const unique = (prefix: string): string => `${prefix}_${Date.now().toStri
 export const failure = <A, R>(
   effect: Effect.Effect<A, NatsError.NatsError, R>
 ): Effect.Effect<NatsError.NatsErrorReason, A, R> => Effect.map(Effect.flip(effect), (error) => error.reason)
+
+/** Runs `use` with a stream on `<name>.>`, deleted when the test's scope closes. */
+export const withStream = <A, E, R>(
+  config: Omit<NatsClient.StreamConfig, "name" | "subjects">,
+  use: (name: string) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | NatsError.NatsError, R | NatsClient.NatsClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const nats = yield* NatsClient.NatsClient
+    const name = unique("S")
+    yield* Effect.acquireRelease(
+      nats.jetstream.streams.add({ ...config, name, subjects: [`${name}.>`] }),
+      () => Effect.ignore(nats.jetstream.streams.delete(name))
+    )
+    return yield* use(name)
+  })

@@ -12,7 +12,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient, NatsError } from "@nats-effect/core"
 import { Cause, Duration, Effect, Exit, Fiber, Option, Queue, Scope, Stream } from "effect"
 import type { Adapter } from "../Adapters.ts"
-import { bytes, failure, text, unique } from "../internal/fixtures.ts"
+import { bytes, failure, text, unique, withStream } from "../internal/fixtures.ts"
 
 
 
@@ -239,19 +239,6 @@ export const suite = (adapter: Adapter) =>
       // JetStream publish
       // -----------------------------------------------------------------------
 
-      const withStream = <A, E, R>(
-        config: Omit<NatsClient.StreamConfig, "name" | "subjects">,
-        use: (name: string) => Effect.Effect<A, E, R>
-      ) =>
-        Effect.gen(function*() {
-          const nats = yield* client
-          const name = unique("S")
-          yield* Effect.acquireRelease(
-            nats.jetstream.streams.add({ ...config, name, subjects: [`${name}.>`] }),
-            () => Effect.ignore(nats.jetstream.streams.delete(name))
-          )
-          return yield* use(name)
-        })
 
       it.effect("acknowledges JetStream publishes with increasing sequences", () =>
         withStream({}, (name) =>

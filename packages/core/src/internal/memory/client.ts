@@ -458,12 +458,15 @@ const toJsMsg = (
 ): JsMsg => {
   const seq = entry.seq
   const now = Effect.clockWith((clock) => Effect.succeed(clock.currentTimeMillisUnsafe()))
+  // The in-memory server processes an ack as it is sent.
+  const ack = Effect.sync(() => consumer.ack(seq, consumerSeq))
   return {
     ...toStoredMsg(stream, entry, pending, false),
     consumer: consumer.name,
     deliveryCount,
     redelivered: deliveryCount > 1,
-    ack: Effect.sync(() => consumer.ack(seq, consumerSeq)),
+    ack,
+    ackSync: ack,
     nak: (delay) =>
       Effect.map(now, (time) =>
         consumer.nak(seq, consumerSeq, delay === undefined ? 0 : Duration.toMillis(delay), time)),

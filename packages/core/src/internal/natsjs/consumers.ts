@@ -143,6 +143,13 @@ class DeliveredMsg implements JsMsg {
     return this.#settle("ack", (msg) => msg.ack())
   }
 
+  get ackSync() {
+    return Effect.tryPromise({
+      try: () => this.#msg.ackAck(),
+      catch: (cause) => fromNatsJs(cause, { operation: "ack", stream: this.stream, consumer: this.consumer })
+    }).pipe(Effect.asVoid)
+  }
+
   get working() {
     return this.#settle("working", (msg) => msg.working())
   }
