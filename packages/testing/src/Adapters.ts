@@ -11,7 +11,8 @@ import type { Layer } from "effect"
 import * as NatsServer from "./NatsServer.ts"
 
 export interface Adapter {
-  readonly name: "memory" | "nats-server"
+  /** How the suites name it; `"memory"` and `"nats-server"` are ours. */
+  readonly name: string
   /** A fresh, independent NATS (a new server process for `nats-server`) on each call. */
   readonly layer: () => Layer.Layer<NatsClient.NatsClient, unknown>
 }

@@ -1,0 +1,18 @@
+/**
+ * The conformance suites every `NatsClient` adapter passes, for vitest with
+ * `@effect/vitest`. Run them against a new adapter (a driver given to
+ * `NatsClient.make`) to prove it behaves as nats-server does:
+ *
+ * ```ts
+ * import { NatsClientSuite } from "@nats-effect/testing/suites"
+ * NatsClientSuite.suite({ name: "my-adapter", layer: () => MyAdapter.layer() })
+ * ```
+ *
+ * `ObjectStoreSuite` needs `@nats-effect/object-store` installed.
+ *
+ * @since 0.1.0
+ */
+export * as JetStreamSuite from "./JetStreamSuite.ts"
+export * as NatsBrokerSuite from "./NatsBrokerSuite.ts"
+export * as NatsClientSuite from "./NatsClientSuite.ts"
+export * as ObjectStoreSuite from "./ObjectStoreSuite.ts"
