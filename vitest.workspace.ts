@@ -17,5 +17,7 @@ export default [
   project("testing", "packages/testing"),
   project("object-store", "packages/object-store"),
   // One folder per example, each with its own test/.
-  project("examples", "examples", "*/test/**/*.test.ts")
+  project("examples", "examples", "*/test/**/*.test.ts"),
+  // The packed packages, installed into a project outside the workspace.
+  project("packed", "test/packed", "*.test.ts")
 ]
