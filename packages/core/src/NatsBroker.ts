@@ -397,9 +397,15 @@ export const request = <
  * When the message has a reply subject, the handler's result is sent there
  * (encoded by `options.response`, else by the default encoding; an empty
  * message for `void`). A payload that cannot be decoded is logged (Warn) and
- * the handler is not called; a handler failure or defect is logged (Error)
- * with its cause. Either way, a requester gets an error reply, and the
- * subscriber goes on with the next message.
+ * the handler is not called; a handler's typed failure is logged (Warn) as
+ * one line with its tag and message, a defect (Error) with its cause and
+ * stack. Either way, a requester gets an error reply, and the subscriber goes
+ * on with the next message.
+ *
+ * Once the subscription is live the subscriber logs one line (Info):
+ * `listening on <subject>`, then ` in queue group "<queue>"` when it has one
+ * and ` as "<name>"` unless its name is that subject:
+ * `listening on jobs.* in queue group "workers" as "jobs.{kind}"`.
  *
  * On shutdown the subscriber stops taking messages, waits up to the broker's
  * `gracefulTimeout` for the handlers in flight, then interrupts them. An

@@ -383,7 +383,11 @@ export interface NatsClientOptions {
   readonly jetstreamTimeout?: Duration.Input | undefined
 }
 
-/** Connects to NATS with nats.js; drains the connection when the layer is released. */
+/**
+ * Connects to NATS with nats.js; drains the connection when the layer is
+ * released. Once connected it logs one line (Info):
+ * `connected to NATS at nats://127.0.0.1:4222 (nats-server 2.9.10, JetStream on)`.
+ */
 export const layer = (options: NatsClientOptions = {}): Layer.Layer<NatsClient, NatsError> =>
   Layer.effect(NatsClient, NatsJs.make(options))
 
@@ -421,7 +425,8 @@ export interface MemoryOptions {
 /**
  * A NATS server with JetStream inside the process: no network, no disk. Each
  * build is its own server. Time comes from Effect's `Clock`, so `TestClock`
- * drives ages and redelivery.
+ * drives ages and redelivery. Logs one line (Info) when built:
+ * `using the in-memory NATS (no server; JetStream on)`.
  */
 export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<NatsClient> =>
   Layer.effect(NatsClient, Memory.make(options))

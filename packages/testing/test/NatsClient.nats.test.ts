@@ -11,6 +11,7 @@ import * as Path from "node:path"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { NatsClient, type NatsError } from "@nats-effect/core"
 import { NatsServer } from "@nats-effect/testing"
+import { recordingLogs } from "../src/internal/fixtures.ts"
 import { nkeys } from "@nats-io/nats-core"
 import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Logger, Option, Queue, Redacted, Scope, Stream } from "effect"
 
@@ -130,8 +131,27 @@ describe("NatsClient.layer (nats.js)", () => {
       const started = Date.now()
       const reason = yield* failure(connect({ servers: `nats://127.0.0.1:${port}` }))
       assert.strictEqual(reason._tag, "ConnectionError")
-      assert.include(reason.message, String(port))
+      assert.strictEqual(reason.message, `cannot connect to NATS at nats://127.0.0.1:${port}: connection refused`)
       assert.isBelow(Date.now() - started, 10_000)
+    }))
+
+  it.live("keeps the user info of a server URL out of its errors", () =>
+    Effect.gen(function*() {
+      const port = yield* deadPort
+      const reason = yield* failure(connect({ servers: [`nats://u:s3cret@127.0.0.1:${port}`, `127.0.0.1:${port}`] }))
+      assert.strictEqual(
+        reason.message,
+        `cannot connect to NATS at nats://127.0.0.1:${port},127.0.0.1:${port}: connection refused`
+      )
+    }))
+
+  it.live("says when JetStream is off on the server it connected to", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ jetstream: false })
+      const [nats, lines] = yield* recordingLogs(connect({ servers: server.url }))
+      assert.deepStrictEqual(lines.map((line) => line.message), [
+        `connected to NATS at ${server.url} (nats-server ${nats.server.version}, JetStream off)`
+      ])
     }))
 
   it.live("fails fast with AuthenticationError on wrong credentials, connects with the right ones", () =>
@@ -222,13 +242,17 @@ describe("NatsClient.layer (nats.js)", () => {
           NatsClient.layerConfig().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(config))))
         ).pipe(Effect.map(Context.get(NatsClient.NatsClient)))
 
-      const nats = yield* withConfig({
+      const [nats, lines] = yield* recordingLogs(withConfig({
         NATS_URL: `nats://127.0.0.1:${port}, ${server.url}`,
         NATS_USER: "u",
         NATS_PASSWORD: "p"
-      })
+      }))
       yield* nats.flush
       assert.isTrue(nats.server.jetstream)
+      // The server it connected to, not the first of the list.
+      assert.deepStrictEqual(lines.map((line) => line.message), [
+        `connected to NATS at ${server.url} (nats-server ${nats.server.version}, JetStream on)`
+      ])
 
       const rejected = yield* Effect.flip(withConfig({ NATS_URL: server.url, NATS_USER: "u", NATS_PASSWORD: "x" }))
       assert.isTrue(rejected._tag === "NatsError" && rejected.reason._tag === "AuthenticationError")

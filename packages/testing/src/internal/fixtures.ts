@@ -2,7 +2,7 @@
  * Small helpers shared by the conformance suites.
  */
 import { NatsClient, type NatsError } from "@nats-effect/core"
-import { Effect, type Scope } from "effect"
+import { Effect, Logger, References, type Scope } from "effect"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -35,4 +35,26 @@ export const withStream = <A, E, R>(
       () => Effect.ignore(nats.jetstream.streams.delete(name))
     )
     return yield* use(name)
+  })
+
+export interface LogLine {
+  readonly level: string
+  readonly message: string
+  readonly annotations: Readonly<Record<string, unknown>>
+}
+
+/** Runs `effect` with a logger that records its lines instead of writing them; returns them with its result. */
+export const recordingLogs = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<readonly [A, ReadonlyArray<LogLine>], E, R> =>
+  Effect.suspend(() => {
+    const lines: Array<LogLine> = []
+    const recorder = Logger.make((options) => {
+      lines.push({
+        level: options.logLevel,
+        message: (Array.isArray(options.message) ? options.message : [options.message]).map(String).join(" "),
+        annotations: options.fiber.getRef(References.CurrentLogAnnotations)
+      })
+    })
+    return Effect.map(Effect.provide(effect, Logger.layer([recorder])), (value) => [value, lines] as const)
   })

@@ -10,9 +10,9 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient, NatsError } from "@nats-effect/core"
-import { Cause, Duration, Effect, Exit, Fiber, Option, Queue, Scope, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Scope, Stream } from "effect"
 import type { Adapter } from "../Adapters.ts"
-import { bytes, failure, text, unique, withStream } from "../internal/fixtures.ts"
+import { bytes, failure, recordingLogs, text, unique, withStream } from "../internal/fixtures.ts"
 
 
 
@@ -22,6 +22,27 @@ const client = NatsClient.NatsClient
 export const suite = (adapter: Adapter) =>
   describe(`NatsClient conformance (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+      // -----------------------------------------------------------------------
+      // Connecting
+      // -----------------------------------------------------------------------
+
+      it.effect("says in one line which NATS it uses: in memory, or the server, its version and JetStream", () =>
+        Effect.gen(function*() {
+          const [nats, lines] = yield* recordingLogs(
+            Effect.scoped(Effect.map(Layer.build(adapter.layer()), Context.get(client)))
+          )
+          assert.deepStrictEqual(lines.map((line) => [line.level, line.annotations]), [["Info", {}]])
+          if (nats.adapter === "memory") {
+            assert.strictEqual(lines[0]!.message, "using the in-memory NATS (no server; JetStream on)")
+          } else {
+            const version = nats.server.version.replaceAll(".", "\\.")
+            assert.match(
+              lines[0]!.message,
+              new RegExp(`^connected to NATS at nats://127\\.0\\.0\\.1:\\d+ \\(nats-server ${version}, JetStream on\\)$`)
+            )
+          }
+        }))
+
       // -----------------------------------------------------------------------
       // Core NATS
       // -----------------------------------------------------------------------

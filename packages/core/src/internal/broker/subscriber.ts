@@ -87,6 +87,16 @@ const errorMessage = (cause: Cause.Cause<unknown>): string => {
   return String(squashed)
 }
 
+/**
+ * The one line a subscriber logs once it is live: the subject it listens on,
+ * its queue group and, unless it is that subject, its name (which defaults to
+ * the declared subject, `{param}`s included).
+ */
+const liveLine = (name: string, template: Subject.SubjectTemplate, queue: string | undefined): string =>
+  `listening on ${template.subject}` +
+  (queue === undefined ? "" : ` in queue group "${queue}"`) +
+  (name === template.subject ? "" : ` as "${name}"`)
+
 /** Headers of an error reply: the error's tag, and the request's correlation id. */
 export const errorReplyHeaders = (tag: string, correlationId: string) => ({
   [Codec.ErrorHeader]: tag,
@@ -119,6 +129,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   )
   const pull = yield* Stream.toPull(messages).pipe(Scope.provide(subscriptionScope))
   const subscriberId = ++subscriberIds
+  yield* Effect.logInfo(liveLine(name, template, queue))
   if (observer?.onSubscribed !== undefined) {
     yield* observer.onSubscribed({ id: subscriberId, subscriber: name, subject: template.template, queue })
   }
@@ -183,9 +194,13 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   }
 
   const afterFailure = (message: Message, payload: Option.Option<A>, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+    // A typed failure is the handler's expected outcome: one line with its tag
+    // and message. A defect is a bug: its cause, with the stack.
     const effect = (Cause.hasInterruptsOnly(cause)
       ? Effect.logWarning("handler interrupted")
-      : Effect.logError("handler failed", cause)).pipe(
+      : Cause.hasDies(cause)
+      ? Effect.logError("handler failed", cause)
+      : Effect.logWarning(`handler failed with ${errorTag(cause)}: ${errorMessage(cause)}`)).pipe(
         Effect.andThen(replyError(message, errorTag(cause), errorMessage(cause)))
       )
     return observer?.onHandled === undefined

@@ -61,6 +61,7 @@ export const make = (options: MemoryOptions): Effect.Effect<NatsClient["Service"
     const inboxPrefix = `_INBOX.${nuid()}.`
     let inboxes = 0
     const newInbox = () => `${inboxPrefix}${++inboxes}`
+    yield* Effect.logInfo("using the in-memory NATS (no server; JetStream on)")
 
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {

@@ -36,8 +36,11 @@ const defaultRequestTimeout = Duration.seconds(5)
 // Bounds the drain on release: a drain waits for the server, which may be gone.
 const drainTimeout = Duration.seconds(10)
 
+// User info (`nats://user:pass@host`) is a secret: never in messages or logs.
+const withoutUserInfo = (url: string): string => url.replace(/^([a-z]+:\/\/)?[^@/]*@/i, "$1")
+
 const serversLabel = (servers: string | ReadonlyArray<string>) =>
-  typeof servers === "string" ? servers : servers.join(",")
+  (typeof servers === "string" ? [servers] : servers).map(withoutUserInfo).join(",")
 
 const connectionFailure = (servers: string, cause: unknown): NatsError.NatsError =>
   cause instanceof AuthorizationError || cause instanceof UserAuthenticationExpiredError
@@ -138,6 +141,10 @@ export const make = (options: NatsClientOptions): Effect.Effect<NatsClient["Serv
       serverPort = Number(port)
     }
     setServerAddress()
+    yield* Effect.logInfo(
+      `connected to NATS at nats://${withoutUserInfo(nc.getServer())} ` +
+        `(nats-server ${serverInfo.version}, JetStream ${serverInfo.jetstream ? "on" : "off"})`
+    )
 
     yield* Stream.fromAsyncIterable(nc.status(), (cause) => cause).pipe(
       Stream.runForEach((status) => {
