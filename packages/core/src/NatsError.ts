@@ -128,13 +128,37 @@ export const NatsErrorReason = Schema.Union([
 export type NatsErrorReason = typeof NatsErrorReason.Type
 
 /**
+ * Makes an expected error print as one line, `name: message`, wherever a
+ * stack is shown (`Cause.pretty`, so `NodeRuntime.runMain` and the loggers):
+ * its stack would point into the library, not at anything a reader can fix.
+ * For the error classes of packages built on this one; defects keep their
+ * stack.
+ */
+export const oneLineStack = (error: Error): void => {
+  Object.defineProperty(error, "stack", {
+    value: `${error.name}: ${error.message}`,
+    writable: true,
+    configurable: true,
+    enumerable: false
+  })
+}
+
+/**
  * The error of every `NatsClient` operation. Match on `reason._tag`, or use
- * `Effect.catchReason("NatsError", "NoResponders", ...)`.
+ * `Effect.catchReason("NatsError", "NoResponders", ...)`. It prints as one
+ * line: `NatsError: ConnectionError: cannot connect to NATS at nats://127.0.0.1:4222: connection refused`.
  */
 export class NatsError extends Schema.TaggedError<NatsError>("@nats-effect/core/NatsError")("NatsError", {
   reason: NatsErrorReason
 }) {
   readonly [TypeId] = TypeId
+  constructor(props: { readonly reason: NatsErrorReason }, options?: Schema.MakeOptions) {
+    super(props, options)
+    oneLineStack(this)
+  }
+  override get name(): string {
+    return "NatsError"
+  }
   override get message(): string {
     return `${this.reason._tag}: ${this.reason.message}`
   }

@@ -128,11 +128,21 @@ export const ObjectStoreErrorReason = Schema.Union([
 ])
 export type ObjectStoreErrorReason = typeof ObjectStoreErrorReason.Type
 
-/** The error of every object store operation. */
+/**
+ * The error of every object store operation. It prints as one line:
+ * `ObjectStoreError: ObjectNotFound: ...`.
+ */
 export class ObjectStoreError extends Schema.TaggedError<ObjectStoreError>(
   "@nats-effect/object-store/ObjectStoreError"
 )("ObjectStoreError", { reason: ObjectStoreErrorReason }) {
   readonly [TypeId] = TypeId
+  constructor(props: { readonly reason: ObjectStoreErrorReason }, options?: Schema.MakeOptions) {
+    super(props, options)
+    NatsError.oneLineStack(this)
+  }
+  override get name(): string {
+    return "ObjectStoreError"
+  }
   override get message(): string {
     return `${this.reason._tag}: ${this.reason.message}`
   }

@@ -5,13 +5,12 @@
  */
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { NatsClient, type NatsError } from "@nats-effect/core"
 import { NatsServer } from "@nats-effect/testing"
-import { recordingLogs } from "../src/internal/fixtures.ts"
+import { deadPort, recordingLogs } from "../src/internal/fixtures.ts"
 import { nkeys } from "@nats-io/nats-core"
 import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Logger, Option, Queue, Redacted, Scope, Stream } from "effect"
 
@@ -24,15 +23,6 @@ const failure = <A, R>(effect: Effect.Effect<A, NatsError.NatsError, R>) =>
 /** Connects a client in the current scope. */
 const connect = (options: NatsClient.NatsClientOptions) =>
   Effect.map(Layer.build(NatsClient.layer(options)), Context.get(NatsClient.NatsClient))
-
-/** A port nothing listens on. */
-const deadPort = Effect.callback<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address() as Net.AddressInfo
-    server.close(() => resume(Effect.succeed(address.port)))
-  })
-})
 
 const startServer = (options: NatsServer.NatsServerOptions = {}) =>
   Effect.map(Layer.build(NatsServer.layer(options)), Context.get(NatsServer.NatsServer))

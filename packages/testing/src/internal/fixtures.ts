@@ -1,6 +1,7 @@
 /**
  * Small helpers shared by the conformance suites.
  */
+import * as Net from "node:net"
 import { NatsClient, type NatsError } from "@nats-effect/core"
 import { Effect, Logger, References, type Scope } from "effect"
 
@@ -58,3 +59,12 @@ export const recordingLogs = <A, E, R>(
     })
     return Effect.map(Effect.provide(effect, Logger.layer([recorder])), (value) => [value, lines] as const)
   })
+
+/** A loopback port nothing listens on. */
+export const deadPort: Effect.Effect<number> = Effect.callback<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address() as Net.AddressInfo
+    server.close(() => resume(Effect.succeed(address.port)))
+  })
+})
