@@ -5,9 +5,11 @@
  * publishes `Hi!` to `subject`.
  *
  * As a demo it stops once the handler has checked the file: `run` completes
- * with what the handler saw, or fails when the file is not `File mock`.
+ * with what the handler saw, or fails when the file is not `File mock`. It
+ * leaves no bucket behind: it removes `bucket` when it stops if it created
+ * it, and says so; a `bucket` that was there before is left, and it says that.
  */
-import { NatsBroker, type NatsClient, type NatsError } from "@nats-effect/core"
+import { NatsBroker, NatsClient, type NatsError } from "@nats-effect/core"
 import { ObjectStore, type ObjectStoreError } from "@nats-effect/object-store"
 import { type Cause, Context, Deferred, Effect, Layer, Schema } from "effect"
 
@@ -37,6 +39,37 @@ export class FileChecked extends Context.Service<
 }
 
 const expectedFile = "File mock"
+const bucket = "bucket"
+
+/**
+ * The object store of `bucket`, created when absent and then removed when the
+ * app stops, so that a run against a real server leaves it as it was.
+ */
+export const DemoBucket: Layer.Layer<
+  ObjectStore.ObjectStore,
+  ObjectStoreError.ObjectStoreError | NatsError.NatsError,
+  NatsClient.NatsClient
+> = Layer.effect(
+  ObjectStore.ObjectStore,
+  Effect.gen(function*() {
+    const nats = yield* NatsClient.NatsClient
+    // A bucket is the stream `OBJ_<bucket>`.
+    const existed = yield* nats.jetstream.streams.info(`OBJ_${bucket}`).pipe(
+      Effect.as(true),
+      Effect.catchReason("NatsError", "StreamNotFound", () => Effect.succeed(false))
+    )
+    const store = yield* ObjectStore.make({ bucket })
+    yield* Effect.addFinalizer(() =>
+      existed
+        ? Effect.log(`left the bucket "${bucket}", which was there before`)
+        : store.destroy().pipe(
+          Effect.andThen(Effect.log(`removed the bucket "${bucket}" it created`)),
+          Effect.catchCause((cause) => Effect.logWarning(`could not remove the bucket "${bucket}" it created`, cause))
+        )
+    )
+    return store
+  })
+)
 
 export const Handler = NatsBroker.subscriber("subject", { schema: Schema.String }, (message) =>
   Effect.gen(function*() {
@@ -70,7 +103,7 @@ export const App = <E>(
 ): Layer.Layer<FileChecked, E | ObjectStoreError.ObjectStoreError | NatsError.NatsError> =>
   Layer.mergeAll(Handler).pipe(
     NatsBroker.afterStartup(SendOnStart),
-    Layer.provide(ObjectStore.layer({ bucket: "bucket" })),
+    Layer.provide(DemoBucket),
     Layer.provide(NatsBroker.layer),
     Layer.provideMerge(FileChecked.layer),
     Layer.provide(nats)

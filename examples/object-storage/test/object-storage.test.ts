@@ -2,21 +2,48 @@ import { assert, describe, it } from "@effect/vitest"
 import { NatsBroker, NatsClient } from "@nats-effect/core"
 import { ObjectStore } from "@nats-effect/object-store"
 import { NatsServer } from "@nats-effect/testing"
-import { Deferred, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, Layer, Logger } from "effect"
 import { FileChecked, Handler, run } from "../src/app.ts"
+
+/** Runs `effect`, recording the messages it logs. */
+const recordingLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    const lines: Array<string> = []
+    const recorder = Logger.make(({ message }) => {
+      lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+    })
+    return Effect.map(Effect.provide(effect, Logger.layer([recorder])), (value) => [value, lines] as const)
+  })
 
 describe("object storage example", () => {
   it.live("the handler gets Hi! and reads File mock, on the in-memory NATS", () =>
     Effect.gen(function*() {
-      const checked = yield* run(NatsClient.layerMemory())
+      const [checked, lines] = yield* recordingLogs(run(NatsClient.layerMemory()))
       assert.deepStrictEqual(checked, { message: "Hi!", file: "File mock" })
+      assert.strictEqual(lines[0], "using the in-memory NATS (no server; JetStream on)")
     }))
 
   it.live("the same app on a real nats-server", () =>
     Effect.gen(function*() {
-      const checked = yield* run(NatsServer.layerClient())
+      const [checked, lines] = yield* recordingLogs(run(NatsServer.layerClient()))
       assert.deepStrictEqual(checked, { message: "Hi!", file: "File mock" })
+      assert.match(lines[0]!, /^connected to NATS at nats:\/\/127\.0\.0\.1:\d+ \(nats-server [\d.]+, JetStream on\)$/)
     }))
+
+  it.live("on a server, removes the bucket it created and leaves one that was there before", () =>
+    Effect.gen(function*() {
+      const nats = yield* Effect.map(Layer.build(NatsServer.layerClient()), Context.get(NatsClient.NatsClient))
+      const onServer = Layer.succeed(NatsClient.NatsClient, nats)
+
+      const [, created] = yield* recordingLogs(run(onServer))
+      assert.include(created, `removed the bucket "bucket" it created`)
+      assert.deepStrictEqual(yield* nats.jetstream.streams.list(), [])
+
+      yield* ObjectStore.make({ bucket: "bucket" }).pipe(Effect.provide(onServer))
+      const [, found] = yield* recordingLogs(run(onServer))
+      assert.include(found, `left the bucket "bucket", which was there before`)
+      assert.deepStrictEqual((yield* nats.jetstream.streams.list()).map((stream) => stream.config.name), ["OBJ_bucket"])
+    }).pipe(Effect.scoped))
 
   it.live("the handler reports a file that is not File mock", () =>
     Effect.gen(function*() {
