@@ -224,6 +224,18 @@ export interface LayerOptions extends MemoryOptions {
 type Provided = NatsTest | NatsClient.NatsClient | NatsBroker.NatsBroker
 
 /**
+ * What the compiler asks for when an app given to `layer` needs services
+ * that `layer` does not provide: the error names them, as
+ * `MissingServices<ObjectStore | Prices>`.
+ */
+export interface MissingServices<R> {
+  readonly "provide these services to the app given to NatsTest.layer": R
+}
+
+/** `unknown` (no constraint) when `layer` provides everything in `RIn`, else `MissingServices` of the rest. */
+export type ProvidedBy<RIn> = [Exclude<RIn, Provided>] extends [never] ? unknown : MissingServices<Exclude<RIn, Provided>>
+
+/**
  * An app on a fresh in-memory NATS, with a broker and `NatsTest`: everything a
  * test of the app needs, in one layer. `app` is the app's layer (its
  * subscribers, startup work, stores), or a function that makes it from a NATS
@@ -242,20 +254,23 @@ type Provided = NatsTest | NatsClient.NatsClient | NatsBroker.NatsBroker
  * layer(NatsTest.layer(App))("shared", (it) => { ... })                        // one for the block
  * NatsTest.layer((nats) => AppOn(nats))                                         // an app taking its NATS
  * ```
+ *
+ * The app must come with every service it needs besides the NATS client, the
+ * broker and `NatsTest`: the compiler refuses one that does not, naming what
+ * is missing (`MissingServices<ObjectStore>`), where the layer is made
+ * rather than where the test runs.
  */
 export const layer = <ROut, E, RIn>(
-  app: Layer.Layer<ROut, E, RIn> | ((nats: Layer.Layer<NatsClient.NatsClient>) => Layer.Layer<ROut, E, RIn>),
+  app:
+    | (Layer.Layer<ROut, E, RIn> & ProvidedBy<RIn>)
+    | ((nats: Layer.Layer<NatsClient.NatsClient>) => Layer.Layer<ROut, E, RIn> & ProvidedBy<RIn>),
   options: LayerOptions = {}
-): Layer.Layer<ROut | Provided, E, Exclude<RIn, Provided>> => {
+): Layer.Layer<ROut | Provided, E> => {
   const nats = layerMemory(options)
-  const appLayer = typeof app === "function" ? app(nats) : app
+  const appLayer: Layer.Layer<ROut, E, RIn> = typeof app === "function" ? app(nats) : app
   const broker = options.broker === undefined ? NatsBroker.layer : NatsBroker.layerWith(options.broker)
-  // Exclude<Exclude<RIn, A>, B> is Exclude<RIn, A | B>, which TypeScript cannot see for a generic RIn.
-  return appLayer.pipe(Layer.provideMerge(broker), Layer.provideMerge(nats)) as Layer.Layer<
-    ROut | Provided,
-    E,
-    Exclude<RIn, Provided>
-  >
+  // What is left is never: ProvidedBy<RIn> refused any other RIn, which TypeScript cannot see for a generic RIn.
+  return appLayer.pipe(Layer.provideMerge(broker), Layer.provideMerge(nats)) as Layer.Layer<ROut | Provided, E>
 }
 
 // ---------------------------------------------------------------------------
