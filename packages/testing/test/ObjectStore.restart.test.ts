@@ -4,9 +4,10 @@
  * port and store.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { NatsClient } from "@nats-effect/core"
 import { ObjectStore } from "@nats-effect/object-store"
 import { NatsServer } from "@nats-effect/testing"
-import { Effect, Stream } from "effect"
+import { Effect, Logger, Option, Queue, Stream } from "effect"
 import { createHash } from "node:crypto"
 
 const MiB = 1024 * 1024
@@ -20,17 +21,65 @@ const pattern = (size: number): Uint8Array => {
 
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
 
-/** Kills the server and starts it again, once `received` reaches `atBytes`. */
-const restartOnceAt = (server: NatsServer.NatsServer["Service"], atBytes: number) => {
-  let restarted = false
-  return (received: number) =>
-    restarted || received < atBytes ? Effect.void : Effect.suspend(() => {
-      restarted = true
-      return Effect.andThen(server.kill, server.start)
+/** Runs `effect` once, when the byte count passed reaches `atBytes`. */
+const onceAt = <E>(atBytes: number, effect: Effect.Effect<void, E>) => {
+  let done = false
+  return (bytes: number): Effect.Effect<void, E> =>
+    done || bytes < atBytes ? Effect.void : Effect.suspend(() => {
+      done = true
+      return effect
     })
 }
 
+/** A logger layer, and a way to await a message it receives from an effect it is provided to or its forks. */
+const capturingLogs = Effect.map(Queue.unbounded<string>(), (logs) => ({
+  logger: Logger.layer([
+    Logger.make(({ message }) => {
+      Queue.offerUnsafe(logs, (Array.isArray(message) ? message : [message]).map(String).join(" "))
+    })
+  ]),
+  awaitLog: (pattern: RegExp) =>
+    Stream.fromQueue(logs).pipe(
+      Stream.filter((line) => pattern.test(line)),
+      Stream.runHead,
+      Effect.map(Option.getOrThrow)
+    )
+}))
+
+const streamState = (stream: string) =>
+  Effect.flatMap(NatsClient.NatsClient, (nats) => nats.jetstream.streams.info(stream)).pipe(
+    Effect.map((info) => info.state)
+  )
+
 describe("ObjectStore across a server restart (nats.js)", () => {
+  it.live("the chunks of a put that failed while the server was away go once it is back", () =>
+    Effect.gen(function*() {
+      const server = yield* NatsServer.NatsServer
+      const { awaitLog, logger } = yield* capturingLogs
+      const store = yield* ObjectStore.make({ bucket: "restart_put" })
+      const previous = pattern(MiB)
+      yield* store.putBytes("big", previous)
+      const before = yield* streamState("OBJ_restart_put")
+
+      // 64 MiB, the server killed once 16 MiB are read from the source.
+      const kill = onceAt(16 * MiB, server.kill)
+      let pulled = 0
+      const source = Stream.range(1, 64).pipe(
+        Stream.mapEffect(() => Effect.as(kill(pulled += MiB), pattern(MiB)))
+      )
+      const failed = yield* Effect.flip(store.put("big", source).pipe(Effect.provide(logger)))
+      assert.strictEqual(failed.reason._tag, "NatsError")
+
+      // Down past the failure, then back: the store removes the chunks within 30 s.
+      yield* server.start
+      const removed = yield* awaitLog(/removed the \d+ chunks/).pipe(Effect.timeout("30 seconds"))
+      assert.match(removed, /removed the [1-9]\d* chunks of the failed put of "big"/)
+      const after = yield* streamState("OBJ_restart_put")
+      assert.strictEqual(after.messages, before.messages)
+      assert.strictEqual(after.bytes, before.bytes)
+      assert.strictEqual(sha256(yield* store.getBytes("big")), sha256(previous))
+    }).pipe(Effect.provide(NatsServer.layerClient())), { timeout: 90_000 })
+
   it.live("a get resumes after the server restarts and completes with the right digest", () =>
     Effect.gen(function*() {
       const server = yield* NatsServer.NatsServer
@@ -39,14 +88,13 @@ describe("ObjectStore across a server restart (nats.js)", () => {
       const data = pattern(40 * MiB)
       yield* store.putBytes("big", data)
 
-      const restart = restartOnceAt(server, 8 * MiB)
+      const restart = onceAt(8 * MiB, Effect.andThen(server.kill, server.start))
       const hash = createHash("sha256")
       let received = 0
       yield* store.get("big").pipe(
         Stream.runForEach((piece) => {
           hash.update(piece)
-          received += piece.length
-          return restart(received)
+          return restart(received += piece.length)
         })
       )
       assert.strictEqual(received, data.length)
