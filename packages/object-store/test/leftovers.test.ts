@@ -6,8 +6,12 @@ import { TestClock } from "effect/testing"
 
 const KiB = 1024
 
-const timedOut = (operation: string) =>
-  NatsError.fromReason(new NatsError.TimeoutError({ operation, message: `${operation} timed out` }))
+/** What a JetStream operation does while the server is away: time out, after 5 s. */
+const timesOut = (operation: string) =>
+  Effect.andThen(
+    Effect.sleep("5 seconds"),
+    Effect.fail(NatsError.fromReason(new NatsError.TimeoutError({ operation, message: `${operation} timed out` })))
+  )
 
 /**
  * The in-memory NATS, with a server that goes away once `chunksBeforeAway`
@@ -25,14 +29,14 @@ const serverGoingAway = (nats: NatsClient.NatsClient["Service"], chunksBeforeAwa
       publish: (subject, data, options) =>
         Effect.suspend(() => {
           if (subject.includes(".C.") && ++chunks > chunksBeforeAway) away = true
-          return away ? Effect.fail(timedOut("publish")) : nats.jetstream.publish(subject, data, options)
+          return away ? timesOut("publish") : nats.jetstream.publish(subject, data, options)
         }),
       streams: {
         ...nats.jetstream.streams,
         purge: (name, options) =>
           Effect.suspend(() => {
             state.purgeAttempts++
-            return away ? Effect.fail(timedOut("purge")) : nats.jetstream.streams.purge(name, options)
+            return away ? timesOut("purge") : nats.jetstream.streams.purge(name, options)
           })
       }
     }
@@ -64,7 +68,11 @@ describe("chunks left behind", () => {
       const store = yield* ObjectStore.make({ bucket: "away", chunkSize: KiB, publishWindow: 1 }).pipe(
         Effect.provideService(NatsClient.NatsClient, away.client)
       )
-      const failed = yield* Effect.flip(store.putBytes("lost", new Uint8Array(10 * KiB)))
+      const put = yield* Effect.flip(store.putBytes("lost", new Uint8Array(10 * KiB))).pipe(Effect.forkChild)
+      // One timeout, of the 4th chunk: the removal does not wait for another.
+      yield* TestClock.adjust("5 seconds")
+      assert.isDefined(put.pollUnsafe(), "the put has not failed after one timeout")
+      const failed = yield* Fiber.join(put)
       assert.strictEqual(failed.reason._tag, "NatsError")
       assert.strictEqual(yield* messagesIn("OBJ_away"), 3)
 
@@ -72,11 +80,11 @@ describe("chunks left behind", () => {
       assert.isAbove(away.state.purgeAttempts, 5)
       assert.strictEqual(yield* messagesIn("OBJ_away"), 3)
       yield* away.comeBack
-      yield* TestClock.adjust("5 seconds")
+      yield* TestClock.adjust("10 seconds")
       assert.strictEqual(yield* messagesIn("OBJ_away"), 0)
       assert.include(logs.lines, `object store: removed the 3 chunks of the failed put of "lost"`)
     }).pipe(Effect.provide([logs.layer, NatsClient.layerMemory()]))
-  }, { timeout: 10_000 })
+  })
 
   it.effect("the background removal gives up after 10 minutes, and stops with the store's scope", () => {
     const logs = capturedLogs()
@@ -87,7 +95,9 @@ describe("chunks left behind", () => {
           const store = yield* ObjectStore.make({ bucket, chunkSize: KiB }).pipe(
             Effect.provideService(NatsClient.NatsClient, away.client)
           )
-          yield* Effect.flip(store.putBytes("lost", new Uint8Array(KiB)))
+          const put = yield* Effect.flip(store.putBytes("lost", new Uint8Array(KiB))).pipe(Effect.forkChild)
+          yield* TestClock.adjust("5 seconds")
+          yield* Fiber.join(put)
         })
 
       yield* failedPut("bounded")
@@ -105,7 +115,7 @@ describe("chunks left behind", () => {
       yield* TestClock.adjust("1 minute")
       assert.strictEqual(away.state.purgeAttempts, beforeClose)
     }).pipe(Effect.provide([logs.layer, NatsClient.layerMemory()]))
-  }, { timeout: 10_000 })
+  })
 
   it.effect("sweep spares a put that starts after it and ends before it decides", () =>
     Effect.gen(function*() {

@@ -110,6 +110,14 @@ const refusedByServer = (cause: Cause.Cause<NatsError.NatsError>): boolean => {
   return tag !== "TimeoutError" && tag !== "ConnectionError" && tag !== "UnknownError"
 }
 
+/** Whether an operation failed because the server could not be reached. */
+const failedWithServerAway = (exit: Exit.Exit<unknown, unknown>): boolean => {
+  if (Exit.isSuccess(exit)) return false
+  const error = Cause.findErrorOption(exit.cause)
+  return Option.isSome(error) && Errors.isObjectStoreError(error.value) && error.value.reason._tag === "NatsError" &&
+    mayRecover(error.value.reason)
+}
+
 const isConflict = (error: ObjectStoreError): boolean =>
   error.reason._tag === "NatsError" && error.reason.reason._tag === "ExpectationFailed"
 
@@ -319,29 +327,35 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
   /**
    * Removes the chunks under `nuid` that `what` left behind, without failing.
    * When the server cannot be reached (the usual reason a put fails), keeps
-   * trying in the background, in the store's scope, for a bounded time.
+   * trying in the background, in the store's scope, for a bounded time;
+   * `serverAway` (the put failed for that reason) skips the attempt now.
    */
-  const removeLeftovers = (nuid: string, what: string): Effect.Effect<void> => {
+  const removeLeftovers = (nuid: string, what: string, serverAway = false): Effect.Effect<void> => {
     const removal = js.streams.purge(stream, { filter: Wire.chunkSubject(bucket, nuid) })
-    const inBackground = removal.pipe(
-      Effect.retry({ schedule: leftoverRetry, while: mayRecover }),
-      Effect.matchEffect({
-        onSuccess: ({ purged }) => Effect.logInfo(`object store: removed the ${purged} chunks of ${what}`),
-        onFailure: (error) =>
-          Effect.logWarning(`object store: gave up removing the chunks of ${what}; sweep removes them`, error)
-      })
+    const inBackground = Effect.logWarning(`object store: cannot remove the chunks of ${what} now, retrying`).pipe(
+      Effect.andThen(Effect.forkIn(
+        removal.pipe(
+          Effect.retry({ schedule: leftoverRetry, while: mayRecover }),
+          Effect.matchEffect({
+            onSuccess: ({ purged }) => Effect.logInfo(`object store: removed the ${purged} chunks of ${what}`),
+            onFailure: (error) =>
+              Effect.logWarning(`object store: gave up removing the chunks of ${what}; sweep removes them`, error)
+          })
+        ),
+        scope
+      )),
+      Effect.asVoid
     )
-    return removal.pipe(
+    const now = removal.pipe(
       Effect.matchEffect({
         onSuccess: () => Effect.void,
         onFailure: (error) =>
           mayRecover(error)
-            ? Effect.logWarning(`object store: cannot remove the chunks of ${what} now, retrying`, error).pipe(
-              Effect.andThen(Effect.forkIn(inBackground, scope)),
-              Effect.asVoid
-            )
+            ? inBackground
             : Effect.logWarning(`object store: the chunks of ${what} were not removed; sweep removes them`, error)
-      }),
+      })
+    )
+    return (serverAway ? inBackground : now).pipe(
       Effect.annotateLogs({ "nats.object_store.bucket": bucket, "nats.object_store.nuid": nuid })
     )
   }
@@ -451,10 +465,10 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
       yield* putStarted(nuid)
       const stored = yield* upload.pipe(
         Effect.andThen(commit),
-        Effect.onExit(() =>
+        Effect.onExit((exit) =>
           committed || maybeStored === 0
             ? Effect.void
-            : removeLeftovers(nuid, `the failed put of ${JSON.stringify(meta.name)}`)
+            : removeLeftovers(nuid, `the failed put of ${JSON.stringify(meta.name)}`, failedWithServerAway(exit))
         ),
         Effect.ensuring(putEnded(nuid))
       )
