@@ -69,7 +69,7 @@ describe("chunks left behind", () => {
         Effect.provideService(NatsClient.NatsClient, away.client)
       )
       const put = yield* Effect.flip(store.putBytes("lost", new Uint8Array(10 * KiB))).pipe(Effect.forkChild)
-      // One timeout, of the 4th chunk: the removal does not wait for another.
+      // One timeout (the 4th chunk's), not a second one to try removing the chunks now.
       yield* TestClock.adjust("5 seconds")
       assert.isDefined(put.pollUnsafe(), "the put has not failed after one timeout")
       const failed = yield* Fiber.join(put)
@@ -102,7 +102,10 @@ describe("chunks left behind", () => {
 
       yield* failedPut("bounded")
       yield* TestClock.adjust("11 minutes")
-      assert.isTrue(logs.lines.some((line) => line.includes("gave up removing the chunks of the failed put")), logs.lines.join("\n"))
+      assert.isTrue(
+        logs.lines.some((line) => line.includes("gave up removing the chunks of the failed put")),
+        logs.lines.join("\n")
+      )
       const attempts = away.state.purgeAttempts
       yield* TestClock.adjust("10 minutes")
       assert.strictEqual(away.state.purgeAttempts, attempts)

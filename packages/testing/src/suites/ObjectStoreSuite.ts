@@ -1,8 +1,9 @@
 /**
  * The object store's behaviour, run against every adapter: the put and get
  * pipelines at every size boundary, the meta operations, cleanup after failed
- * and interrupted puts, corrupt and missing chunks, full buckets, links,
- * watches and the wire format other clients read.
+ * and interrupted puts, the sweep of chunks no object holds, corrupt and
+ * missing chunks, full buckets, links, watches and the wire format other
+ * clients read.
  *
  * One NATS (one server process for `nats-server`) per suite; every test uses
  * buckets of its own.
