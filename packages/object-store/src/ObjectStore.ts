@@ -15,13 +15,16 @@
  * them with a bounded number of acknowledgements in flight, so the source is
  * read only as fast as JetStream stores; the object's meta is written after
  * the last chunk is stored, and a put that fails or is interrupted leaves
- * nothing behind. A get reads the chunks through an ordered consumer that the
- * reader paces, and checks size, chunk count and digest at the end.
+ * nothing behind (when it failed because the server was away, once the server
+ * is back). A get reads the chunks through an ordered consumer that the
+ * reader paces, and checks size, chunk count and digest at the end; it
+ * resumes where it was after a reconnect. `sweep` removes the chunks that
+ * writers which died, in this process or another, left behind.
  *
  * @since 0.1.0
  */
 import type { NatsClient } from "@nats-effect/core"
-import type { Duration, Stream } from "effect"
+import type { Duration, Scope, Stream } from "effect"
 import { Config, Context, Effect, Layer } from "effect"
 import * as Store from "./internal/store.ts"
 import type { ObjectStoreError } from "./ObjectStoreError.ts"
@@ -90,6 +93,27 @@ export interface WatchOptions {
   readonly updatesOnly?: boolean | undefined
 }
 
+export interface SweepOptions {
+  /**
+   * Only the chunks of a nuid whose newest chunk was stored at least this
+   * long ago (by the client's clock): a put in flight elsewhere keeps writing
+   * chunks, so it is spared. Default 1 hour. `0` sweeps every chunk no object references, which is
+   * safe only while no other client puts to the bucket; the store's own puts
+   * in flight are always spared.
+   */
+  readonly olderThan?: Duration.Input | undefined
+}
+
+/** What `sweep` removed. */
+export interface SweepResult {
+  /** Chunks removed. */
+  readonly chunks: number
+  /** Their content's size. */
+  readonly bytes: number
+  /** The nuids whose chunk subjects `$O.<bucket>.C.<nuid>` were emptied. */
+  readonly nuids: ReadonlyArray<string>
+}
+
 export interface BucketStatus {
   readonly bucket: string
   readonly description: string | undefined
@@ -117,6 +141,9 @@ export interface Bucket {
    * Stores the stream's bytes under `meta`'s name, replacing any object of
    * that name once every chunk is stored. On failure or interruption nothing
    * changes: the chunks written so far are removed and no meta is written.
+   * When the server cannot be reached to remove them (the usual reason a put
+   * fails), the store keeps trying in the background, in its layer's scope,
+   * for up to 10 minutes; `sweep` removes what is left after that.
    * The stream's `Uint8Array`s must not be modified after they are emitted.
    */
   readonly put: <E, R>(
@@ -163,6 +190,13 @@ export interface Bucket {
    * options. A new name must not be taken by another object.
    */
   readonly updateMeta: (name: string, meta: ObjectMeta) => Effect.Effect<ObjectInfo, ObjectStoreError>
+  /**
+   * Removes the chunks no object references: those of puts that failed while
+   * the server was away (the store retries their removal in the background,
+   * for a while), of writers that died, of replaced or deleted objects whose
+   * removal failed. A meta that does not decode still keeps its chunks.
+   */
+  readonly sweep: (options?: SweepOptions) => Effect.Effect<SweepResult, ObjectStoreError>
   readonly status: () => Effect.Effect<BucketStatus, ObjectStoreError>
   /** Makes the bucket read-only, for good. */
   readonly seal: () => Effect.Effect<BucketStatus, ObjectStoreError>
@@ -206,10 +240,12 @@ export interface ObjectStoreOptions {
 
 /**
  * Opens the bucket, creating its stream when it does not exist (an existing
- * bucket's configuration is left as it is, as nats.js does).
+ * bucket's configuration is left as it is, as nats.js does). The scope bounds
+ * the store's background work: the removal of a failed put's chunks.
  */
-export const make: (options: ObjectStoreOptions) => Effect.Effect<Bucket, ObjectStoreError, NatsClient.NatsClient> =
-  Store.make
+export const make: (
+  options: ObjectStoreOptions
+) => Effect.Effect<Bucket, ObjectStoreError, NatsClient.NatsClient | Scope.Scope> = Store.make
 
 /** `ObjectStore` for one bucket, created or opened when the layer is built. */
 export const layer = (

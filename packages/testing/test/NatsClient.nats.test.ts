@@ -281,4 +281,25 @@ describe("NatsClient.layer (nats.js)", () => {
       const first = yield* nats.jetstream.getMessage("DURABLE", { seq: 1 })
       assert.strictEqual(text(Option.getOrThrow(first).data), "1")
     }))
+
+  it.live("an ordered consumer read across a server restart goes on from the next sequence at once", () =>
+    Effect.gen(function*() {
+      const server = yield* NatsServer.NatsServer
+      const nats = yield* NatsClient.NatsClient
+      yield* nats.jetstream.streams.add({ name: "ORDERED", subjects: ["ordered.>"] })
+      const count = 200
+      for (let i = 1; i <= count; i++) yield* nats.jetstream.publish("ordered.a", bytes(String(i)))
+
+      const seqs: Array<number> = []
+      yield* nats.jetstream.ordered("ORDERED", { bufferMessages: 8 }).pipe(
+        Stream.take(count),
+        Stream.runForEach((msg) => {
+          seqs.push(msg.seq)
+          return msg.seq === 20 ? Effect.andThen(server.kill, server.start) : Effect.void
+        }),
+        // Without resuming at once, nats.js waits for two missed heartbeats (30 s or more).
+        Effect.timeout("15 seconds")
+      )
+      assert.deepStrictEqual(seqs, Array.from({ length: count }, (_, i) => i + 1))
+    }).pipe(Effect.provide(NatsServer.layerClient())))
 })

@@ -3,9 +3,9 @@
  * pipelines and the meta operations. Runs unchanged on every adapter.
  */
 import { NodeSink, NodeStream } from "@effect/platform-node"
-import { NatsClient } from "@nats-effect/core"
+import { NatsClient, NatsHeaders } from "@nats-effect/core"
 import type { NatsError } from "@nats-effect/core"
-import { Cause, Duration, Effect, Exit, Option, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Option, Schedule, type Scope, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { createReadStream, createWriteStream } from "node:fs"
 import { rename, rm } from "node:fs/promises"
@@ -15,6 +15,8 @@ import type {
   ObjectInfo,
   ObjectMeta,
   ObjectStoreOptions,
+  SweepOptions,
+  SweepResult,
   WatchOptions
 } from "../ObjectStore.ts"
 import * as Errors from "../ObjectStoreError.ts"
@@ -27,7 +29,31 @@ import * as Wire from "./wire.ts"
 const defaults = {
   publishWindow: 32,
   readAhead: 64,
-  stallTimeout: Duration.seconds(20)
+  stallTimeout: Duration.seconds(20),
+  // Far longer than a put pauses between two chunks.
+  sweepOlderThan: Duration.hours(1)
+}
+
+/**
+ * How the removal of chunks left behind is retried when the server is away:
+ * at most 5 s apart (each attempt also waits for its own timeout), so it
+ * happens within seconds of the server's return, and for 10 minutes at most.
+ */
+const leftoverRetry = Schedule.min([Schedule.exponential("500 millis"), Schedule.spaced("5 seconds")]).pipe(
+  Schedule.upTo({ duration: "10 minutes" })
+)
+
+/** Failures that pass when the server is back. */
+const mayRecover = (error: NatsError.NatsError): boolean => {
+  switch (error.reason._tag) {
+    case "TimeoutError":
+    case "ConnectionError":
+    case "NoResponders":
+    case "JetStreamNotEnabled":
+      return true
+    default:
+      return false
+  }
 }
 
 /** Links are not created to links, but a meta written by hand could loop. */
@@ -84,6 +110,14 @@ const refusedByServer = (cause: Cause.Cause<NatsError.NatsError>): boolean => {
   return tag !== "TimeoutError" && tag !== "ConnectionError" && tag !== "UnknownError"
 }
 
+/** Whether an operation failed because the server could not be reached. */
+const failedWithServerAway = (exit: Exit.Exit<unknown, unknown>): boolean => {
+  if (Exit.isSuccess(exit)) return false
+  const error = Cause.findErrorOption(exit.cause)
+  return Option.isSome(error) && Errors.isObjectStoreError(error.value) && error.value.reason._tag === "NatsError" &&
+    mayRecover(error.value.reason)
+}
+
 const isConflict = (error: ObjectStoreError): boolean =>
   error.reason._tag === "NatsError" && error.reason.reason._tag === "ExpectationFailed"
 
@@ -110,14 +144,23 @@ const positiveInteger = (option: string, value: number | undefined, fallback: nu
     ? Effect.succeed(value)
     : fail(new Errors.InvalidOption({ option, message: `${option} must be a positive integer, got ${value}` }))
 
-const stallTimeout = (input: Duration.Input | undefined) =>
-  input === undefined ? Effect.succeed(defaults.stallTimeout) : Option.match(Duration.fromInput(input), {
-    onNone: () =>
-      fail(new Errors.InvalidOption({ option: "stallTimeout", message: `stallTimeout is not a duration: ${String(input)}` })),
-    onSome: (duration) =>
-      Duration.isGreaterThan(duration, Duration.zero) ? Effect.succeed(duration) : fail(
-        new Errors.InvalidOption({ option: "stallTimeout", message: "stallTimeout must be longer than zero" })
-      )
+const duration = (
+  option: string,
+  input: Duration.Input | undefined,
+  fallback: Duration.Duration,
+  allowZero: boolean
+) =>
+  input === undefined ? Effect.succeed(fallback) : Option.match(Duration.fromInput(input), {
+    onNone: () => fail(new Errors.InvalidOption({ option, message: `${option} is not a duration: ${String(input)}` })),
+    onSome: (value) =>
+      Duration.isGreaterThan(value, Duration.zero) || (allowZero && Duration.isZero(value))
+        ? Effect.succeed(value)
+        : fail(
+          new Errors.InvalidOption({
+            option,
+            message: `${option} must be ${allowZero ? "zero or longer" : "longer than zero"}`
+          })
+        )
   })
 
 /** Whether a server version such as `2.9.10` is at least `major.minor`. */
@@ -198,7 +241,7 @@ export const make = Effect.fnUntraced(function*(options: ObjectStoreOptions) {
     ),
     publishWindow: yield* positiveInteger("publishWindow", options.publishWindow, defaults.publishWindow),
     readAhead: yield* positiveInteger("readAhead", options.readAhead, defaults.readAhead),
-    stallTimeout: yield* stallTimeout(options.stallTimeout)
+    stallTimeout: yield* duration("stallTimeout", options.stallTimeout, defaults.stallTimeout, false)
   }
   if (options.maxBytes !== undefined && !(Number.isSafeInteger(options.maxBytes) && options.maxBytes >= -1)) {
     return yield* fail(
@@ -209,11 +252,11 @@ export const make = Effect.fnUntraced(function*(options: ObjectStoreOptions) {
   if (options.metadata !== undefined) yield* requireFeature(client, "metadata")
   if (options.compression === true) yield* requireFeature(client, "compression")
   yield* openOrCreate(client, options)
-  return makeBucket(client, options.bucket, tuning)
+  return makeBucket(client, options.bucket, tuning, yield* Effect.scope)
 })
 
-/** The operations on `bucket`, which exists. */
-const makeBucket = (client: Client, bucket: string, tuning: Tuning): Bucket => {
+/** The operations on `bucket`, which exists; background work runs in `scope`. */
+const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope.Scope): Bucket => {
   const js = client.jetstream
   const stream = Wire.streamName(bucket)
   const spanAttributes = (name: string) => ({
@@ -279,16 +322,62 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning): Bucket => {
   const purge = (filter: string, name: string, options?: { readonly seq?: number }) =>
     js.streams.purge(stream, { filter, ...options }).pipe(Effect.mapError(fromNatsError(bucket, name)))
 
+  // --- chunks left behind -----------------------------------------------
+
+  /**
+   * Removes the chunks under `nuid` that `what` left behind, without failing.
+   * When the server cannot be reached (the usual reason a put fails), keeps
+   * trying in the background, in the store's scope, for a bounded time;
+   * `serverAway` (the put failed for that reason) skips the attempt now.
+   */
+  const removeLeftovers = (nuid: string, what: string, serverAway = false): Effect.Effect<void> => {
+    const removal = js.streams.purge(stream, { filter: Wire.chunkSubject(bucket, nuid) })
+    const inBackground = Effect.logWarning(`object store: cannot remove the chunks of ${what} now, retrying`).pipe(
+      Effect.andThen(Effect.forkIn(
+        removal.pipe(
+          Effect.retry({ schedule: leftoverRetry, while: mayRecover }),
+          Effect.matchEffect({
+            onSuccess: ({ purged }) => Effect.logInfo(`object store: removed the ${purged} chunks of ${what}`),
+            onFailure: (error) =>
+              Effect.logWarning(`object store: gave up removing the chunks of ${what}; sweep removes them`, error)
+          })
+        ),
+        scope
+      )),
+      Effect.asVoid
+    )
+    const now = removal.pipe(
+      Effect.matchEffect({
+        onSuccess: () => Effect.void,
+        onFailure: (error) =>
+          mayRecover(error)
+            ? inBackground
+            : Effect.logWarning(`object store: the chunks of ${what} were not removed; sweep removes them`, error)
+      })
+    )
+    return (serverAway ? inBackground : now).pipe(
+      Effect.annotateLogs({ "nats.object_store.bucket": bucket, "nats.object_store.nuid": nuid })
+    )
+  }
+
   /** Removes the chunks of an object that was replaced: the put succeeded whatever happens here. */
   const purgeReplaced = (previous: ObjectInfo, nuid: string) =>
     previous.deleted || previous.nuid === "" || previous.nuid === nuid ||
       previous.options?.link !== undefined
       ? Effect.void
-      : purge(Wire.chunkSubject(bucket, previous.nuid), previous.name).pipe(
-        Effect.catch((error) =>
-          Effect.logWarning(`object store: the chunks of the replaced ${previous.name} were not removed`, error)
-        )
-      )
+      : removeLeftovers(previous.nuid, `the replaced ${JSON.stringify(previous.name)}`)
+
+  /** The nuids of this store's puts in flight, which `sweep` never touches. */
+  const putsInFlight = new Set<string>()
+  /** Per sweep running: the nuids of every put in flight since it began. */
+  const sweepsRunning = new Set<Set<string>>()
+
+  const putStarted = (nuid: string) =>
+    Effect.sync(() => {
+      putsInFlight.add(nuid)
+      for (const spared of sweepsRunning) spared.add(nuid)
+    })
+  const putEnded = (nuid: string) => Effect.sync(() => putsInFlight.delete(nuid))
 
   // --- put ---------------------------------------------------------------
 
@@ -373,15 +462,15 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning): Bucket => {
         return Effect.uninterruptible(retryOnConflict(replace))
       })
 
+      yield* putStarted(nuid)
       const stored = yield* upload.pipe(
         Effect.andThen(commit),
-        Effect.onExit(() =>
-          committed || maybeStored === 0 ? Effect.void : purge(chunkSubject, meta.name).pipe(
-            Effect.catch((error) =>
-              Effect.logWarning(`object store: the chunks of the failed put of ${meta.name} were not removed`, error)
-            )
-          )
-        )
+        Effect.onExit((exit) =>
+          committed || maybeStored === 0
+            ? Effect.void
+            : removeLeftovers(nuid, `the failed put of ${JSON.stringify(meta.name)}`, failedWithServerAway(exit))
+        ),
+        Effect.ensuring(putEnded(nuid))
       )
       yield* Effect.annotateCurrentSpan({
         "nats.object_store.size": stored.size,
@@ -662,6 +751,79 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning): Bucket => {
       }))
     }).pipe(Effect.withSpan("ObjectStore.updateMeta", { kind: "client", attributes: spanAttributes(name) }))
 
+  // --- sweep -------------------------------------------------------------
+
+  const readUntilCaughtUp = (options: NatsClient.OrderedConsumerOptions) =>
+    js.ordered(stream, { ...options, untilCaughtUp: true }).pipe(Stream.mapError(fromNatsError(bucket)))
+
+  /** The newest chunk of every chunk subject, without its content. */
+  const newestChunks = readUntilCaughtUp({
+    filterSubjects: [Wire.allChunkSubjects(bucket)],
+    deliver: "last_per_subject",
+    headersOnly: true
+  }).pipe(Stream.runCollect)
+
+  /** The nuids of objects not deleted, and of metas that do not decode but name one. */
+  const referencedNuids = readUntilCaughtUp({
+    filterSubjects: [Wire.allMetaSubjects(bucket)],
+    deliver: "last_per_subject"
+  }).pipe(
+    Stream.runFold(() => new Set<string>(), (nuids, msg) => {
+      const info = Wire.decodeInfo(bucket, msg)
+      const nuid = typeof info === "string" ? Wire.undecodedNuid(msg) : info.deleted ? undefined : info.nuid
+      if (nuid !== undefined && nuid !== "") nuids.add(nuid)
+      return nuids
+    })
+  )
+
+  /**
+   * Removes the chunks on `subject` up to `lastSeq`, the newest one seen, and
+   * counts them; a chunk stored since is neither removed nor counted.
+   */
+  const removeChunksUpTo = (subject: string, lastSeq: number) =>
+    readUntilCaughtUp({ filterSubjects: [subject], headersOnly: true }).pipe(
+      Stream.takeWhile((msg) => msg.seq <= lastSeq),
+      Stream.runFold(() => ({ chunks: 0, bytes: 0 }), (removed, msg) => ({
+        chunks: removed.chunks + 1,
+        bytes: removed.bytes + Number(NatsHeaders.get(msg.headers, "Nats-Msg-Size") ?? msg.data.length)
+      })),
+      Effect.tap(() => purge(subject, "", { seq: lastSeq + 1 }))
+    )
+
+  const sweep = (options: SweepOptions = {}) =>
+    Effect.gen(function*() {
+      const olderThan = yield* duration("olderThan", options.olderThan, defaults.sweepOlderThan, true)
+      return yield* Effect.acquireUseRelease(
+        Effect.sync(() => {
+          const spared = new Set(putsInFlight)
+          sweepsRunning.add(spared)
+          return spared
+        }),
+        (spared) =>
+          Effect.gen(function*() {
+            const cutoff = (yield* Clock.currentTimeMillis) - Duration.toMillis(olderThan)
+            // Chunks before metas: an object stored in between is seen with its meta.
+            const newest = yield* newestChunks
+            const referenced = yield* referencedNuids
+            const result = { chunks: 0, bytes: 0, nuids: new Array<string>() }
+            for (const msg of newest) {
+              const nuid = Wire.chunkNuid(bucket, msg.subject)
+              if (referenced.has(nuid) || spared.has(nuid) || msg.time.getTime() > cutoff) continue
+              const removed = yield* removeChunksUpTo(msg.subject, msg.seq)
+              result.chunks += removed.chunks
+              result.bytes += removed.bytes
+              result.nuids.push(nuid)
+            }
+            yield* Effect.annotateCurrentSpan({
+              "nats.object_store.chunks": result.chunks,
+              "nats.object_store.size": result.bytes
+            })
+            return result satisfies SweepResult
+          }),
+        (spared) => Effect.sync(() => sweepsRunning.delete(spared))
+      )
+    }).pipe(Effect.withSpan("ObjectStore.sweep", { kind: "client", attributes: { "nats.object_store.bucket": bucket } }))
+
   // --- bucket ------------------------------------------------------------
 
   const streamInfo = js.streams.info(stream).pipe(Effect.mapError(fromNatsError(bucket)))
@@ -695,6 +857,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning): Bucket => {
     link,
     linkBucket,
     updateMeta,
+    sweep,
     status,
     seal,
     destroy

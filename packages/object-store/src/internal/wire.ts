@@ -17,9 +17,13 @@ export const streamName = (bucket: string): string => `OBJ_${bucket}`
 export const chunkSubject = (bucket: string, nuid: string): string => `$O.${bucket}.C.${nuid}`
 export const metaSubject = (bucket: string, name: string): string => `$O.${bucket}.M.${encodeName(name)}`
 export const allMetaSubjects = (bucket: string): string => `$O.${bucket}.M.>`
+export const allChunkSubjects = (bucket: string): string => `$O.${bucket}.C.>`
+
+/** The nuid of a chunk subject `$O.<bucket>.C.<nuid>`. */
+export const chunkNuid = (bucket: string, subject: string): string => subject.slice(`$O.${bucket}.C.`.length)
 
 /** The stream subjects in the order every client uses: chunks, then meta. */
-export const streamSubjects = (bucket: string): ReadonlyArray<string> => [`$O.${bucket}.C.>`, allMetaSubjects(bucket)]
+export const streamSubjects = (bucket: string): ReadonlyArray<string> => [allChunkSubjects(bucket), allMetaSubjects(bucket)]
 
 /** Padded base64url of the name's UTF-8 bytes (nats.go and nats.py; nats.js agrees for ASCII names). */
 export const encodeName = (name: string): string => toBase64UrlPadded(Buffer.from(name, "utf8"))
@@ -115,6 +119,21 @@ export const decodeInfo = (bucket: string, msg: NatsClient.StoredMsg): ObjectInf
   if (json.metadata) info.metadata = json.metadata
   if (options) info.options = options
   return info
+}
+
+/**
+ * The `nuid` of a meta that `decodeInfo` refuses, when its JSON has one: its
+ * chunks may still be an object to another client.
+ */
+export const undecodedNuid = (msg: NatsClient.StoredMsg): string | undefined => {
+  try {
+    const json: unknown = JSON.parse(textDecoder.decode(msg.data))
+    return typeof json === "object" && json !== null && "nuid" in json && typeof json.nuid === "string"
+      ? json.nuid
+      : undefined
+  } catch {
+    return undefined
+  }
 }
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }

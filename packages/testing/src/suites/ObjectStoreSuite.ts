@@ -1,8 +1,9 @@
 /**
  * The object store's behaviour, run against every adapter: the put and get
  * pipelines at every size boundary, the meta operations, cleanup after failed
- * and interrupted puts, corrupt and missing chunks, full buckets, links,
- * watches and the wire format other clients read.
+ * and interrupted puts, the sweep of chunks no object holds, corrupt and
+ * missing chunks, full buckets, links, watches and the wire format other
+ * clients read.
  *
  * One NATS (one server process for `nats-server`) per suite; every test uses
  * buckets of its own.
@@ -577,6 +578,97 @@ export const suite = (adapter: Adapter) =>
           yield* Fiber.interrupt(put)
           assert.strictEqual(yield* reasonTag(store.info("interrupted")), "ObjectNotFound")
           assert.strictEqual((yield* streamState(store.bucket)).messages, 0)
+        }))
+
+      // -----------------------------------------------------------------------
+      // Sweep
+      // -----------------------------------------------------------------------
+
+      /** A put of `data` in 1 KiB pieces that stops, some chunks stored, until `resume` completes. */
+      const putInFlight = (store: ObjectStore.Bucket, name: string, data: Uint8Array) =>
+        Effect.gen(function*() {
+          const chunksStored = yield* Deferred.make<void>()
+          const resume = yield* Deferred.make<void>()
+          const [head, tail] = [data.subarray(0, 4 * KiB), data.subarray(4 * KiB)]
+          const source = Stream.fromIterable(piecesOf(head, KiB)).pipe(
+            Stream.concat(Stream.fromEffectDrain(
+              Deferred.succeed(chunksStored, undefined).pipe(Effect.andThen(Deferred.await(resume)))
+            )),
+            Stream.concat(Stream.fromIterable(piecesOf(tail, KiB)))
+          )
+          const fiber = yield* store.put(name, source).pipe(Effect.forkChild)
+          // With one ack in flight, the source is pulled past its 4th piece
+          // only once the 3rd chunk is stored.
+          yield* Deferred.await(chunksStored)
+          return { fiber, resume: Deferred.succeed(resume, undefined) }
+        })
+
+      /** Chunks under `nuid` with no object of ours: what a writer that died leaves. */
+      const publishChunks = (bucket: string, nuid: string, sizes: ReadonlyArray<number>) =>
+        Effect.flatMap(client, (nats) =>
+          Effect.forEach(sizes, (size, i) => nats.jetstream.publish(`$O.${bucket}.C.${nuid}`, pattern(size, i)), {
+            discard: true
+          }))
+
+      const publishMeta = (bucket: string, name: string, json: Record<string, unknown>) =>
+        Effect.flatMap(client, (nats) =>
+          nats.jetstream.publish(`$O.${bucket}.M.${metaToken(name)}`, bytes(JSON.stringify(json)), {
+            headers: { "Nats-Rollup": "sub" }
+          }))
+
+      const nothingSwept: ObjectStore.SweepResult = { chunks: 0, bytes: 0, nuids: [] }
+
+      it.effect("sweep removes the chunks no object holds and spares objects and the store's puts in flight", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB, publishWindow: 1 })
+          const bucket = store.bucket
+          yield* store.putBytes("kept", pattern(3 * KiB))
+          const dead = "ChunksOfAWriterThatDied"
+          yield* publishChunks(bucket, dead, [KiB, KiB, 5])
+          // A deletion whose removal of the chunks failed.
+          const deleted = "ChunksOfADeletedObject1"
+          yield* publishChunks(bucket, deleted, [100])
+          yield* publishMeta(bucket, "deleted", { name: "deleted", bucket, nuid: deleted, deleted: true })
+          // A meta we do not read may be another client's object.
+          const unread = "ChunksOfAMetaWeCannotRead"
+          yield* publishChunks(bucket, unread, [10])
+          yield* publishMeta(bucket, "unread", { name: 42, bucket, nuid: unread })
+          const data = pattern(9 * KiB + 7)
+          const inFlight = yield* putInFlight(store, "in-flight", data)
+
+          const swept = yield* store.sweep({ olderThan: 0 })
+          assert.deepStrictEqual([...swept.nuids].sort(), [deleted, dead].sort())
+          assert.strictEqual(swept.chunks, 4)
+          assert.strictEqual(swept.bytes, 2 * KiB + 5 + 100)
+          for (const nuid of [dead, deleted]) {
+            assert.isTrue(Option.isNone(yield* lastOn(bucket, `$O.${bucket}.C.${nuid}`)), nuid)
+          }
+          assert.isTrue(Option.isSome(yield* lastOn(bucket, `$O.${bucket}.C.${unread}`)))
+          equalBytes(yield* store.getBytes("kept"), pattern(3 * KiB))
+
+          yield* inFlight.resume
+          yield* Fiber.join(inFlight.fiber)
+          equalBytes(yield* store.getBytes("in-flight"), data)
+          assert.deepStrictEqual(yield* store.sweep({ olderThan: 0 }), nothingSwept)
+          assert.strictEqual(yield* reasonTag(store.sweep({ olderThan: -1 })), "InvalidOption")
+        }))
+
+      it.effect("sweep spares recent chunks by default: another client's put in flight is not harmed", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          // Another client's store: its puts in flight are not this store's.
+          const writer = yield* ObjectStore.make({ bucket: store.bucket, chunkSize: KiB, publishWindow: 1 })
+          const data = pattern(6 * KiB)
+          const inFlight = yield* putInFlight(writer, "elsewhere", data)
+          const dead = "ChunksOfAWriterThatDied"
+          yield* publishChunks(store.bucket, dead, [KiB])
+
+          assert.deepStrictEqual(yield* store.sweep(), nothingSwept)
+          assert.deepStrictEqual(yield* store.sweep({ olderThan: "1 minute" }), nothingSwept)
+          yield* inFlight.resume
+          yield* Fiber.join(inFlight.fiber)
+          equalBytes(yield* store.getBytes("elsewhere"), data)
+          assert.deepStrictEqual(yield* store.sweep({ olderThan: 0 }), { chunks: 1, bytes: KiB, nuids: [dead] })
         }))
 
       it.effect("a bucket at its maxBytes refuses the put with BucketFull and keeps nothing of it", () =>

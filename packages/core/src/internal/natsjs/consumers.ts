@@ -204,6 +204,27 @@ const stopWhenStreamIsGone = (api: JetStreamApi, messages: ConsumerMessages, str
   return messages
 }
 
+/**
+ * nats.js 3.4 recreates an ordered consumer (after a reconnect to a restarted
+ * server, or after a gap) without forgetting the pulls it had sent to the old
+ * one: it asks the new consumer for `bufferMessages` minus those, often
+ * nothing, and the reader stalls until two heartbeats are missed (30 s or
+ * more). The old consumer's pulls die with it, so forget them first.
+ */
+const forgetPullsOnRecreate = (messages: ConsumerMessages): ConsumerMessages => {
+  const internals = messages as unknown as {
+    reset?: () => void
+    pending?: { msgs: number; bytes: number; requests: number }
+  }
+  const { pending, reset } = internals
+  if (typeof reset !== "function" || typeof pending !== "object") return messages
+  internals.reset = () => {
+    Object.assign(pending, { msgs: 0, bytes: 0, requests: 0 })
+    reset.call(messages)
+  }
+  return messages
+}
+
 export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): JetStream["ordered"] =>
 (stream, options = {}) =>
   Stream.unwrap(Effect.gen(function*() {
@@ -225,7 +246,10 @@ export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): JetStream["
     }
     const messages = yield* messagesStream(
       Effect.tryPromise({
-        try: () => consumer.consume({ max_messages: buffer }).then((messages) => stopWhenStreamIsGone(api, messages, stream)),
+        try: () =>
+          consumer.consume({ max_messages: buffer }).then((messages) =>
+            stopWhenStreamIsGone(api, forgetPullsOnRecreate(messages), stream)
+          ),
         catch: (cause) => fromNatsJs(cause, context)
       }),
       context,
