@@ -13,6 +13,7 @@ const programs: Record<string, Effect.Effect<unknown, unknown>> = {
   /** An expected failure of the object store: no such object. */
   "object-not-found": ObjectStore.make({ bucket: "files" }).pipe(
     Effect.flatMap((bucket) => bucket.getBytes("missing")),
+    Effect.scoped,
     Effect.provide(NatsClient.layerMemory())
   ),
   /** A bug: a defect. */
