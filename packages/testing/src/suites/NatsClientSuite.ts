@@ -279,12 +279,14 @@ export const suite = (adapter: Adapter) =>
             const reason = yield* failure(
               nats.jetstream.publish(subject, bytes("stale"), { expect: { lastSubjectSequence: 1 } })
             )
-            assert.strictEqual(reason._tag, "ExpectationFailed")
-            assert.strictEqual((reason as NatsError.ExpectationFailed).errCode, 10071)
+            // The compare-and-set conflict, with what was expected and what the subject has.
+            assert.strictEqual(reason._tag, "WrongLastSequence", reason.message)
+            assert.deepInclude(reason as NatsError.WrongLastSequence, { subject, expected: 1, current: 3 })
             const exists = yield* failure(
               nats.jetstream.publish(subject, bytes("again"), { expect: { lastSubjectSequence: 0 } })
             )
-            assert.strictEqual(exists._tag, "ExpectationFailed")
+            assert.strictEqual(exists._tag, "WrongLastSequence")
+            assert.deepInclude(exists as NatsError.WrongLastSequence, { expected: 0, current: 3 })
             assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.messages, 3)
           })))
 
@@ -302,8 +304,8 @@ export const suite = (adapter: Adapter) =>
             const wrongLast = yield* failure(
               nats.jetstream.publish(subject, bytes("2"), { expect: { lastSequence: 5 } })
             )
-            assert.strictEqual(wrongLast._tag, "ExpectationFailed")
-            assert.strictEqual((wrongLast as NatsError.ExpectationFailed).errCode, 10071)
+            assert.strictEqual(wrongLast._tag, "WrongLastSequence")
+            assert.deepInclude(wrongLast as NatsError.WrongLastSequence, { expected: 5, current: 1 })
             const wrongId = yield* failure(
               nats.jetstream.publish(subject, bytes("2"), { expect: { lastMsgId: "id-0" } })
             )

@@ -65,9 +65,6 @@ export const api = (
   args: Readonly<Record<string, string | number>> = {}
 ): NatsError.NatsError => toNatsError(apiError(name, args), context)
 
-/** A bad argument the nats.js adapter refuses before sending anything. */
-export { badRequest } from "../apiErrors.ts"
-
 export const streamNotFound = (stream: string, operation: string): NatsError.NatsError =>
   api("StreamNotFound", { operation, stream })
 

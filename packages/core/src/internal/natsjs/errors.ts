@@ -1,5 +1,7 @@
 /**
- * Errors thrown or rejected by nats.js as `NatsError` reasons.
+ * Errors thrown or rejected by nats.js as `NatsError` reasons, by their
+ * nats.js class; answers of the JetStream API go to the shared classifier
+ * (`../apiErrors.ts`).
  */
 import {
   AuthorizationError,
@@ -28,11 +30,14 @@ export const fromNatsJs = (cause: unknown, context: ErrorContext): NatsError.Nat
   if (cause instanceof InvalidSubjectError) {
     return fail(new NatsError.InvalidSubject({ subject: context.subject ?? "", message: cause.message }))
   }
-  if (
-    cause instanceof AuthorizationError || cause instanceof UserAuthenticationExpiredError ||
-    cause instanceof PermissionViolationError
-  ) {
+  // nats.js's `AuthorizationError` is the server refusing the credentials.
+  if (cause instanceof AuthorizationError || cause instanceof UserAuthenticationExpiredError) {
     return fail(new NatsError.AuthenticationError({ message: `${at(context)}: ${cause.message}`, cause }))
+  }
+  if (cause instanceof PermissionViolationError) {
+    return fail(
+      new NatsError.AuthorizationError({ subject: cause.subject, message: `${at(context)}: ${cause.message}`, cause })
+    )
   }
   if (
     cause instanceof NatsJsConnectionError || cause instanceof ClosedConnectionError ||

@@ -30,7 +30,7 @@ const decoder = new TextDecoder()
 
 /** Parses a JSON API answer, failing with the API error it carries. */
 export const parseAnswer = <A>(data: Uint8Array, context: ErrorContext): Effect.Effect<A, NatsError.NatsError> => {
-  let answer: { readonly error?: ApiError }
+  let answer: { readonly error?: ApiError; readonly stream?: string }
   try {
     answer = JSON.parse(decoder.decode(data))
   } catch (cause) {
@@ -39,7 +39,11 @@ export const parseAnswer = <A>(data: Uint8Array, context: ErrorContext): Effect.
     )
   }
   if (answer.error !== undefined) {
-    return Effect.fail(fromApiError(answer.error.code, answer.error.err_code, answer.error.description, context))
+    // A refused publish's answer names the stream.
+    const stream = context.stream ?? answer.stream
+    return Effect.fail(
+      fromApiError(answer.error.code, answer.error.err_code, answer.error.description, { ...context, stream })
+    )
   }
   return Effect.succeed(answer as A)
 }
