@@ -152,6 +152,58 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(reason._tag, "InvalidSubject")
         }))
 
+      it.effect("refuses a protocol line over max_control_line with InvalidSubject, and loses nothing after", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const limit = nats.server.maxControlLine
+          assert.strictEqual(limit, 4096)
+          const subject = unique("after")
+          const long = `${subject}.${"x".repeat(limit)}`
+          // Fewer characters than the limit, more bytes.
+          const wide = `${subject}.${"é".repeat(limit / 2 + 16)}`
+          const refusals: ReadonlyArray<readonly [string, Effect.Effect<unknown, NatsError.NatsError, Scope.Scope>]> = [
+            ["publish", nats.publish(long, bytes("x"))],
+            ["publish (bytes)", nats.publish(wide, bytes("x"))],
+            ["publish with reply", nats.publish(subject, bytes("x"), { reply: long })],
+            ["request", nats.request(long, bytes("x"))],
+            ["jetstream publish", nats.jetstream.publish(long, bytes("x"))],
+            ["subscribe", nats.subscribe(long)],
+            ["subscribe with queue", nats.subscribe(subject, { queue: "q".repeat(limit) })],
+            ["get last by subject", nats.jetstream.getMessage("ANY", { lastBySubject: long })],
+            ["ordered consumer filter", Stream.runDrain(nats.jetstream.ordered("ANY", { filterSubjects: [long] }))]
+          ]
+          for (const [what, refused] of refusals) {
+            const reason = yield* failure(refused)
+            assert.strictEqual(reason._tag, "InvalidSubject", `${what}: ${reason.message}`)
+            assert.include(reason.message, "max_control_line", what)
+          }
+          // Stream and consumer names go into API subjects: refused as bad requests.
+          const longName = "N".repeat(limit)
+          for (
+            const refused of [
+              nats.jetstream.streams.info(longName),
+              nats.jetstream.streams.add({ name: longName, subjects: [subject] }),
+              nats.jetstream.consumers.info("ANY", longName)
+            ] as ReadonlyArray<Effect.Effect<unknown, NatsError.NatsError>>
+          ) {
+            const reason = yield* failure(refused)
+            assert.strictEqual(reason._tag, "JetStreamApiError", reason.message)
+            assert.include(reason.message, "max_control_line")
+          }
+          // A long subject within the limit goes through.
+          const near = `${subject}.${"n".repeat(limit - subject.length - 200)}`
+          const nearMessages = yield* nats.subscribe(near)
+          yield* nats.publish(near, bytes("near"))
+          const [nearMessage] = yield* Stream.runCollect(Stream.take(nearMessages, 1))
+          assert.strictEqual(nearMessage!.subject, near)
+          // The connection is intact: everything published after arrives.
+          const messages = yield* nats.subscribe(subject)
+          const count = 1000
+          for (let i = 0; i < count; i++) yield* nats.publish(subject, bytes(String(i)))
+          const received = yield* Stream.runCollect(Stream.take(messages, count))
+          assert.deepStrictEqual(received.map((m) => Number(text(m.data))), Array.from({ length: count }, (_, i) => i))
+        }))
+
       // -----------------------------------------------------------------------
       // Streams
       // -----------------------------------------------------------------------
