@@ -445,7 +445,12 @@ export interface TlsOptions {
 }
 
 export interface NatsClientOptions {
-  /** Default `nats://127.0.0.1:4222`. */
+  /**
+   * Default `nats://127.0.0.1:4222`. User info in a URL
+   * (`nats://user:password@host`, `nats://token@host`) is taken out into
+   * `user` / `pass` or `token` (those given here win), and URLs are shown
+   * without it in logs and errors.
+   */
   readonly servers?: string | ReadonlyArray<string> | undefined
   readonly name?: string | undefined
   readonly user?: string | undefined
@@ -479,7 +484,7 @@ const connect = (options: NatsClientOptions) =>
 /**
  * Connects with options read from `Config`. Without an argument it reads the
  * environment: `NATS_URL` (comma-separated servers, default
- * `nats://127.0.0.1:4222`), `NATS_USER`, `NATS_PASSWORD`, `NATS_TOKEN`,
+ * `nats://127.0.0.1:4222`, credentials allowed in the URLs), `NATS_USER`, `NATS_PASSWORD`, `NATS_TOKEN`,
  * `NATS_CREDS`, `NATS_NKEY_SEED`.
  */
 export const layerConfig = (

@@ -12,7 +12,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { NatsClient, type NatsError } from "@nats-effect/core"
 import { NatsServer } from "@nats-effect/testing"
 import { nkeys } from "@nats-io/nats-core"
-import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Logger, Option, Queue, Redacted, Scope, Stream } from "effect"
+import { Cause, Config, ConfigProvider, Context, Effect, Exit, Fiber, Layer, Logger, Option, Queue, Redacted, Scope, Stream } from "effect"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
@@ -232,6 +232,56 @@ describe("NatsClient.layer (nats.js)", () => {
 
       const rejected = yield* Effect.flip(withConfig({ NATS_URL: server.url, NATS_USER: "u", NATS_PASSWORD: "x" }))
       assert.isTrue(rejected._tag === "NatsError" && rejected.reason._tag === "AuthenticationError")
+    }))
+
+  it.live("takes credentials out of NATS_URL, connects with them, and never prints them", () =>
+    Effect.gen(function*() {
+      const secret = "s3cr3t-Pa55"
+      const server = yield* startServer({ args: ["--user", "u", "--pass", secret] })
+      const hostPort = server.url.slice("nats://".length)
+      const output: Array<string> = []
+      const logs = yield* Queue.unbounded<string>()
+      const capture = Logger.map(Logger.formatJson, (line) => {
+        output.push(line)
+        Queue.offerUnsafe(logs, line)
+      })
+      const fromEnv = (url: string) =>
+        Layer.build(
+          NatsClient.layerConfig({ servers: Config.succeed([url]), reconnectTimeWait: Config.succeed("50 millis") }).pipe(
+            Layer.provide(Logger.layer([capture]))
+          )
+        ).pipe(Effect.map(Context.get(NatsClient.NatsClient)))
+
+      // The right credentials connect; the connection's logs show the server without them.
+      const nats = yield* fromEnv(`nats://u:${secret}@${hostPort}`)
+      yield* nats.flush
+      yield* server.restart
+      yield* Stream.fromQueue(logs).pipe(Stream.takeUntil((line) => line.includes("NATS reconnected")), Stream.runDrain)
+      yield* nats.flush
+      assert.isTrue(output.some((line) => line.includes(hostPort)), output.join("\n"))
+
+      // Wrong ones fail fast, and the error shows the server without them.
+      const wrongSecret = "n0t-the-Pa55"
+      const started = Date.now()
+      const rejected = yield* Effect.flip(fromEnv(`nats://u:${wrongSecret}@${hostPort}`))
+      assert.isBelow(Date.now() - started, 5_000)
+      if (rejected._tag !== "NatsError") return assert.fail(String(rejected))
+      assert.strictEqual(rejected.reason._tag, "AuthenticationError")
+      assert.include(rejected.message, hostPort)
+      output.push(rejected.message, JSON.stringify(rejected), Cause.pretty(Cause.fail(rejected)), rejected.stack ?? "")
+
+      // A token in the URL.
+      const tokenServer = yield* startServer({ args: ["--auth", secret] })
+      const tokenHost = tokenServer.url.slice("nats://".length)
+      yield* (yield* fromEnv(`nats://${secret}@${tokenHost}`)).flush
+      const wrongToken = yield* Effect.flip(fromEnv(`nats://${wrongSecret}@${tokenHost}`))
+      assert.isTrue(wrongToken._tag === "NatsError" && wrongToken.reason._tag === "AuthenticationError")
+      output.push(wrongToken.message, JSON.stringify(wrongToken), Cause.pretty(Cause.fail(wrongToken)))
+
+      for (const line of output) {
+        assert.notInclude(line, secret)
+        assert.notInclude(line, wrongSecret)
+      }
     }))
 
   it.live("reconnects across a server restart; JetStream data persists", () =>

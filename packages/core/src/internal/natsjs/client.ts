@@ -26,13 +26,11 @@ import { fromNatsJs } from "./errors.ts"
 import { fromMsgHdrs, toMsgHdrs } from "./headers.ts"
 import * as JetStream from "./jetstream.ts"
 import * as JetStreamApi from "./jsapi.ts"
+import * as Servers from "./servers.ts"
 
 const defaultServers = "nats://127.0.0.1:4222"
 // Bounds the drain on release: a drain waits for the server, which may be gone.
 const drainTimeout = Duration.seconds(10)
-
-const serversLabel = (servers: string | ReadonlyArray<string>) =>
-  typeof servers === "string" ? servers : servers.join(",")
 
 const connectionFailure = (servers: string, cause: unknown): NatsError.NatsError =>
   cause instanceof AuthorizationError || cause instanceof UserAuthenticationExpiredError
@@ -53,24 +51,27 @@ const readCreds = (path: string): Effect.Effect<Uint8Array, NatsError.NatsError>
       )
   })
 
-const toConnectionOptions = Effect.fnUntraced(function*(options: NatsClientOptions) {
+const toConnectionOptions = Effect.fnUntraced(function*(options: NatsClientOptions, servers: Servers.Servers) {
   const authenticators: Array<Authenticator> = []
   if (options.nkeySeed !== undefined) {
     authenticators.push(nkeyAuthenticator(new TextEncoder().encode(Redacted.value(options.nkeySeed))))
   }
   if (options.credsFile !== undefined) authenticators.push(credsAuthenticator(yield* readCreds(options.credsFile)))
-  const servers = options.servers ?? defaultServers
+  // Credentials given as options win over those in a URL.
+  const user = options.user ?? servers.user
+  const pass = options.pass ?? servers.pass
+  const token = options.token ?? servers.token
   const connection: ConnectionOptions = {
-    servers: typeof servers === "string" ? servers : [...servers],
+    servers: [...servers.urls],
     timeout: Duration.toMillis(options.timeout ?? Duration.seconds(5)),
     reconnect: options.reconnect ?? true,
     maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
     reconnectTimeWait: Duration.toMillis(options.reconnectTimeWait ?? Duration.seconds(2))
   }
   if (options.name !== undefined) connection.name = options.name
-  if (options.user !== undefined) connection.user = options.user
-  if (options.pass !== undefined) connection.pass = Redacted.value(options.pass)
-  if (options.token !== undefined) connection.token = Redacted.value(options.token)
+  if (user !== undefined) connection.user = user
+  if (pass !== undefined) connection.pass = Redacted.value(pass)
+  if (token !== undefined) connection.token = Redacted.value(token)
   if (authenticators.length > 0) connection.authenticator = authenticators
   if (options.pingInterval !== undefined) connection.pingInterval = Duration.toMillis(options.pingInterval)
   if (options.tls !== undefined) {
@@ -114,8 +115,10 @@ const toMsg = (msg: NatsJsMsg): Msg => ({
 /** Connects, and makes a `NatsClient` driver of the connection. */
 export const make = (options: NatsClientOptions): Effect.Effect<Driver, NatsError.NatsError, Scope.Scope> =>
   Effect.gen(function*() {
-    const servers = serversLabel(options.servers ?? defaultServers)
-    const connectionOptions = yield* toConnectionOptions(options)
+    const parsed = Servers.parse(options.servers ?? defaultServers)
+    const connectionOptions = yield* toConnectionOptions(options, parsed)
+    // Without user info (taken out into the options): shown in logs and errors.
+    const servers = parsed.urls.join(",")
     let connected = true
     const nc: NatsConnection = yield* Effect.acquireRelease(
       Effect.tryPromise({
