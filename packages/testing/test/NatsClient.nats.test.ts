@@ -148,6 +148,28 @@ describe("NatsClient.layer (nats.js)", () => {
       yield* nats.flush
     }))
 
+  it.live("fails a subscription the server's permissions deny with AuthorizationError", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("nats-effect-permissions-")
+      const config = Path.join(dir, "server.conf")
+      Fs.writeFileSync(
+        config,
+        `authorization { users = [ { user: "u", password: "p", permissions: { subscribe: { deny: ["secret.>"] } } } ] }\n`
+      )
+      const server = yield* startServer({ args: ["-c", config] })
+      const nats = yield* connect({ servers: server.url, user: "u", pass: Redacted.make("p") })
+      const messages = yield* nats.subscribe("secret.plans")
+      const error = yield* Effect.flip(Stream.runDrain(messages))
+      assert.strictEqual(error.reason._tag, "AuthorizationError", error.message)
+      assert.strictEqual((error.reason as NatsError.AuthorizationError).subject, "secret.plans")
+      assert.isFalse(error.isRetryable)
+      // The connection is fine: what is allowed still works.
+      const allowed = yield* nats.subscribe("public.news")
+      yield* nats.publish("public.news", bytes("hello"))
+      const [received] = yield* Stream.runCollect(Stream.take(allowed, 1))
+      assert.strictEqual(text(received!.data), "hello")
+    }))
+
   it.live("authenticates with a token", () =>
     Effect.gen(function*() {
       const server = yield* startServer({ args: ["--auth", "s3cret"] })

@@ -95,6 +95,8 @@ export const suite = (adapter: Adapter) =>
           const reason = yield* failure(nats.request(subject, bytes("?")))
           assert.strictEqual(reason._tag, "NoResponders")
           assert.strictEqual((reason as NatsError.NoResponders).subject, subject)
+          // Someone may answer next time.
+          assert.isTrue(NatsError.fromReason(reason).isRetryable)
         }))
 
       it.effect("fails an unanswered request with TimeoutError", () =>
@@ -102,8 +104,11 @@ export const suite = (adapter: Adapter) =>
           const nats = yield* client
           const subject = unique("silent")
           yield* nats.subscribe(subject)
-          const reason = yield* failure(nats.request(subject, bytes("?"), { timeout: "200 millis" }))
-          assert.strictEqual(reason._tag, "TimeoutError")
+          const error = yield* Effect.flip(nats.request(subject, bytes("?"), { timeout: "200 millis" }))
+          assert.strictEqual(error.reason._tag, "TimeoutError")
+          assert.isTrue(error.isRetryable)
+          // The reason is the error's cause.
+          assert.strictEqual(error.cause, error.reason)
         }))
 
       it.effect("refuses a payload above max_payload with PayloadTooLarge", () =>
@@ -176,6 +181,7 @@ export const suite = (adapter: Adapter) =>
             const reason = yield* failure(refused)
             assert.strictEqual(reason._tag, "InvalidSubject", `${what}: ${reason.message}`)
             assert.include(reason.message, "max_control_line", what)
+            assert.isFalse(NatsError.fromReason(reason).isRetryable, what)
           }
           // Stream and consumer names go into API subjects: refused as bad requests.
           const longName = "N".repeat(limit)

@@ -125,15 +125,14 @@ export const make = (options: NatsClientOptions): Effect.Effect<Driver, NatsErro
         try: () => connect(connectionOptions),
         catch: (cause) => connectionFailure(servers, cause)
       }),
-      (nc) =>
+      (nc) => {
         // Drain (deliver what was received, flush what was sent) while the
-        // server is there; otherwise just close.
-        connected
-          ? Effect.promise(() => nc.drain()).pipe(
-            Effect.timeout(drainTimeout),
-            Effect.catchCause(() => Effect.promise(() => nc.close()))
-          )
-          : Effect.promise(() => nc.close())
+        // server is there; otherwise, or when the drain fails, just close.
+        const close = Effect.ignore(Effect.tryPromise(() => nc.close()))
+        return connected
+          ? Effect.tryPromise(() => nc.drain()).pipe(Effect.timeout(drainTimeout), Effect.catch(() => close))
+          : close
+      }
     )
 
     let serverInfo = toServerInfo(nc.info!)

@@ -197,7 +197,7 @@ export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): Driver["jet
         catch: (cause) => fromNatsJs(cause, context)
       }),
       // Deleted at once rather than left to expire on the server.
-      (consumer) => Effect.promise(() => consumer.delete().catch(() => false))
+      (consumer) => Effect.ignore(Effect.tryPromise(() => consumer.delete()))
     )
     if (request.untilCaughtUp) {
       const initial = yield* Effect.tryPromise({
