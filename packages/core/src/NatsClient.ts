@@ -4,7 +4,10 @@
  * object store and the key-value store use, in NATS terms, as Effects and
  * Streams, with no nats.js type leaking out.
  *
- * Two adapters implement it: `layer` / `layerConfig` over nats.js, and
+ * `make(driver)` owns the port's rules (subject and name grammar, the
+ * server's `max_payload` and `max_control_line`, headers, JetStream publish
+ * expectations, argument checks, defaults); a driver only moves bytes. Two
+ * drivers come with it: `layer` / `layerConfig` over nats.js, and
  * `layerMemory`, a NATS server with JetStream inside the process.
  *
  * @since 0.1.0
