@@ -79,7 +79,7 @@ const refusedByServer = (cause: Cause.Cause<NatsError.NatsError>): boolean => {
 }
 
 const isConflict = (error: ObjectStoreError): boolean =>
-  error.reason._tag === "NatsError" && error.reason.reason._tag === "ExpectationFailed"
+  error.reason._tag === "NatsError" && error.reason.reason._tag === "WrongLastSequence"
 
 const retryOnConflict = <A, R>(effect: Effect.Effect<A, ObjectStoreError, R>) =>
   Effect.retry(effect, { while: isConflict, times: conflictRetries })
