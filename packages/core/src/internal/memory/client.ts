@@ -78,7 +78,8 @@ export const make = (options: MemoryOptions): Effect.Effect<Driver, never, Scope
      * the PubAck, as the server does). False when nobody received it.
      */
     const send = (msg: OutgoingMsg, now: number): boolean => {
-      const routed = router.route(msg)
+      // Receivers get a message as the port defines it, without the sender's header count.
+      const routed = router.route({ subject: msg.subject, data: msg.data, headers: msg.headers, reply: msg.reply })
       const stream = jetstream.streamFor(msg.subject)
       if (stream === undefined) return routed
       const stored = stream.store(msg, now)

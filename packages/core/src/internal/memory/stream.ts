@@ -16,7 +16,7 @@
  * storage 16 + subject + headers + data, headers as encoded on the wire.
  */
 import { Result } from "effect"
-import type { Headers, PubAck, PurgeOptions, StreamConfigResolved, StreamState } from "../../NatsClient.ts"
+import type { Headers, OutgoingMsg, PubAck, PurgeOptions, StreamConfigResolved, StreamState } from "../../NatsClient.ts"
 import { toMillis } from "./config.ts"
 import * as Errors from "./errors.ts"
 import { matcher, hasWildcard } from "../../NatsSubject.ts"
@@ -52,13 +52,8 @@ export interface StreamListener {
   readonly within: (filter: string) => boolean
 }
 
-/** A message to store, as published. */
-export interface Incoming {
-  readonly subject: string
-  readonly data: Uint8Array
-  readonly headers: Headers | undefined
-  readonly headerBytes: number
-}
+/** A message to store, as the port hands it over (headers measured as on the wire). */
+export type Incoming = Omit<OutgoingMsg, "reply">
 
 /** The server does not answer some messages (an unknown rollup value): the publisher times out. */
 export const noAnswer = "no answer" as const
