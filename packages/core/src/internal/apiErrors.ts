@@ -116,6 +116,28 @@ const storageLimit = (description: string): NatsError.StorageLimitExceeded["limi
 export const isNoMessageFound = (error: NatsError.NatsError): boolean =>
   error.reason._tag === "JetStreamApiError" && error.reason.errCode === ApiCodes.NoMessageFound
 
+/** The operation and its subject, to begin an error's message. */
+export const at = (context: ErrorContext): string =>
+  context.subject === undefined ? context.operation : `${context.operation} '${context.subject}'`
+
+// The failures both drivers report in the same words.
+
+/** Nobody answered in time. */
+export const timedOut = (context: ErrorContext): NatsError.NatsError =>
+  fail(new NatsError.TimeoutError({ operation: context.operation, subject: context.subject, message: `${at(context)} timed out` }))
+
+/** A request found nobody subscribed to its subject. */
+export const noResponders = (subject: string): NatsError.NatsError =>
+  fail(new NatsError.NoResponders({ subject, message: `no responders on '${subject}'` }))
+
+/** A JetStream publish found no stream capturing its subject. */
+export const noStreamCaptures = (subject: string): NatsError.NatsError =>
+  fail(new NatsError.NoResponders({ subject, message: `no stream captures subject '${subject}'` }))
+
+/** Nobody answers the JetStream API. */
+export const jetStreamNotEnabled = (context: ErrorContext): NatsError.NatsError =>
+  fail(new NatsError.JetStreamNotEnabled({ message: `${context.operation}: JetStream is not enabled` }))
+
 /** A bad argument caught before anything is sent. */
 export const badRequest = (context: ErrorContext, message: string): NatsError.NatsError =>
   fail(new NatsError.JetStreamApiError({ code: 400, errCode: 0, message: `${context.operation}: ${message}` }))

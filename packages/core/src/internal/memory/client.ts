@@ -23,6 +23,7 @@ import type {
   StoredMsg
 } from "../../NatsClient.ts"
 import * as NatsError from "../../NatsError.ts"
+import { noResponders, noStreamCaptures, timedOut } from "../apiErrors.ts"
 import type { Consumer } from "./consumer.ts"
 import * as Errors from "./errors.ts"
 import { JetStreamServer, toStoredMsg } from "./jetstream.ts"
@@ -125,10 +126,6 @@ export const make = (options: MemoryOptions): Effect.Effect<Driver, never, Scope
     const request: Driver["request"] = (msg, timeout) =>
       Effect.clockWith((clock) => {
         const subject = msg.subject
-        const noResponders = fail(new NatsError.NoResponders({ subject, message: `no responders on '${subject}'` }))
-        const timedOut = fail(
-          new NatsError.TimeoutError({ operation: "request", subject, message: `request '${subject}' timed out` })
-        )
         return Effect.callback<Msg, NatsError.NatsError>((resume) => {
           const inbox: Subscription = {
             subject: newInbox(),
@@ -141,12 +138,15 @@ export const make = (options: MemoryOptions): Effect.Effect<Driver, never, Scope
           router.add(inbox)
           if (!send({ ...msg, reply: inbox.subject }, clock.currentTimeMillisUnsafe())) {
             router.remove(inbox)
-            resume(Effect.fail(noResponders))
+            resume(Effect.fail(noResponders(subject)))
             return
           }
           return Effect.sync(() => router.remove(inbox))
         }).pipe(
-          Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(timedOut) })
+          Effect.timeoutOrElse({
+            duration: timeout,
+            orElse: () => Effect.fail(timedOut({ operation: "request", subject }))
+          })
         )
       })
 
@@ -238,14 +238,14 @@ const makeJetStream = (
       const subject = msg.subject
       const context = { operation: "jetstream publish", subject }
       // Nobody answers: the publisher waits for its timeout.
-      const unanswered = Effect.andThen(Effect.sleep(timeout), Effect.fail(Errors.noAnswer(context)))
+      const unanswered = Effect.andThen(Effect.sleep(timeout), Effect.fail(timedOut(context)))
       // A JetStream publish is a request: subscribers of the subject get it too.
       const routed = router.route({ subject, data: msg.data, headers: msg.headers, reply: newInbox() })
       const stream = server.streamFor(subject)
       if (stream === undefined) {
         return routed
           ? unanswered
-          : Effect.fail(fail(new NatsError.NoResponders({ subject, message: `no stream captures subject '${subject}'` })))
+          : Effect.fail(noStreamCaptures(subject))
       }
       const stored = stream.store(msg, clock.currentTimeMillisUnsafe())
       if (Result.isSuccess(stored)) return Effect.succeed(stored.success)

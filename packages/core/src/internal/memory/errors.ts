@@ -70,15 +70,3 @@ export const streamNotFound = (stream: string, operation: string): NatsError.Nat
 
 export const consumerNotFound = (stream: string, consumer: string, operation: string): NatsError.NatsError =>
   api("ConsumerNotFound", { operation, stream, consumer })
-
-/** What a client sees when the server does not answer: a timeout. */
-export const noAnswer = (context: ErrorContext): NatsError.NatsError =>
-  NatsError.fromReason(
-    new NatsError.TimeoutError({
-      operation: context.operation,
-      subject: context.subject,
-      message: context.subject === undefined
-        ? `${context.operation} timed out`
-        : `${context.operation} '${context.subject}' timed out`
-    })
-  )

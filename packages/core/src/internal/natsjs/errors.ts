@@ -16,16 +16,25 @@ import {
 } from "@nats-io/nats-core"
 import { JetStreamApiError as NatsJsApiError, JetStreamStatusError, jserrors } from "@nats-io/jetstream/internal"
 import * as NatsError from "../../NatsError.ts"
-import { badRequest, type ErrorContext, fail, fromApiError, messageOf } from "../apiErrors.ts"
+import {
+  at,
+  badRequest,
+  type ErrorContext,
+  fail,
+  fromApiError,
+  jetStreamNotEnabled,
+  messageOf,
+  noResponders,
+  timedOut
+} from "../apiErrors.ts"
 
-const at = (context: ErrorContext) => context.subject === undefined ? context.operation : `${context.operation} '${context.subject}'`
 
 /** Any error thrown or rejected by nats.js, classified. */
 export const fromNatsJs = (cause: unknown, context: ErrorContext): NatsError.NatsError => {
   if (NatsError.isNatsError(cause)) return cause
   if (cause instanceof NatsJsApiError) return fromApiError(cause.status, cause.code, cause.message, context)
   if (cause instanceof jserrors.JetStreamNotEnabled) {
-    return fail(new NatsError.JetStreamNotEnabled({ message: `${context.operation}: JetStream is not enabled` }))
+    return jetStreamNotEnabled(context)
   }
   if (cause instanceof InvalidSubjectError) {
     return fail(new NatsError.InvalidSubject({ subject: context.subject ?? "", message: cause.message }))
@@ -46,22 +55,11 @@ export const fromNatsJs = (cause: unknown, context: ErrorContext): NatsError.Nat
     return fail(new NatsError.ConnectionError({ message: `${at(context)}: ${cause.message}`, cause }))
   }
   if (cause instanceof NatsJsTimeoutError) {
-    return fail(
-      new NatsError.TimeoutError({
-        operation: context.operation,
-        subject: context.subject,
-        message: `${at(context)} timed out`
-      })
-    )
+    return timedOut(context)
   }
   if (cause instanceof RequestError) {
     if (cause.isNoResponders()) {
-      return fail(
-        new NatsError.NoResponders({
-          subject: context.subject ?? "",
-          message: `no responders on '${context.subject ?? ""}'`
-        })
-      )
+      return noResponders(context.subject ?? "")
     }
     if (cause.cause !== undefined) return fromNatsJs(cause.cause, context)
     // "connection closed" / "connection disconnected" while waiting for the reply

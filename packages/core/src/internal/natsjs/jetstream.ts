@@ -9,7 +9,7 @@ import { Duration, Effect, Option } from "effect"
 import type { Driver, JetStream, PubAck, StoredMsg } from "../../NatsClient.ts"
 import * as NatsError from "../../NatsError.ts"
 import { makeConsumers, makeOrdered } from "./consumers.ts"
-import { type ErrorContext, fail, isNoMessageFound } from "../apiErrors.ts"
+import { type ErrorContext, fail, isNoMessageFound, jetStreamNotEnabled, noStreamCaptures } from "../apiErrors.ts"
 import { fromNatsJs } from "./errors.ts"
 import { fromMsgHdrs, toMsgHdrs } from "./headers.ts"
 import { type JetStreamApi, parseAnswer } from "./jsapi.ts"
@@ -68,9 +68,7 @@ export const make = (api: JetStreamApi, jetstreamEnabled: () => boolean): Driver
         }),
       catch: (cause) => {
         if (cause instanceof RequestError && cause.isNoResponders()) {
-          return jetstreamEnabled()
-            ? fail(new NatsError.NoResponders({ subject, message: `no stream captures subject '${subject}'` }))
-            : fail(new NatsError.JetStreamNotEnabled({ message: "jetstream publish: JetStream is not enabled" }))
+          return jetstreamEnabled() ? noStreamCaptures(subject) : jetStreamNotEnabled(context)
         }
         return fromNatsJs(cause, context)
       }

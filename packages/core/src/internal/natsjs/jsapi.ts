@@ -7,7 +7,7 @@ import { Empty, type NatsConnection, RequestError } from "@nats-io/nats-core"
 import type { ApiError } from "@nats-io/jetstream"
 import { Effect } from "effect"
 import * as NatsError from "../../NatsError.ts"
-import { type ErrorContext, fail, fromApiError } from "../apiErrors.ts"
+import { type ErrorContext, fail, fromApiError, jetStreamNotEnabled } from "../apiErrors.ts"
 import { fromNatsJs } from "./errors.ts"
 
 export interface JetStreamApi {
@@ -74,7 +74,7 @@ export const make = (nc: NatsConnection, timeout: number): JetStreamApi => {
         catch: (cause) =>
           // Nobody answers the API when JetStream is off.
           cause instanceof RequestError && cause.isNoResponders()
-            ? fail(new NatsError.JetStreamNotEnabled({ message: `${context.operation}: JetStream is not enabled` }))
+            ? jetStreamNotEnabled(context)
             : fromNatsJs(cause, context)
       }).pipe(Effect.flatMap((msg) => parseAnswer<A>(msg.data, context)))
   }
