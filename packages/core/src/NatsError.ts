@@ -87,6 +87,20 @@ export class InvalidSubject extends Schema.TaggedError<InvalidSubject>("@nats-ef
   }
 }
 
+/**
+ * A stream or consumer name that NATS does not accept: empty, with
+ * whitespace, `.`, `*`, `>`, `/` or `\\`, or too long for the API subjects
+ * it goes into (the server's `max_control_line`).
+ */
+export class InvalidName extends Schema.TaggedError<InvalidName>("@nats-effect/core/InvalidName")(
+  "InvalidName",
+  { kind: Schema.Literals(["stream", "consumer"]), name: Schema.String, message: Schema.String }
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
 /** JetStream is not enabled on the server or account. */
 export class JetStreamNotEnabled extends Schema.TaggedError<JetStreamNotEnabled>(
   "@nats-effect/core/JetStreamNotEnabled"
@@ -253,6 +267,7 @@ export const NatsErrorReason = Schema.Union([
   NoResponders,
   PayloadTooLarge,
   InvalidSubject,
+  InvalidName,
   JetStreamNotEnabled,
   StreamNotFound,
   ConsumerNotFound,

@@ -85,7 +85,8 @@ describe("NatsClient.make", () => {
       assert.strictEqual(yield* reason(nats.publish(`a.${"x".repeat(250)}`, bytes("x"))), "InvalidSubject")
       assert.strictEqual(yield* reason(nats.request("a", bytes("x"), { headers: { "bad name": "x" } })), "EncodeError")
       assert.strictEqual(yield* reason(nats.subscribe("a", { queue: "q".repeat(250) })), "InvalidSubject")
-      assert.strictEqual(yield* reason(nats.jetstream.streams.info("a.b")), "JetStreamApiError")
+      assert.strictEqual(yield* reason(nats.jetstream.streams.info("a.b")), "InvalidName")
+      assert.strictEqual(yield* reason(nats.jetstream.consumers.info("S", "N".repeat(250))), "InvalidName")
       assert.strictEqual(yield* reason(nats.jetstream.streams.purge("S", { keep: 1, seq: 2 })), "JetStreamApiError")
       assert.strictEqual(yield* reason(nats.jetstream.getMessage("S", { seq: 0 })), "JetStreamApiError")
       assert.strictEqual(

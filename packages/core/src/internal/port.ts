@@ -183,22 +183,29 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
     return { subject, data, headers: encoded.headers, headerBytes: encoded.bytes, reply }
   }
 
+  const invalidName = (kind: "stream" | "consumer", name: string, context: ErrorContext, problem: string) =>
+    fail(new NatsError.InvalidName({ kind, name, message: `${context.operation}: ${problem}` }))
+
   /**
    * Stream and consumer names: their grammar, and the line they make in the
    * longest API subject they go into (`$JS.API.CONSUMER.CREATE.<stream>.<consumer>`).
    */
   const checkNames = (context: ErrorContext & { readonly stream: string }, consumer?: string) => {
     const streamProblem = nameProblem("stream", context.stream)
-    if (streamProblem !== undefined) return badRequest(context, streamProblem)
-    const consumerProblem = consumer === undefined ? undefined : nameProblem("consumer", consumer)
-    if (consumerProblem !== undefined) return badRequest(context, consumerProblem)
+    if (streamProblem !== undefined) return invalidName("stream", context.stream, context, streamProblem)
+    if (consumer !== undefined) {
+      const consumerProblem = nameProblem("consumer", consumer)
+      if (consumerProblem !== undefined) return invalidName("consumer", consumer, context, consumerProblem)
+    }
     const room = "PUB $JS.API.CONSUMER.CREATE.".length + inboxRoom + numberRoom
     const tooLong = consumer === undefined
       ? lineProblem(maxControlLine(), context.stream, room, [context.stream])
       : lineProblem(maxControlLine(), consumer, room, [context.stream, consumer])
-    return tooLong === undefined
-      ? undefined
-      : badRequest(context, `${consumer === undefined ? "stream" : "consumer"} name ${tooLong.reason.message}`)
+    if (tooLong === undefined) return undefined
+    // The longer name is the one at fault.
+    return consumer !== undefined && consumer.length > context.stream.length
+      ? invalidName("consumer", consumer, context, `consumer name ${tooLong.reason.message}`)
+      : invalidName("stream", context.stream, context, `stream name ${tooLong.reason.message}`)
   }
 
   /**

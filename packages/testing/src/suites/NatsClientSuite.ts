@@ -157,6 +157,19 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(reason._tag, "InvalidSubject")
         }))
 
+      it.effect("refuses invalid stream and consumer names with InvalidName", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          for (const name of ["", "a.b", "a b", "a*", "a>", "a/b", "a\\b"]) {
+            const stream = yield* failure(nats.jetstream.streams.add({ name, subjects: [unique("names")] }))
+            assert.strictEqual(stream._tag, "InvalidName", `stream '${name}': ${stream.message}`)
+            assert.deepInclude(stream as NatsError.InvalidName, { kind: "stream", name })
+            const consumer = yield* failure(nats.jetstream.consumers.info("ANY", name))
+            assert.strictEqual(consumer._tag, "InvalidName", `consumer '${name}'`)
+            assert.deepInclude(consumer as NatsError.InvalidName, { kind: "consumer", name })
+          }
+        }))
+
       it.effect("refuses a protocol line over max_control_line with InvalidSubject, and loses nothing after", () =>
         Effect.gen(function*() {
           const nats = yield* client
@@ -183,17 +196,18 @@ export const suite = (adapter: Adapter) =>
             assert.include(reason.message, "max_control_line", what)
             assert.isFalse(NatsError.fromReason(reason).isRetryable, what)
           }
-          // Stream and consumer names go into API subjects: refused as bad requests.
+          // Stream and consumer names go into API subjects: too long a name is an InvalidName.
           const longName = "N".repeat(limit)
           for (
-            const refused of [
-              nats.jetstream.streams.info(longName),
-              nats.jetstream.streams.add({ name: longName, subjects: [subject] }),
-              nats.jetstream.consumers.info("ANY", longName)
-            ] as ReadonlyArray<Effect.Effect<unknown, NatsError.NatsError>>
+            const [kind, refused] of [
+              ["stream", nats.jetstream.streams.info(longName)],
+              ["stream", nats.jetstream.streams.add({ name: longName, subjects: [subject] })],
+              ["consumer", nats.jetstream.consumers.info("ANY", longName)]
+            ] as const
           ) {
-            const reason = yield* failure(refused)
-            assert.strictEqual(reason._tag, "JetStreamApiError", reason.message)
+            const reason = yield* failure(refused as Effect.Effect<unknown, NatsError.NatsError>)
+            assert.strictEqual(reason._tag, "InvalidName", reason.message)
+            assert.deepInclude(reason as NatsError.InvalidName, { kind, name: longName })
             assert.include(reason.message, "max_control_line")
           }
           // A long subject within the limit goes through.
