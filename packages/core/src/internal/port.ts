@@ -30,12 +30,14 @@ const defaultBufferMessages = 64
 // ---------------------------------------------------------------------------
 
 /**
- * Room for what the port does not see on a line: the inbox a driver picks
- * for a request (nats.js: `_INBOX.<nuid>.<token>`, 52 bytes), a
- * subscription id, the sizes.
+ * Room for what the port does not count exactly on a line: the inbox a
+ * driver picks for a request (nats.js: `_INBOX.<nuid>.<token>`, 52 bytes), a
+ * subscription id, the sizes (10 digits each at most). A line is refused
+ * when it could be too long by these counts: at most a few dozen bytes too
+ * soon.
  */
 const inboxRoom = 64
-const numberRoom = 20
+const numberRoom = 11
 
 const byteLength = (s: string): number => {
   for (let i = 0; i < s.length; i++) {
@@ -48,21 +50,23 @@ const byteLength = (s: string): number => {
 const preview = (subject: string): string => subject.length <= 64 ? subject : `${subject.slice(0, 64)}…`
 
 /**
- * `InvalidSubject` when a protocol line of `room` bytes plus `parts` would be
- * longer than the server's `max_control_line`: the server would close the
- * connection and lose everything buffered behind it.
+ * `InvalidSubject` (on `subject`) when a protocol line of `room` bytes plus
+ * the parts, each followed by a space, would be longer than the server's
+ * `max_control_line`: the server would close the connection and lose
+ * everything buffered behind it. On every publish: no allocation unless the
+ * line is long.
  */
 const lineProblem = (
   maxControlLine: number,
   subject: string,
   room: number,
-  parts: ReadonlyArray<string>
+  first: string,
+  second = "",
+  third = ""
 ): NatsError.NatsError | undefined => {
-  let upper = room
-  for (const part of parts) upper += part.length * 3 + 1
-  if (upper <= maxControlLine) return undefined
-  let bytes = room
-  for (const part of parts) bytes += byteLength(part) + 1
+  // Three bytes per UTF-16 unit at most: most lines are under the limit by far.
+  if (room + (first.length + second.length + third.length) * 3 + 3 <= maxControlLine) return undefined
+  const bytes = room + byteLength(first) + byteLength(second) + byteLength(third) + 3
   return bytes <= maxControlLine ? undefined : fail(
     new NatsError.InvalidSubject({
       subject,
@@ -71,8 +75,6 @@ const lineProblem = (
     })
   )
 }
-
-const digits = (n: number): number => n < 10 ? 1 : Math.floor(Math.log10(n)) + 1
 
 // ---------------------------------------------------------------------------
 // Checks
@@ -172,8 +174,13 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
     const size = data.length + encoded.bytes
     if (size > server.maxPayload) return payloadTooLarge(subject, size, server.maxPayload)
     // `HPUB <subject> [reply] <header size> <total size>`
-    const room = "HPUB ".length + digits(encoded.bytes) + 1 + digits(size) + (inbox ? inboxRoom : 0)
-    const tooLong = lineProblem(server.maxControlLine, subject, room, reply === undefined ? [subject] : [subject, reply])
+    const tooLong = lineProblem(
+      server.maxControlLine,
+      subject,
+      "HPUB ".length + 2 * numberRoom + (inbox ? inboxRoom : 0),
+      subject,
+      reply
+    )
     if (tooLong !== undefined) {
       // Name the part that is at fault: a reply longer than the subject is.
       return reply !== undefined && reply.length > subject.length
@@ -198,9 +205,7 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
       if (consumerProblem !== undefined) return invalidName("consumer", consumer, context, consumerProblem)
     }
     const room = "PUB $JS.API.CONSUMER.CREATE.".length + inboxRoom + numberRoom
-    const tooLong = consumer === undefined
-      ? lineProblem(maxControlLine(), context.stream, room, [context.stream])
-      : lineProblem(maxControlLine(), consumer, room, [context.stream, consumer])
+    const tooLong = lineProblem(maxControlLine(), consumer ?? context.stream, room, context.stream, consumer)
     if (tooLong === undefined) return undefined
     // The longer name is the one at fault.
     return consumer !== undefined && consumer.length > context.stream.length
@@ -223,11 +228,14 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
     for (const filter of filters) {
       const problem = subscribeProblem(filter)
       if (problem !== undefined) return badRequest(context, `filter subject '${filter}': ${problem}`)
+      // An ordered consumer's name is the server's: 22 characters or so.
       const tooLong = lineProblem(
         maxControlLine(),
         filter,
         "PUB $JS.API.CONSUMER.CREATE.".length + inboxRoom + numberRoom + (consumer === undefined ? 32 : 0),
-        consumer === undefined ? [stream, filter] : [stream, consumer, filter]
+        stream,
+        consumer,
+        filter
       )
       if (tooLong !== undefined) return tooLong
     }
@@ -264,10 +272,7 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
     const problem = subscribeProblem(subject) ?? (queue === undefined ? undefined : queueProblem(queue))
     if (problem !== undefined) return Effect.fail(invalidSubject(subject, problem))
     // `SUB <subject> [queue] <sid>`
-    const tooLong = lineProblem(maxControlLine(), subject, "SUB ".length + numberRoom, queue === undefined ? [subject] : [
-      subject,
-      queue
-    ])
+    const tooLong = lineProblem(maxControlLine(), subject, "SUB ".length + numberRoom, subject, queue)
     if (tooLong !== undefined) {
       return Effect.fail(
         queue !== undefined && queue.length > subject.length
@@ -349,10 +354,13 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
       const problem = publishProblem(subject)
       if (problem !== undefined) return invalidSubject(subject, problem)
       // Direct get asks `$JS.API.DIRECT.GET.<stream>.<subject>`.
-      return lineProblem(maxControlLine(), subject, "PUB $JS.API.DIRECT.GET.".length + inboxRoom + numberRoom, [
+      return lineProblem(
+        maxControlLine(),
+        subject,
+        "PUB $JS.API.DIRECT.GET.".length + inboxRoom + numberRoom,
         stream,
         subject
-      ])
+      )
     }
     return checkedEffect(
       firstProblem(checkNames(context), queryProblem()),
