@@ -12,8 +12,6 @@ export interface ErrorContext {
   readonly subject?: string | undefined
   readonly stream?: string | undefined
   readonly consumer?: string | undefined
-  /** The last (subject) sequence a publish expected, to report a conflict. */
-  readonly expectedLastSequence?: number | undefined
 }
 
 export const fail = (reason: NatsError.NatsErrorReason): NatsError.NatsError => new NatsError.NatsError({ reason })
@@ -70,9 +68,8 @@ export const fromApiError = (
       return fail(
         new NatsError.WrongLastSequence({
           subject: context.subject ?? "",
-          expected: context.expectedLastSequence,
           current: current === null ? undefined : Number(current[1]),
-          message: `${context.operation}${context.subject === undefined ? "" : ` '${context.subject}'`}: ${description}`
+          message: `${at(context)}: ${description}`
         })
       )
     }
