@@ -21,6 +21,7 @@ import * as NatsError from "../NatsError.ts"
 import { nameProblem, publishProblem, queueProblem, subscribeProblem } from "../NatsSubject.ts"
 import { badRequest, type ErrorContext, fail } from "./apiErrors.ts"
 import * as Headers from "./headers.ts"
+import { atLeast } from "./version.ts"
 
 const defaultTimeout = Duration.seconds(5)
 const defaultBufferMessages = 64
@@ -103,16 +104,6 @@ const expectationHeaders = (options: JetStreamPublishOptions | undefined): Recor
   }
   if (expect?.lastMsgId !== undefined) set["Nats-Expected-Last-Msg-Id"] = expect.lastMsgId
   return set
-}
-
-const parseVersion = (version: string): readonly [number, number, number] => {
-  const [major = "0", minor = "0", patch = "0"] = version.split(".")
-  return [parseInt(major, 10) || 0, parseInt(minor, 10) || 0, parseInt(patch, 10) || 0]
-}
-
-const atLeast = (version: string, major: number, minor: number): boolean => {
-  const [a, b] = parseVersion(version)
-  return a !== major ? a > major : b >= minor
 }
 
 /** Fails a Stream or an Effect with the first problem found, or runs it. */

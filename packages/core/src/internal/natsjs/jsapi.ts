@@ -8,6 +8,7 @@ import type { ApiError } from "@nats-io/jetstream"
 import { Effect } from "effect"
 import * as NatsError from "../../NatsError.ts"
 import { type ErrorContext, fail, fromApiError, jetStreamNotEnabled } from "../apiErrors.ts"
+import { atLeast } from "../version.ts"
 import { fromNatsJs } from "./errors.ts"
 
 export interface JetStreamApi {
@@ -21,7 +22,6 @@ export interface JetStreamApi {
   readonly request: <A>(subject: string, body: unknown, context: ErrorContext) => Effect.Effect<A, NatsError.NatsError>
   /** The server's version is at least `major.minor.patch`. */
   readonly serverAtLeast: (major: number, minor: number, patch: number) => boolean
-  readonly serverVersion: () => string
 }
 
 const prefix = "$JS.API"
@@ -48,21 +48,12 @@ export const parseAnswer = <A>(data: Uint8Array, context: ErrorContext): Effect.
   return Effect.succeed(answer as A)
 }
 
-const parseVersion = (version: string): readonly [number, number, number] => {
-  const [major = "0", minor = "0", patch = "0"] = version.split(".")
-  return [parseInt(major, 10) || 0, parseInt(minor, 10) || 0, parseInt(patch, 10) || 0]
-}
-
 export const make = (nc: NatsConnection, timeout: number): JetStreamApi => {
   const serverVersion = () => nc.info?.version ?? "0.0.0"
   return {
     nc,
     timeout,
-    serverVersion,
-    serverAtLeast: (major, minor, patch) => {
-      const [a, b, c] = parseVersion(serverVersion())
-      return a !== major ? a > major : b !== minor ? b > minor : c >= patch
-    },
+    serverAtLeast: (major, minor, patch) => atLeast(serverVersion(), major, minor, patch),
     request: <A>(subject: string, body: unknown, context: ErrorContext) =>
       Effect.tryPromise({
         try: () =>
