@@ -4,7 +4,10 @@
  * object store and the key-value store use, in NATS terms, as Effects and
  * Streams, with no nats.js type leaking out.
  *
- * Two adapters implement it: `layer` / `layerConfig` over nats.js, and
+ * `make(driver)` owns the port's rules (subject and name grammar, the
+ * server's `max_payload` and `max_control_line`, headers, JetStream publish
+ * expectations, argument checks, defaults); a driver only moves bytes. Two
+ * drivers come with it: `layer` / `layerConfig` over nats.js, and
  * `layerMemory`, a NATS server with JetStream inside the process.
  *
  * @since 0.1.0
@@ -14,6 +17,7 @@ import { Config, Context, Effect, Layer, Option } from "effect"
 import type { NatsError } from "./NatsError.ts"
 import * as Memory from "./internal/memory/client.ts"
 import * as NatsJs from "./internal/natsjs/client.ts"
+import * as Port from "./internal/port.ts"
 
 // ---------------------------------------------------------------------------
 // Messages
@@ -269,6 +273,12 @@ export interface ServerInfo {
   readonly serverId: string
   readonly version: string
   readonly maxPayload: number
+  /**
+   * The longest protocol line (`PUB`/`HPUB`/`SUB` with subject, reply and
+   * queue group) the server accepts: a longer one closes the connection.
+   * 4,096 bytes unless the server says otherwise.
+   */
+  readonly maxControlLine: number
   readonly jetstream: boolean
 }
 
@@ -327,8 +337,8 @@ export interface JetStream {
 
 export class NatsClient extends Context.Service<NatsClient, {
   readonly server: ServerInfo
-  /** `nats.js` or `memory`. */
-  readonly adapter: "nats.js" | "memory"
+  /** Which driver: `nats.js`, `memory`, or a third one's name. */
+  readonly adapter: string
   readonly publish: (subject: string, data: Uint8Array, options?: PublishOptions) => Effect.Effect<void, NatsError>
   /**
    * Subscribes now (the subscription is live when the Effect completes, so a
@@ -346,6 +356,85 @@ export class NatsClient extends Context.Service<NatsClient, {
 }>()("@nats-effect/core/NatsClient") {}
 
 // ---------------------------------------------------------------------------
+// Drivers
+// ---------------------------------------------------------------------------
+
+/**
+ * A message the port hands to a driver: its subject, reply and headers
+ * checked, headers encoded and measured as on the wire, and the whole within
+ * the server's `max_payload` and `max_control_line`.
+ */
+export interface OutgoingMsg {
+  readonly subject: string
+  readonly data: Uint8Array
+  readonly headers: Headers | undefined
+  /** Bytes of the headers on the wire (`NATS/1.0\r\n`, one line per value, `\r\n`), 0 without headers. */
+  readonly headerBytes: number
+  readonly reply: string | undefined
+}
+
+/** What an ordered consumer's driver receives: the port's defaults applied, filters checked. */
+export interface OrderedConsumerRequest {
+  readonly filterSubjects: ReadonlyArray<string>
+  readonly deliver: DeliverPolicy
+  readonly headersOnly: boolean
+  readonly untilCaughtUp: boolean
+  readonly bufferMessages: number
+}
+
+/**
+ * What an adapter implements: moving bytes and making the raw calls to a
+ * NATS server (or to something that behaves like one). Every rule both
+ * adapters must agree on (subject and name grammar, `max_payload`, the
+ * control-line limit, header encoding, JetStream publish expectations,
+ * argument checks, defaults) is applied by `make` before a driver is called,
+ * so a driver sees only valid input. A driver fails with `NatsError`s; API
+ * errors answered by the server are classified by the shared classifier
+ * (`JetStreamApiError` codes become `StreamNotFound`, `StreamSealed`, ...).
+ */
+export interface Driver {
+  /** Its name, as `NatsClient.adapter` reports it. */
+  readonly adapter: string
+  /** The server connected to now (it can change on a reconnect). */
+  readonly server: () => ServerInfo
+  readonly publish: (msg: OutgoingMsg) => Effect.Effect<void, NatsError>
+  /** Live when the Effect completes; the subscription ends with the scope or the Stream. */
+  readonly subscribe: (
+    subject: string,
+    queue: string | undefined
+  ) => Effect.Effect<Stream.Stream<Msg, NatsError>, NatsError, Scope.Scope>
+  /** `msg.reply` is `undefined`: the driver uses its own inbox. */
+  readonly request: (msg: OutgoingMsg, timeout: Duration.Duration) => Effect.Effect<Msg, NatsError>
+  readonly flush: Effect.Effect<void, NatsError>
+  readonly jetstream: {
+    /** `msg.headers` already carry `Nats-Msg-Id` and the expectations. */
+    readonly publish: (msg: OutgoingMsg, timeout: Duration.Duration) => Effect.Effect<PubAck, NatsError>
+    readonly streams: JetStream["streams"]
+    readonly getMessage: JetStream["getMessage"]
+    readonly ordered: (stream: string, request: OrderedConsumerRequest) => Stream.Stream<StoredMsg, NatsError>
+    readonly consumers: {
+      readonly add: JetStream["consumers"]["add"]
+      readonly info: JetStream["consumers"]["info"]
+      readonly delete: JetStream["consumers"]["delete"]
+      readonly consume: (stream: string, name: string, bufferMessages: number) => Stream.Stream<JsMsg, NatsError>
+    }
+  }
+}
+
+export interface MakeOptions {
+  /** Default timeout of a JetStream publish, 5 seconds unless given. */
+  readonly jetstreamTimeout?: Duration.Input | undefined
+}
+
+/**
+ * The port around a driver: checks every argument, applies the server's
+ * limits and the defaults, encodes headers and JetStream expectations, then
+ * calls the driver. Both built-in adapters are drivers made into a
+ * `NatsClient` here; a third one is written the same way.
+ */
+export const make: (driver: Driver, options?: MakeOptions) => NatsClient["Service"] = Port.make
+
+// ---------------------------------------------------------------------------
 // Layers
 // ---------------------------------------------------------------------------
 
@@ -359,7 +448,12 @@ export interface TlsOptions {
 }
 
 export interface NatsClientOptions {
-  /** Default `nats://127.0.0.1:4222`. */
+  /**
+   * Default `nats://127.0.0.1:4222`. User info in a URL
+   * (`nats://user:password@host`, `nats://token@host`) is taken out into
+   * `user` / `pass` or `token` (those given here win), and URLs are shown
+   * without it in logs and errors.
+   */
   readonly servers?: string | ReadonlyArray<string> | undefined
   readonly name?: string | undefined
   readonly user?: string | undefined
@@ -389,18 +483,21 @@ export interface NatsClientOptions {
  * `connected to NATS at nats://127.0.0.1:4222 (nats-server 2.9.10, JetStream on)`.
  */
 export const layer = (options: NatsClientOptions = {}): Layer.Layer<NatsClient, NatsError> =>
-  Layer.effect(NatsClient, NatsJs.make(options))
+  Layer.effect(NatsClient, connect(options))
+
+const connect = (options: NatsClientOptions) =>
+  Effect.map(NatsJs.make(options), (driver) => make(driver, { jetstreamTimeout: options.jetstreamTimeout }))
 
 /**
  * Connects with options read from `Config`. Without an argument it reads the
  * environment: `NATS_URL` (comma-separated servers, default
- * `nats://127.0.0.1:4222`), `NATS_USER`, `NATS_PASSWORD`, `NATS_TOKEN`,
+ * `nats://127.0.0.1:4222`, credentials allowed in the URLs), `NATS_USER`, `NATS_PASSWORD`, `NATS_TOKEN`,
  * `NATS_CREDS`, `NATS_NKEY_SEED`.
  */
 export const layerConfig = (
   config: Config.Wrap<NatsClientOptions> = defaultConfig
 ): Layer.Layer<NatsClient, NatsError | Config.ConfigError> =>
-  Layer.effect(NatsClient, Effect.flatMap(Config.unwrap(config), NatsJs.make))
+  Layer.effect(NatsClient, Effect.flatMap(Config.unwrap(config), connect))
 
 const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
   config.pipe(Config.option, Config.map(Option.getOrUndefined))
@@ -420,6 +517,8 @@ const defaultConfig: Config.Wrap<NatsClientOptions> = {
 export interface MemoryOptions {
   /** Default 1 MiB, as nats-server. */
   readonly maxPayload?: number | undefined
+  /** Default 4,096 bytes, as nats-server. */
+  readonly maxControlLine?: number | undefined
 }
 
 /**
@@ -429,4 +528,4 @@ export interface MemoryOptions {
  * `using the in-memory NATS (no server; JetStream on)`.
  */
 export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<NatsClient> =>
-  Layer.effect(NatsClient, Memory.make(options))
+  Layer.effect(NatsClient, Effect.map(Memory.make(options), (driver) => make(driver)))

@@ -13,84 +13,227 @@ const TypeId = "~@nats-effect/core/NatsError" as const
 export class ConnectionError extends Schema.TaggedError<ConnectionError>("@nats-effect/core/ConnectionError")(
   "ConnectionError",
   { message: Schema.String, cause: Schema.optional(Schema.Defect()) }
-) {}
+) {
+  /** The server may be back, or another one reachable. */
+  get isRetryable(): boolean {
+    return true
+  }
+}
 
 /** The server rejected the credentials (user/password, token, nkey, creds). */
 export class AuthenticationError extends Schema.TaggedError<AuthenticationError>(
   "@nats-effect/core/AuthenticationError"
-)("AuthenticationError", { message: Schema.String, cause: Schema.optional(Schema.Defect()) }) {}
+)("AuthenticationError", { message: Schema.String, cause: Schema.optional(Schema.Defect()) }) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The server refused an operation the credentials are not permitted
+ * (publish or subscribe permissions): the client is known, the subject is not
+ * allowed to it.
+ */
+export class AuthorizationError extends Schema.TaggedError<AuthorizationError>(
+  "@nats-effect/core/AuthorizationError"
+)("AuthorizationError", {
+  subject: Schema.optional(Schema.String),
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /** An operation did not complete in time. */
 export class TimeoutError extends Schema.TaggedError<TimeoutError>("@nats-effect/core/TimeoutError")(
   "TimeoutError",
   { operation: Schema.String, subject: Schema.optional(Schema.String), message: Schema.String }
-) {}
+) {
+  get isRetryable(): boolean {
+    return true
+  }
+}
 
 /** A request found nobody subscribed to its subject. */
 export class NoResponders extends Schema.TaggedError<NoResponders>("@nats-effect/core/NoResponders")(
   "NoResponders",
   { subject: Schema.String, message: Schema.String }
-) {}
+) {
+  /** A responder (or the stream) may be there on the next attempt. */
+  get isRetryable(): boolean {
+    return true
+  }
+}
 
 /** A message is larger than the server's `max_payload`. */
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>("@nats-effect/core/PayloadTooLarge")(
   "PayloadTooLarge",
   { size: Schema.Number, maxPayload: Schema.Number, message: Schema.String }
-) {}
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /** A subject (or queue name) that NATS does not accept. */
 export class InvalidSubject extends Schema.TaggedError<InvalidSubject>("@nats-effect/core/InvalidSubject")(
   "InvalidSubject",
   { subject: Schema.String, message: Schema.String }
-) {}
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * A stream or consumer name that NATS does not accept: empty, with
+ * whitespace, `.`, `*`, `>`, `/` or `\\`, or too long for the API subjects
+ * it goes into (the server's `max_control_line`).
+ */
+export class InvalidName extends Schema.TaggedError<InvalidName>("@nats-effect/core/InvalidName")(
+  "InvalidName",
+  { kind: Schema.Literals(["stream", "consumer"]), name: Schema.String, message: Schema.String }
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /** JetStream is not enabled on the server or account. */
 export class JetStreamNotEnabled extends Schema.TaggedError<JetStreamNotEnabled>(
   "@nats-effect/core/JetStreamNotEnabled"
-)("JetStreamNotEnabled", { message: Schema.String }) {}
+)("JetStreamNotEnabled", { message: Schema.String }) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /** The named stream does not exist (JetStream error code 10059). */
 export class StreamNotFound extends Schema.TaggedError<StreamNotFound>("@nats-effect/core/StreamNotFound")(
   "StreamNotFound",
   { stream: Schema.String, message: Schema.String }
-) {}
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /** The named consumer does not exist (JetStream error code 10014). */
 export class ConsumerNotFound extends Schema.TaggedError<ConsumerNotFound>("@nats-effect/core/ConsumerNotFound")(
   "ConsumerNotFound",
   { stream: Schema.String, consumer: Schema.String, message: Schema.String }
-) {}
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /**
- * A publish expectation failed: wrong last (subject) sequence, wrong stream
- * or wrong last message id (JetStream error codes 10071, 10060, 10070).
+ * A stream with this name exists with a different configuration (JetStream
+ * error code 10058).
+ */
+export class StreamExists extends Schema.TaggedError<StreamExists>("@nats-effect/core/StreamExists")(
+  "StreamExists",
+  { stream: Schema.String, message: Schema.String }
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/** The stream is sealed: nothing can be stored, deleted or purged (JetStream error code 10109). */
+export class StreamSealed extends Schema.TaggedError<StreamSealed>("@nats-effect/core/StreamSealed")(
+  "StreamSealed",
+  { stream: Schema.String, message: Schema.String }
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The stream refused a message because it is full: its `maxBytes` or
+ * `maxMsgs` (or `maxMsgsPerSubject`) with the discard-new policy.
+ */
+export class StorageLimitExceeded extends Schema.TaggedError<StorageLimitExceeded>(
+  "@nats-effect/core/StorageLimitExceeded"
+)("StorageLimitExceeded", {
+  stream: Schema.String,
+  limit: Schema.Literals(["bytes", "messages", "messages per subject"]),
+  message: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The compare-and-set conflict: a publish expected another last sequence (of
+ * the stream, or of its subject) than the stream has (JetStream error code
+ * 10071). `current` is the stream's last sequence when the server says it.
+ */
+export class WrongLastSequence extends Schema.TaggedError<WrongLastSequence>("@nats-effect/core/WrongLastSequence")(
+  "WrongLastSequence",
+  {
+    subject: Schema.String,
+    expected: Schema.optional(Schema.Number),
+    current: Schema.optional(Schema.Number),
+    message: Schema.String
+  }
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * Any other publish expectation that failed: wrong stream or wrong last
+ * message id (JetStream error codes 10060, 10070).
  */
 export class ExpectationFailed extends Schema.TaggedError<ExpectationFailed>("@nats-effect/core/ExpectationFailed")(
   "ExpectationFailed",
   { errCode: Schema.Number, message: Schema.String }
-) {}
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /**
  * Any other error answered by the JetStream API, with the server's
- * `err_code` (for example 10047 "insufficient resources", 10054 "maximum
- * messages exceeded", 10109 "sealed").
+ * `err_code` (for example 10047 "insufficient resources", 10054 "message
+ * size exceeds maximum allowed").
  */
 export class JetStreamApiError extends Schema.TaggedError<JetStreamApiError>("@nats-effect/core/JetStreamApiError")(
   "JetStreamApiError",
   { code: Schema.Number, errCode: Schema.Number, message: Schema.String }
-) {}
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /** A payload could not be encoded for `subject` (for example by its Schema). */
 export class EncodeError extends Schema.TaggedError<EncodeError>("@nats-effect/core/EncodeError")(
   "EncodeError",
   { subject: Schema.String, message: Schema.String }
-) {}
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /** A received payload could not be decoded (bad JSON, or rejected by its Schema). */
 export class DecodeError extends Schema.TaggedError<DecodeError>("@nats-effect/core/DecodeError")(
   "DecodeError",
   { subject: Schema.String, message: Schema.String }
-) {}
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /**
  * The responder answered a request with an error instead of a result (its
@@ -100,24 +243,38 @@ export class DecodeError extends Schema.TaggedError<DecodeError>("@nats-effect/c
 export class RemoteError extends Schema.TaggedError<RemoteError>("@nats-effect/core/RemoteError")(
   "RemoteError",
   { subject: Schema.String, error: Schema.String, message: Schema.String }
-) {}
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /** Anything the adapter could not classify; `cause` keeps the original. */
 export class UnknownError extends Schema.TaggedError<UnknownError>("@nats-effect/core/UnknownError")(
   "UnknownError",
   { message: Schema.String, cause: Schema.optional(Schema.Defect()) }
-) {}
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 export const NatsErrorReason = Schema.Union([
   ConnectionError,
   AuthenticationError,
+  AuthorizationError,
   TimeoutError,
   NoResponders,
   PayloadTooLarge,
   InvalidSubject,
+  InvalidName,
   JetStreamNotEnabled,
   StreamNotFound,
   ConsumerNotFound,
+  StreamExists,
+  StreamSealed,
+  StorageLimitExceeded,
+  WrongLastSequence,
   ExpectationFailed,
   JetStreamApiError,
   EncodeError,
@@ -152,6 +309,8 @@ export class NatsError extends Schema.TaggedError<NatsError>("@nats-effect/core/
   reason: NatsErrorReason
 }) {
   readonly [TypeId] = TypeId
+  // No `cause` (the reason is `reason`): Effect's printer follows `cause`
+  // chains with their stacks, and an expected failure must print as one line.
   constructor(props: { readonly reason: NatsErrorReason }, options?: Schema.MakeOptions) {
     super(props, options)
     oneLineStack(this)
@@ -161,6 +320,14 @@ export class NatsError extends Schema.TaggedError<NatsError>("@nats-effect/core/
   }
   override get message(): string {
     return `${this.reason._tag}: ${this.reason.message}`
+  }
+  /**
+   * Whether the same operation may succeed when tried again: timeouts, no
+   * responders and lost connections are; invalid input, refused credentials
+   * and permissions, and the stream's own answers are not.
+   */
+  get isRetryable(): boolean {
+    return this.reason.isRetryable
   }
 }
 

@@ -33,7 +33,7 @@
  * @since 0.1.0
  */
 import { isDeepStrictEqual } from "node:util"
-import { NatsBroker, NatsClient, type NatsError, NatsHeaders } from "@nats-effect/core"
+import { NatsBroker, NatsClient, type NatsError, NatsHeaders, NatsSubject } from "@nats-effect/core"
 import { Context, Duration, Effect, Layer, Result, Schema } from "effect"
 import * as Recorder from "./internal/recorder.ts"
 
@@ -350,7 +350,7 @@ export const publishedMessages = <S extends NatsBroker.PayloadSchema | undefined
 ): Effect.Effect<ReadonlyArray<Published<NatsBroker.PayloadOf<S>>>, AssertionFailed, NatsTest> =>
   NatsTest.use((test) =>
     Effect.flatMap(test.sent, (sent) => {
-      const matches = Recorder.subjectMatcher(subject)
+      const matches = NatsSubject.matcher(subject)
       const out: Array<Published<NatsBroker.PayloadOf<S>>> = []
       for (const message of sent) {
         if (!matches(message.subject)) continue

@@ -12,7 +12,7 @@ import { NatsClient, type NatsError } from "@nats-effect/core"
 import { NatsServer } from "@nats-effect/testing"
 import { deadPort, recordingLogs } from "../src/internal/fixtures.ts"
 import { nkeys } from "@nats-io/nats-core"
-import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Logger, Option, Queue, Redacted, Scope, Stream } from "effect"
+import { Cause, Config, ConfigProvider, Context, Effect, Exit, Fiber, Layer, Logger, Option, Queue, Redacted, Scope, Stream } from "effect"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
@@ -158,6 +158,28 @@ describe("NatsClient.layer (nats.js)", () => {
       yield* nats.flush
     }))
 
+  it.live("fails a subscription the server's permissions deny with AuthorizationError", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("nats-effect-permissions-")
+      const config = Path.join(dir, "server.conf")
+      Fs.writeFileSync(
+        config,
+        `authorization { users = [ { user: "u", password: "p", permissions: { subscribe: { deny: ["secret.>"] } } } ] }\n`
+      )
+      const server = yield* startServer({ args: ["-c", config] })
+      const nats = yield* connect({ servers: server.url, user: "u", pass: Redacted.make("p") })
+      const messages = yield* nats.subscribe("secret.plans")
+      const error = yield* Effect.flip(Stream.runDrain(messages))
+      assert.strictEqual(error.reason._tag, "AuthorizationError", error.message)
+      assert.strictEqual((error.reason as NatsError.AuthorizationError).subject, "secret.plans")
+      assert.isFalse(error.isRetryable)
+      // The connection is fine: what is allowed still works.
+      const allowed = yield* nats.subscribe("public.news")
+      yield* nats.publish("public.news", bytes("hello"))
+      const [received] = yield* Stream.runCollect(Stream.take(allowed, 1))
+      assert.strictEqual(text(received!.data), "hello")
+    }))
+
   it.live("authenticates with a token", () =>
     Effect.gen(function*() {
       const server = yield* startServer({ args: ["--auth", "s3cret"] })
@@ -246,6 +268,56 @@ describe("NatsClient.layer (nats.js)", () => {
 
       const rejected = yield* Effect.flip(withConfig({ NATS_URL: server.url, NATS_USER: "u", NATS_PASSWORD: "x" }))
       assert.isTrue(rejected._tag === "NatsError" && rejected.reason._tag === "AuthenticationError")
+    }))
+
+  it.live("takes credentials out of NATS_URL, connects with them, and never prints them", () =>
+    Effect.gen(function*() {
+      const secret = "s3cr3t-Pa55"
+      const server = yield* startServer({ args: ["--user", "u", "--pass", secret] })
+      const hostPort = server.url.slice("nats://".length)
+      const output: Array<string> = []
+      const logs = yield* Queue.unbounded<string>()
+      const capture = Logger.map(Logger.formatJson, (line) => {
+        output.push(line)
+        Queue.offerUnsafe(logs, line)
+      })
+      const fromEnv = (url: string) =>
+        Layer.build(
+          NatsClient.layerConfig({ servers: Config.succeed([url]), reconnectTimeWait: Config.succeed("50 millis") }).pipe(
+            Layer.provide(Logger.layer([capture]))
+          )
+        ).pipe(Effect.map(Context.get(NatsClient.NatsClient)))
+
+      // The right credentials connect; the connection's logs show the server without them.
+      const nats = yield* fromEnv(`nats://u:${secret}@${hostPort}`)
+      yield* nats.flush
+      yield* server.restart
+      yield* Stream.fromQueue(logs).pipe(Stream.takeUntil((line) => line.includes("NATS reconnected")), Stream.runDrain)
+      yield* nats.flush
+      assert.isTrue(output.some((line) => line.includes(hostPort)), output.join("\n"))
+
+      // Wrong ones fail fast, and the error shows the server without them.
+      const wrongSecret = "n0t-the-Pa55"
+      const started = Date.now()
+      const rejected = yield* Effect.flip(fromEnv(`nats://u:${wrongSecret}@${hostPort}`))
+      assert.isBelow(Date.now() - started, 5_000)
+      if (rejected._tag !== "NatsError") return assert.fail(String(rejected))
+      assert.strictEqual(rejected.reason._tag, "AuthenticationError")
+      assert.include(rejected.message, hostPort)
+      output.push(rejected.message, JSON.stringify(rejected), Cause.pretty(Cause.fail(rejected)), rejected.stack ?? "")
+
+      // A token in the URL.
+      const tokenServer = yield* startServer({ args: ["--auth", secret] })
+      const tokenHost = tokenServer.url.slice("nats://".length)
+      yield* (yield* fromEnv(`nats://${secret}@${tokenHost}`)).flush
+      const wrongToken = yield* Effect.flip(fromEnv(`nats://${wrongSecret}@${tokenHost}`))
+      assert.isTrue(wrongToken._tag === "NatsError" && wrongToken.reason._tag === "AuthenticationError")
+      output.push(wrongToken.message, JSON.stringify(wrongToken), Cause.pretty(Cause.fail(wrongToken)))
+
+      for (const line of output) {
+        assert.notInclude(line, secret)
+        assert.notInclude(line, wrongSecret)
+      }
     }))
 
   it.live("reconnects across a server restart; JetStream data persists", () =>

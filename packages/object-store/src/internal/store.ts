@@ -74,9 +74,6 @@ type StoredInfo = Omit<ObjectInfo, "revision">
 
 const fail = (reason: Errors.ObjectStoreErrorReason) => Effect.fail(Errors.fromReason(reason))
 
-/** JetStream's "invalid operation on sealed stream". */
-const sealedStreamErrCode = 10109
-
 /**
  * The reason a `NatsError` means here: a missing stream is a missing bucket,
  * a refused store a full bucket, a sealed stream a sealed bucket.
@@ -89,15 +86,12 @@ const fromNatsError = (bucket: string, name = "") => (error: NatsError.NatsError
       return Errors.fromReason(
         new Errors.BucketNotFound({ bucket, message: `bucket ${bucket} not found: no stream ${Wire.streamName(bucket)}` })
       )
-    case "JetStreamApiError":
-      if (reason.errCode === sealedStreamErrCode) {
-        return Errors.fromReason(new Errors.BucketSealed({ bucket, message: `bucket ${bucket} is sealed` }))
-      }
-      if (/maximum bytes/i.test(reason.message)) {
-        return Errors.fromReason(
-          new Errors.BucketFull({ bucket, name, message: `bucket ${bucket} is full: ${reason.message}` })
-        )
-      }
+    case "StreamSealed":
+      return Errors.fromReason(new Errors.BucketSealed({ bucket, message: `bucket ${bucket} is sealed` }))
+    case "StorageLimitExceeded":
+      return Errors.fromReason(
+        new Errors.BucketFull({ bucket, name, message: `bucket ${bucket} is full: ${reason.message}` })
+      )
   }
   return Errors.fromReason(error)
 }
@@ -119,7 +113,7 @@ const failedWithServerAway = (exit: Exit.Exit<unknown, unknown>): boolean => {
 }
 
 const isConflict = (error: ObjectStoreError): boolean =>
-  error.reason._tag === "NatsError" && error.reason.reason._tag === "ExpectationFailed"
+  error.reason._tag === "NatsError" && error.reason.reason._tag === "WrongLastSequence"
 
 const retryOnConflict = <A, R>(effect: Effect.Effect<A, ObjectStoreError, R>) =>
   Effect.retry(effect, { while: isConflict, times: conflictRetries })
@@ -221,7 +215,7 @@ const openOrCreate = (client: Client, options: ObjectStoreOptions) => {
   const create = client.jetstream.streams.add(config).pipe(
     // Another process created it between our look-up and our add.
     Effect.catchIf(
-      (error) => error.reason._tag === "JetStreamApiError" && error.reason.errCode === 10058,
+      (error) => error.reason._tag === "StreamExists",
       () => client.jetstream.streams.info(config.name)
     )
   )

@@ -20,7 +20,7 @@
  * waited for once it is closed.
  */
 import type { NatsBroker, NatsError, NatsMessage } from "@nats-effect/core"
-import { NatsClient, NatsHeaders } from "@nats-effect/core"
+import { NatsClient, NatsHeaders, NatsSubject } from "@nats-effect/core"
 import { Effect, Exit, Option } from "effect"
 
 /** What a handler was called with, and how it ended. */
@@ -81,22 +81,6 @@ interface Subscription {
   /** The broker subscriber reading it, once it has reported itself. */
   subscriber: Subscriber | undefined
   readonly handling: Set<NatsMessage.Message>
-}
-
-/** A NATS subject pattern (`*`, `>`) as a predicate on subjects. */
-export const subjectMatcher = (pattern: string): (subject: string) => boolean => {
-  const patternTokens = pattern.split(".")
-  const tail = patternTokens[patternTokens.length - 1] === ">"
-  return (subject) => {
-    const tokens = subject.split(".")
-    if (tail ? tokens.length < patternTokens.length : tokens.length !== patternTokens.length) return false
-    const fixed = tail ? patternTokens.length - 1 : patternTokens.length
-    for (let i = 0; i < fixed; i++) {
-      const token = patternTokens[i]!
-      if (token !== "*" && token !== tokens[i]) return false
-    }
-    return true
-  }
 }
 
 /** The subject a broker subscriber subscribes to for its declared subject: `{param}` tokens are `*`. */
@@ -227,7 +211,7 @@ export const make = (): Recorder => {
                 const subscription: Subscription = {
                   subject,
                   queue: options?.queue,
-                  matches: subjectMatcher(subject),
+                  matches: NatsSubject.matcher(subject),
                   pending: 0,
                   subscriber: undefined,
                   handling: new Set()

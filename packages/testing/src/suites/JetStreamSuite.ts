@@ -28,6 +28,13 @@ const assertApiError = (reason: NatsError.NatsErrorReason, code: number, errCode
   if (text !== undefined) assert.include(error.message, text)
 }
 
+/** Asserts the stream refused a message for being full. */
+const assertStorageLimit = (reason: NatsError.NatsErrorReason, stream: string, limit: NatsError.StorageLimitExceeded["limit"]) => {
+  assert.strictEqual(reason._tag, "StorageLimitExceeded", reason.message)
+  assert.deepInclude(reason as NatsError.StorageLimitExceeded, { stream, limit })
+  assert.isFalse(NatsError.fromReason(reason).isRetryable)
+}
+
 const client = NatsClient.NatsClient
 
 /** File storage size of a message without headers, as nats-server counts it. */
@@ -76,7 +83,7 @@ export const suite = (adapter: Adapter) =>
             const nats = yield* client
             yield* publishAll([`${name}.a`, `${name}.b`])
             const reason = yield* failure(nats.jetstream.publish(`${name}.c`, bytes("3")))
-            assertApiError(reason, 503, 10077, "maximum messages exceeded")
+            assertStorageLimit(reason, name, "messages")
             const info = yield* nats.jetstream.streams.info(name)
             assert.deepStrictEqual([info.state.messages, info.state.lastSeq], [2, 2])
           })))
@@ -90,7 +97,7 @@ export const suite = (adapter: Adapter) =>
             const ack = yield* nats.jetstream.publish(`${name}.a`, bytes("again"))
             assert.strictEqual(ack.seq, 3)
             const reason = yield* failure(nats.jetstream.publish(`${name}.c`, bytes("new subject")))
-            assertApiError(reason, 503, 10077, "maximum messages exceeded")
+            assertStorageLimit(reason, name, "messages")
             assert.deepStrictEqual(seqs(yield* readAll(name)), [2, 3])
           })))
 
@@ -109,7 +116,7 @@ export const suite = (adapter: Adapter) =>
           const info = yield* nats.jetstream.streams.info(name)
           assert.strictEqual(info.state.bytes, 2 * size)
           const reason = yield* failure(nats.jetstream.publish(`${name}.a`, data))
-          assertApiError(reason, 503, 10077, "maximum bytes exceeded")
+          assertStorageLimit(reason, name, "bytes")
         })
       })
 
@@ -213,13 +220,16 @@ export const suite = (adapter: Adapter) =>
             assert.strictEqual(sealed.config.denyDelete, true)
             assert.strictEqual(sealed.config.denyPurge, true)
             assert.strictEqual(sealed.config.discard, "new")
-            assertApiError(
-              yield* failure(nats.jetstream.publish(`${name}.a`, bytes("late"))),
-              400,
-              10109,
-              "invalid operation on sealed stream"
-            )
-            assertApiError(yield* failure(nats.jetstream.streams.purge(name)), 400, 10109)
+            for (
+              const refused of [
+                nats.jetstream.publish(`${name}.a`, bytes("late")),
+                nats.jetstream.streams.purge(name)
+              ] as ReadonlyArray<Effect.Effect<unknown, NatsError.NatsError>>
+            ) {
+              const reason = yield* failure(refused)
+              assert.strictEqual(reason._tag, "StreamSealed", reason.message)
+              assert.strictEqual((reason as NatsError.StreamSealed).stream, name)
+            }
             assertApiError(
               yield* failure(nats.jetstream.streams.update({ name, subjects: [`${name}.>`], sealed: false })),
               500,
@@ -280,12 +290,9 @@ export const suite = (adapter: Adapter) =>
             // The same configuration again is fine; another one is not.
             const again = yield* nats.jetstream.streams.add({ name, subjects: [`${name}.>`] })
             assert.strictEqual(again.config.name, name)
-            assertApiError(
-              yield* failure(nats.jetstream.streams.add({ name, subjects: [`${name}.>`], maxMsgs: 5 })),
-              400,
-              10058,
-              "stream name already in use"
-            )
+            const exists = yield* failure(nats.jetstream.streams.add({ name, subjects: [`${name}.>`], maxMsgs: 5 }))
+            assert.strictEqual(exists._tag, "StreamExists", exists.message)
+            assert.strictEqual((exists as NatsError.StreamExists).stream, name)
           })))
 
       it.effect("tells overlapping wildcard subjects apart as the server does", () =>

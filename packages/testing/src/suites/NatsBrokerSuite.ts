@@ -709,6 +709,43 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(Option.getOrUndefined(process!.parent)?.spanId, publish!.spanId)
         }))
 
+      it.effect("makes one span per operation, the same tree on every adapter", () =>
+        Effect.gen(function*() {
+          const subject = unique("tree")
+          const spans: Array<Tracer.NativeSpan> = []
+          const tracer = Tracer.make({
+            span: (options) => {
+              const span = new Tracer.NativeSpan(options)
+              spans.push(span)
+              return span
+            }
+          })
+          const handled = yield* Deferred.make<void>()
+          const app = NatsBroker.subscriber(subject, {}, () => Deferred.succeed(handled, undefined))
+          yield* withApp(
+            app,
+            Effect.andThen(NatsBroker.publish(subject, "x"), Deferred.await(handled))
+          ).pipe(Effect.provideService(Tracer.Tracer, tracer))
+          interface Node {
+            readonly name: string
+            readonly kind: Tracer.SpanKind
+            readonly children: ReadonlyArray<Node>
+          }
+          const childrenOf = (parent: Tracer.NativeSpan | undefined): ReadonlyArray<Node> =>
+            spans
+              .filter((span) => Option.getOrUndefined(span.parent)?.spanId === parent?.spanId)
+              .map((span) => ({ name: span.name, kind: span.kind, children: childrenOf(span) }))
+          // Every span the publish and its handling made, from the root: nothing
+          // made by an adapter.
+          assert.deepStrictEqual(childrenOf(undefined), [
+            {
+              name: `publish ${subject}`,
+              kind: "producer",
+              children: [{ name: `process ${subject}`, kind: "consumer", children: [] }]
+            }
+          ])
+        }))
+
       it.effect("writes FastStream's content-type and correlation_id headers", () =>
         Effect.gen(function*() {
           const base = unique("wire")

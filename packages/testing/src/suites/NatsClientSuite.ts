@@ -116,6 +116,8 @@ export const suite = (adapter: Adapter) =>
           const reason = yield* failure(nats.request(subject, bytes("?")))
           assert.strictEqual(reason._tag, "NoResponders")
           assert.strictEqual((reason as NatsError.NoResponders).subject, subject)
+          // Someone may answer next time.
+          assert.isTrue(NatsError.fromReason(reason).isRetryable)
         }))
 
       it.effect("fails an unanswered request with TimeoutError", () =>
@@ -123,8 +125,9 @@ export const suite = (adapter: Adapter) =>
           const nats = yield* client
           const subject = unique("silent")
           yield* nats.subscribe(subject)
-          const reason = yield* failure(nats.request(subject, bytes("?"), { timeout: "200 millis" }))
-          assert.strictEqual(reason._tag, "TimeoutError")
+          const error = yield* Effect.flip(nats.request(subject, bytes("?"), { timeout: "200 millis" }))
+          assert.strictEqual(error.reason._tag, "TimeoutError")
+          assert.isTrue(error.isRetryable)
         }))
 
       it.effect("refuses a payload above max_payload with PayloadTooLarge", () =>
@@ -171,6 +174,73 @@ export const suite = (adapter: Adapter) =>
           }
           const reason = yield* failure(nats.subscribe(unique("q"), { queue: "bad queue" }))
           assert.strictEqual(reason._tag, "InvalidSubject")
+        }))
+
+      it.effect("refuses invalid stream and consumer names with InvalidName", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          for (const name of ["", "a.b", "a b", "a*", "a>", "a/b", "a\\b"]) {
+            const stream = yield* failure(nats.jetstream.streams.add({ name, subjects: [unique("names")] }))
+            assert.strictEqual(stream._tag, "InvalidName", `stream '${name}': ${stream.message}`)
+            assert.deepInclude(stream as NatsError.InvalidName, { kind: "stream", name })
+            const consumer = yield* failure(nats.jetstream.consumers.info("ANY", name))
+            assert.strictEqual(consumer._tag, "InvalidName", `consumer '${name}'`)
+            assert.deepInclude(consumer as NatsError.InvalidName, { kind: "consumer", name })
+          }
+        }))
+
+      it.effect("refuses a protocol line over max_control_line with InvalidSubject, and loses nothing after", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const limit = nats.server.maxControlLine
+          assert.strictEqual(limit, 4096)
+          const subject = unique("after")
+          const long = `${subject}.${"x".repeat(limit)}`
+          // Fewer characters than the limit, more bytes.
+          const wide = `${subject}.${"é".repeat(limit / 2 + 16)}`
+          const refusals: ReadonlyArray<readonly [string, Effect.Effect<unknown, NatsError.NatsError, Scope.Scope>]> = [
+            ["publish", nats.publish(long, bytes("x"))],
+            ["publish (bytes)", nats.publish(wide, bytes("x"))],
+            ["publish with reply", nats.publish(subject, bytes("x"), { reply: long })],
+            ["request", nats.request(long, bytes("x"))],
+            ["jetstream publish", nats.jetstream.publish(long, bytes("x"))],
+            ["subscribe", nats.subscribe(long)],
+            ["subscribe with queue", nats.subscribe(subject, { queue: "q".repeat(limit) })],
+            ["get last by subject", nats.jetstream.getMessage("ANY", { lastBySubject: long })],
+            ["ordered consumer filter", Stream.runDrain(nats.jetstream.ordered("ANY", { filterSubjects: [long] }))]
+          ]
+          for (const [what, refused] of refusals) {
+            const reason = yield* failure(refused)
+            assert.strictEqual(reason._tag, "InvalidSubject", `${what}: ${reason.message}`)
+            assert.include(reason.message, "max_control_line", what)
+            assert.isFalse(NatsError.fromReason(reason).isRetryable, what)
+          }
+          // Stream and consumer names go into API subjects: too long a name is an InvalidName.
+          const longName = "N".repeat(limit)
+          for (
+            const [kind, refused] of [
+              ["stream", nats.jetstream.streams.info(longName)],
+              ["stream", nats.jetstream.streams.add({ name: longName, subjects: [subject] })],
+              ["consumer", nats.jetstream.consumers.info("ANY", longName)]
+            ] as const
+          ) {
+            const reason = yield* failure(refused as Effect.Effect<unknown, NatsError.NatsError>)
+            assert.strictEqual(reason._tag, "InvalidName", reason.message)
+            assert.deepInclude(reason as NatsError.InvalidName, { kind, name: longName })
+            assert.include(reason.message, "max_control_line")
+          }
+          // A long subject within the limit goes through.
+          const near = `${subject}.${"n".repeat(limit - subject.length - 200)}`
+          const nearMessages = yield* nats.subscribe(near)
+          yield* nats.publish(near, bytes("near"))
+          const [nearMessage] = yield* Stream.runCollect(Stream.take(nearMessages, 1))
+          assert.strictEqual(nearMessage!.subject, near)
+          // The connection is intact: everything published after arrives.
+          const messages = yield* nats.subscribe(subject)
+          const count = 1000
+          for (let i = 0; i < count; i++) yield* nats.publish(subject, bytes(String(i)))
+          const received = yield* Stream.runCollect(Stream.take(messages, count))
+          assert.deepStrictEqual(received.map((m) => Number(text(m.data))), Array.from({ length: count }, (_, i) => i))
         }))
 
       // -----------------------------------------------------------------------
@@ -300,12 +370,14 @@ export const suite = (adapter: Adapter) =>
             const reason = yield* failure(
               nats.jetstream.publish(subject, bytes("stale"), { expect: { lastSubjectSequence: 1 } })
             )
-            assert.strictEqual(reason._tag, "ExpectationFailed")
-            assert.strictEqual((reason as NatsError.ExpectationFailed).errCode, 10071)
+            // The compare-and-set conflict, with what was expected and what the subject has.
+            assert.strictEqual(reason._tag, "WrongLastSequence", reason.message)
+            assert.deepInclude(reason as NatsError.WrongLastSequence, { subject, expected: 1, current: 3 })
             const exists = yield* failure(
               nats.jetstream.publish(subject, bytes("again"), { expect: { lastSubjectSequence: 0 } })
             )
-            assert.strictEqual(exists._tag, "ExpectationFailed")
+            assert.strictEqual(exists._tag, "WrongLastSequence")
+            assert.deepInclude(exists as NatsError.WrongLastSequence, { expected: 0, current: 3 })
             assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.messages, 3)
           })))
 
@@ -323,8 +395,8 @@ export const suite = (adapter: Adapter) =>
             const wrongLast = yield* failure(
               nats.jetstream.publish(subject, bytes("2"), { expect: { lastSequence: 5 } })
             )
-            assert.strictEqual(wrongLast._tag, "ExpectationFailed")
-            assert.strictEqual((wrongLast as NatsError.ExpectationFailed).errCode, 10071)
+            assert.strictEqual(wrongLast._tag, "WrongLastSequence")
+            assert.deepInclude(wrongLast as NatsError.WrongLastSequence, { expected: 5, current: 1 })
             const wrongId = yield* failure(
               nats.jetstream.publish(subject, bytes("2"), { expect: { lastMsgId: "id-0" } })
             )

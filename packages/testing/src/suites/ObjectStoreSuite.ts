@@ -188,6 +188,22 @@ export const suite = (adapter: Adapter) =>
           }
         }))
 
+      it.effect("concurrent puts of one name all succeed: each replaces the one before", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          const count = 8
+          const puts = yield* Effect.all(
+            Array.from({ length: count }, (_, i) => store.putBytes("contended", `version ${i}`)),
+            { concurrency: "unbounded" }
+          )
+          // Each put's meta is a compare-and-set on the name's last revision: a
+          // conflict is retried, so every put lands, one after the other.
+          const revisions = puts.map((info) => info.revision).sort((a, b) => a - b)
+          assert.strictEqual(new Set(revisions).size, count)
+          const last = puts.find((info) => info.revision === revisions[count - 1])!
+          assert.strictEqual(text(yield* store.getBytes("contended")), `version ${puts.indexOf(last)}`)
+        }))
+
       it.effect("puts and gets with the default chunk size", () =>
         Effect.gen(function*() {
           const store = yield* open()

@@ -4,6 +4,7 @@
  * and the matching token of each received subject is handed to the handler
  * under the parameter's name.
  */
+import { subscribeProblem } from "../../NatsSubject.ts"
 
 export type Params = Readonly<Record<string, string>>
 
@@ -22,7 +23,6 @@ export interface SubjectTemplate {
 }
 
 const paramToken = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/
-const forbidden = /[\s]/
 
 /**
  * Parses a subject declaration. Returns a message saying what is wrong when
@@ -31,21 +31,16 @@ const forbidden = /[\s]/
  * `{param}`.
  */
 export const parse = (template: string): SubjectTemplate | string => {
-  if (template.length === 0) return "the subject is empty"
-  if (forbidden.test(template)) return `the subject "${template}" contains whitespace`
+  // NATS's own grammar first (a `{param}` token is a literal to it), then the template's.
+  const problem = subscribeProblem(template)
+  if (problem !== undefined) return template.length === 0 ? problem : `the subject "${template}": ${problem}`
   const tokens = template.split(".")
   const names: Array<string> = []
   const positions: Array<number> = []
   const subscribed: Array<string> = []
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!
-    if (token.length === 0) return `the subject "${template}" has an empty token`
-    if (token === ">") {
-      if (i !== tokens.length - 1) return `in the subject "${template}", ">" must be the last token`
-      subscribed.push(token)
-      continue
-    }
-    if (token === "*") {
+    if (token === "*" || token === ">") {
       subscribed.push(token)
       continue
     }

@@ -1,8 +1,9 @@
 /**
- * `NatsClient.layerMemory`: a NATS server with JetStream inside the process.
- * Each build is its own server (no state outside it). The routing, streams
- * and consumers are synchronous objects (`router.ts`, `jetstream.ts`); this
- * module makes the port's Effects and Streams of them, reading the time from
+ * The driver of `NatsClient.layerMemory`: a NATS server with JetStream inside
+ * the process. Each build is its own server (no state outside it). The
+ * routing, streams and consumers are synchronous objects (`router.ts`,
+ * `jetstream.ts`); this module makes the driver's Effects and Streams of them
+ * (the port's rules are `NatsClient.make`'s), reading the time from
  * Effect's `Clock` so that `TestClock` drives ages, ack waits and delays.
  *
  * Messages are handed to every receiver as they are, without copying the
@@ -11,30 +12,27 @@
 import { randomBytes } from "node:crypto"
 import { Cause, type Clock, Duration, Effect, Queue, Result, type Scope, Stream } from "effect"
 import type {
+  Driver,
   JetStream,
-  JetStreamPublishOptions,
   JsMsg,
   MemoryOptions,
   Msg,
-  NatsClient,
+  OutgoingMsg,
   PubAck,
   ServerInfo,
   StoredMsg
 } from "../../NatsClient.ts"
 import * as NatsError from "../../NatsError.ts"
-import { nameProblem } from "../validation.ts"
+import { noResponders, noStreamCaptures, timedOut } from "../apiErrors.ts"
 import type { Consumer } from "./consumer.ts"
 import * as Errors from "./errors.ts"
-import * as Headers from "./headers.ts"
 import { JetStreamServer, toStoredMsg } from "./jetstream.ts"
 import { Router, type Subscription } from "./router.ts"
-import { type Incoming, noAnswer, type Refusal } from "./stream.ts"
-import { publishProblem, queueProblem, subscribeProblem } from "./subjects.ts"
+import { noAnswer, type Refusal } from "./stream.ts"
 
 const version = "2.9.10-memory"
 const defaultMaxPayload = 1024 * 1024
-const defaultTimeout = Duration.seconds(5)
-const defaultBufferMessages = 64
+const defaultMaxControlLine = 4096
 
 const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -49,14 +47,18 @@ const nuid = (): string => {
 const encoder = new TextEncoder()
 const fail = NatsError.fromReason
 
-const invalidSubject = (subject: string, message: string) => fail(new NatsError.InvalidSubject({ subject, message }))
-
-export const make = (options: MemoryOptions): Effect.Effect<NatsClient["Service"], never, Scope.Scope> =>
+/** The in-memory server as a `NatsClient` driver. */
+export const make = (options: MemoryOptions): Effect.Effect<Driver, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const maxPayload = options.maxPayload ?? defaultMaxPayload
-    const server: ServerInfo = { serverId: nuid(), version, maxPayload, jetstream: true }
+    const server: ServerInfo = {
+      serverId: nuid(),
+      version,
+      maxPayload: options.maxPayload ?? defaultMaxPayload,
+      maxControlLine: options.maxControlLine ?? defaultMaxControlLine,
+      jetstream: true
+    }
     const router = new Router()
-    const jetstream = new JetStreamServer(version)
+    const jetstream = new JetStreamServer()
     const subscriptions = new Set<Queue.Queue<Msg, Cause.Done>>()
     const inboxPrefix = `_INBOX.${nuid()}.`
     let inboxes = 0
@@ -72,44 +74,17 @@ export const make = (options: MemoryOptions): Effect.Effect<NatsClient["Service"
       })
     )
 
-    const payloadTooLarge = (subject: string, dataSize: number, headerBytes: number): NatsError.NatsError | undefined => {
-      const size = dataSize > maxPayload ? dataSize : dataSize + headerBytes
-      if (size <= maxPayload) return undefined
-      return fail(
-        new NatsError.PayloadTooLarge({
-          size,
-          maxPayload,
-          message: `a message of ${size} bytes to '${subject}' exceeds the server's max_payload of ${maxPayload} bytes`
-        })
-      )
-    }
-
-    /** Checks a message to send; its headers encoded, or why it cannot go. */
-    const prepare = (
-      subject: string,
-      data: Uint8Array,
-      headers: Parameters<typeof Headers.encode>[0],
-      set?: Readonly<Record<string, string>>
-    ): Headers.EncodedHeaders | NatsError.NatsError => {
-      const problem = publishProblem(subject)
-      if (problem !== undefined) return invalidSubject(subject, problem)
-      if (data.length > maxPayload) return payloadTooLarge(subject, data.length, 0)!
-      const encoded = Headers.encode(headers, set)
-      if (typeof encoded === "string") return fail(new NatsError.EncodeError({ subject, message: encoded }))
-      return payloadTooLarge(subject, data.length, encoded.bytes) ?? encoded
-    }
-
     /**
      * What the server does with a core message: route it to subscribers and,
      * when a stream captures its subject, store it (answering `reply` with
      * the PubAck, as the server does). False when nobody received it.
      */
-    const send = (msg: Msg, headerBytes: number, now: number): boolean => {
-      const routed = router.route(msg)
+    const send = (msg: OutgoingMsg, now: number): boolean => {
+      // Receivers get a message as the port defines it, without the sender's header count.
+      const routed = router.route({ subject: msg.subject, data: msg.data, headers: msg.headers, reply: msg.reply })
       const stream = jetstream.streamFor(msg.subject)
       if (stream === undefined) return routed
-      const incoming: Incoming = { subject: msg.subject, data: msg.data, headers: msg.headers, headerBytes }
-      const stored = stream.store(incoming, now)
+      const stored = stream.store(msg, now)
       const answer = msg.reply === undefined ? undefined : pubAckAnswer(stream.name, stored)
       if (answer !== undefined) {
         router.route({ subject: msg.reply!, data: encoder.encode(JSON.stringify(answer)), headers: undefined, reply: undefined })
@@ -117,29 +92,19 @@ export const make = (options: MemoryOptions): Effect.Effect<NatsClient["Service"
       return true
     }
 
-    const publish: NatsClient["Service"]["publish"] = (subject, data, options) =>
+    const publish: Driver["publish"] = (msg) =>
       Effect.clockWith((clock) => {
-        const prepared = prepare(subject, data, options?.headers)
-        if (NatsError.isNatsError(prepared)) return Effect.fail(prepared)
-        const reply = options?.reply
-        if (reply !== undefined) {
-          const problem = publishProblem(reply)
-          if (problem !== undefined) return Effect.fail(invalidSubject(reply, `reply subject: ${problem}`))
-        }
-        send({ subject, data, headers: prepared.headers, reply }, prepared.bytes, clock.currentTimeMillisUnsafe())
+        send(msg, clock.currentTimeMillisUnsafe())
         return Effect.void
       })
 
-    const subscribe: NatsClient["Service"]["subscribe"] = (subject, options) =>
+    const subscribe: Driver["subscribe"] = (subject, queueGroup) =>
       Effect.gen(function*() {
-        const problem = subscribeProblem(subject) ??
-          (options?.queue === undefined ? undefined : queueProblem(options.queue))
-        if (problem !== undefined) return yield* Effect.fail(invalidSubject(subject, problem))
         // Core NATS cannot push back: the queue is unbounded, as a client's buffer.
         const queue = yield* Queue.unbounded<Msg, Cause.Done>()
         const subscription: Subscription = {
           subject,
-          queue: options?.queue,
+          queue: queueGroup,
           deliver: (msg) => {
             Queue.offerUnsafe(queue, msg)
           }
@@ -159,49 +124,43 @@ export const make = (options: MemoryOptions): Effect.Effect<NatsClient["Service"
         return Stream.fromQueue(queue).pipe(Stream.ensuring(unsubscribe))
       })
 
-    const request: NatsClient["Service"]["request"] = (subject, data, options) =>
+    const request: Driver["request"] = (msg, timeout) =>
       Effect.clockWith((clock) => {
-        const prepared = prepare(subject, data, options?.headers)
-        if (NatsError.isNatsError(prepared)) return Effect.fail(prepared)
-        const noResponders = fail(new NatsError.NoResponders({ subject, message: `no responders on '${subject}'` }))
-        const timedOut = fail(
-          new NatsError.TimeoutError({ operation: "request", subject, message: `request '${subject}' timed out` })
-        )
+        const subject = msg.subject
         return Effect.callback<Msg, NatsError.NatsError>((resume) => {
           const inbox: Subscription = {
             subject: newInbox(),
             queue: undefined,
-            deliver: (msg) => {
+            deliver: (reply) => {
               router.remove(inbox)
-              resume(Effect.succeed(msg))
+              resume(Effect.succeed(reply))
             }
           }
           router.add(inbox)
-          const msg: Msg = { subject, data, headers: prepared.headers, reply: inbox.subject }
-          if (!send(msg, prepared.bytes, clock.currentTimeMillisUnsafe())) {
+          if (!send({ ...msg, reply: inbox.subject }, clock.currentTimeMillisUnsafe())) {
             router.remove(inbox)
-            resume(Effect.fail(noResponders))
+            resume(Effect.fail(noResponders(subject)))
             return
           }
           return Effect.sync(() => router.remove(inbox))
         }).pipe(
           Effect.timeoutOrElse({
-            duration: options?.timeout ?? defaultTimeout,
-            orElse: () => Effect.fail(timedOut)
+            duration: timeout,
+            orElse: () => Effect.fail(timedOut({ operation: "request", subject }))
           })
         )
       })
 
     return {
-      server,
+      server: () => server,
       adapter: "memory",
       publish,
       subscribe,
       request,
       // Delivery is synchronous: everything published before was delivered.
       flush: Effect.void,
-      jetstream: makeJetStream(jetstream, router, prepare, newInbox)
-    } satisfies NatsClient["Service"]
+      jetstream: makeJetStream(jetstream, router, newInbox)
+    } satisfies Driver
   })
 
 /** The server's JSON answer to a message a stream stored or refused, or `undefined` when it does not answer. */
@@ -213,64 +172,6 @@ const pubAckAnswer = (stream: string, stored: Result.Result<PubAck, Refusal>): o
   const refusal = stored.failure
   if (refusal === noAnswer) return undefined
   return { error: { code: refusal.code, err_code: refusal.errCode, description: refusal.description }, stream, seq: 0 }
-}
-
-type Prepare = (
-  subject: string,
-  data: Uint8Array,
-  headers: Parameters<typeof Headers.encode>[0],
-  set?: Readonly<Record<string, string>>
-) => Headers.EncodedHeaders | NatsError.NatsError
-
-/** The JetStream headers nats.js sets for a publish's options. */
-const publishHeaders = (options: JetStreamPublishOptions | undefined): Record<string, string> | undefined => {
-  if (options === undefined || (options.msgId === undefined && options.expect === undefined)) return undefined
-  const set: Record<string, string> = {}
-  const expect = options.expect
-  if (options.msgId !== undefined) set["Nats-Msg-Id"] = options.msgId
-  if (expect?.stream !== undefined) set["Nats-Expected-Stream"] = expect.stream
-  if (expect?.lastSequence !== undefined) set["Nats-Expected-Last-Sequence"] = String(expect.lastSequence)
-  if (expect?.lastSubjectSequence !== undefined) {
-    set["Nats-Expected-Last-Subject-Sequence"] = String(expect.lastSubjectSequence)
-  }
-  if (expect?.lastMsgId !== undefined) set["Nats-Expected-Last-Msg-Id"] = expect.lastMsgId
-  return set
-}
-
-const checkName = (kind: "stream" | "consumer", name: string, context: Errors.ErrorContext) => {
-  const problem = nameProblem(kind, name)
-  return problem === undefined ? undefined : Errors.badRequest(context, problem)
-}
-
-const checkBuffer = (bufferMessages: number | undefined, context: Errors.ErrorContext) => {
-  const buffer = bufferMessages ?? defaultBufferMessages
-  return Number.isInteger(buffer) && buffer > 0
-    ? undefined
-    : Errors.badRequest(context, `bufferMessages must be a positive integer, got ${buffer}`)
-}
-
-/**
- * One filter on every server; several need nats-server 2.10, which the
- * in-memory server (answering as 2.9) refuses as the nats.js adapter does.
- */
-const checkFilters = (filters: ReadonlyArray<string> | undefined, context: Errors.ErrorContext) => {
-  if (filters === undefined) return undefined
-  for (const filter of filters) {
-    const problem = subscribeProblem(filter)
-    if (problem !== undefined) return Errors.badRequest(context, `filter subject '${filter}': ${problem}`)
-  }
-  return filters.length > 1
-    ? Errors.badRequest(context, `several filter subjects need nats-server 2.10.0 or later (connected to ${version})`)
-    : undefined
-}
-
-/** The first of the checks that fails, as an Effect failure, or `effect`. */
-const checked = <A, E, R>(
-  problems: ReadonlyArray<NatsError.NatsError | undefined>,
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | NatsError.NatsError, R> => {
-  const problem = problems.find((p) => p !== undefined)
-  return problem === undefined ? effect : Effect.fail(problem)
 }
 
 /** Runs `f` with the current time (ms) and lifts its `Result`. */
@@ -331,122 +232,60 @@ const deliveries = <A>(
 const makeJetStream = (
   server: JetStreamServer,
   router: Router,
-  prepare: Prepare,
   newInbox: () => string
-): JetStream => {
-  const publish: JetStream["publish"] = (subject, data, options) =>
+): Driver["jetstream"] => {
+  const publish: Driver["jetstream"]["publish"] = (msg, timeout) =>
     Effect.clockWith((clock) => {
+      const subject = msg.subject
       const context = { operation: "jetstream publish", subject }
-      const prepared = prepare(subject, data, options?.headers, publishHeaders(options))
-      if (NatsError.isNatsError(prepared)) return Effect.fail(prepared)
       // Nobody answers: the publisher waits for its timeout.
-      const unanswered = Effect.andThen(Effect.sleep(options?.timeout ?? defaultTimeout), Effect.fail(Errors.noAnswer(context)))
+      const unanswered = Effect.andThen(Effect.sleep(timeout), Effect.fail(timedOut(context)))
       // A JetStream publish is a request: subscribers of the subject get it too.
-      const routed = router.route({ subject, data, headers: prepared.headers, reply: newInbox() })
+      const routed = router.route({ subject, data: msg.data, headers: msg.headers, reply: newInbox() })
       const stream = server.streamFor(subject)
       if (stream === undefined) {
         return routed
           ? unanswered
-          : Effect.fail(fail(new NatsError.NoResponders({ subject, message: `no stream captures subject '${subject}'` })))
+          : Effect.fail(noStreamCaptures(subject))
       }
-      const incoming: Incoming = { subject, data, headers: prepared.headers, headerBytes: prepared.bytes }
-      const stored = stream.store(incoming, clock.currentTimeMillisUnsafe())
+      const stored = stream.store(msg, clock.currentTimeMillisUnsafe())
       if (Result.isSuccess(stored)) return Effect.succeed(stored.success)
-      return stored.failure === noAnswer ? unanswered : Effect.fail(Errors.toNatsError(stored.failure, context))
+      return stored.failure === noAnswer
+        ? unanswered
+        : Effect.fail(Errors.toNatsError(stored.failure, { ...context, stream: stream.name }))
     })
 
   const streams: JetStream["streams"] = {
-    add: (config) =>
-      withTime((now) => server.addStream(config, now)),
+    add: (config) => withTime((now) => server.addStream(config, now)),
     update: (config) => withTime((now) => server.updateStream(config, now)),
-    info: (name) =>
-      checked(
-        [checkName("stream", name, { operation: "stream info", stream: name })],
-        withTime((now) => server.streamInfo(name, now))
-      ),
-    delete: (name) =>
-      checked(
-        [checkName("stream", name, { operation: "stream delete", stream: name })],
-        Effect.suspend(() => Effect.fromResult(server.deleteStream(name)))
-      ),
-    purge: (name, options) =>
-      checked(
-        [checkName("stream", name, { operation: "stream purge", stream: name })],
-        withTime((now) => Result.map(server.purge(name, options, now), (purged) => ({ purged })))
-      ),
+    info: (name) => withTime((now) => server.streamInfo(name, now)),
+    delete: (name) => Effect.suspend(() => Effect.fromResult(server.deleteStream(name))),
+    purge: (name, options) => withTime((now) => Result.map(server.purge(name, options, now), (purged) => ({ purged }))),
     list: (options) => withTime((now) => Result.succeed(server.list(options?.subject, now)))
   }
 
-  const getMessage: JetStream["getMessage"] = (stream, query) => {
-    const context = { operation: "get message", stream }
-    const queryProblem = "seq" in query
-      ? (Number.isInteger(query.seq) && query.seq >= 1
-        ? undefined
-        : Errors.badRequest(context, `seq must be a positive integer, got ${query.seq}`))
-      : (() => {
-        const problem = publishProblem(query.lastBySubject)
-        return problem === undefined ? undefined : invalidSubject(query.lastBySubject, problem)
-      })()
-    return checked(
-      [checkName("stream", stream, context), queryProblem],
-      withTime((now) => server.getMessage(stream, query, now))
-    )
-  }
+  const getMessage: JetStream["getMessage"] = (stream, query) => withTime((now) => server.getMessage(stream, query, now))
 
-  const ordered: JetStream["ordered"] = (stream, options) => {
-    const context = { operation: "ordered consumer", stream }
-    const problem = checkName("stream", stream, context) ?? checkBuffer(options?.bufferMessages, context) ??
-      checkFilters(options?.filterSubjects, context)
-    if (problem !== undefined) return Stream.fail(problem)
-    const headersOnly = options?.headersOnly ?? false
-    return deliveries(
-      options?.bufferMessages ?? defaultBufferMessages,
-      (now) => server.createOrdered(stream, options, now),
+  const ordered: Driver["jetstream"]["ordered"] = (stream, request) =>
+    deliveries(
+      request.bufferMessages,
+      (now) => server.createOrdered(stream, request, now),
       (consumer) => server.removeConsumer(consumer),
-      (_, { entry, pending }): StoredMsg => toStoredMsg(stream, entry, pending, headersOnly)
+      (_, { entry, pending }): StoredMsg => toStoredMsg(stream, entry, pending, request.headersOnly)
     )
-  }
 
-  const consumerContext = (operation: string, stream: string, consumer: string) => ({ operation, stream, consumer })
-
-  const consumers: JetStream["consumers"] = {
-    add: (stream, config) => {
-      const context = consumerContext("consumer add", stream, config.name)
-      return checked(
-        [
-          checkName("stream", stream, context),
-          checkName("consumer", config.name, context),
-          checkFilters(config.filterSubjects, context)
-        ],
-        withTime((now) => server.addConsumer(stream, config, now))
-      )
-    },
-    info: (stream, name) => {
-      const context = consumerContext("consumer info", stream, name)
-      return checked(
-        [checkName("stream", stream, context), checkName("consumer", name, context)],
-        withTime((now) => Result.map(server.consumer(stream, name, context.operation, now), (c) => c.info()))
-      )
-    },
-    delete: (stream, name) => {
-      const context = consumerContext("consumer delete", stream, name)
-      return checked(
-        [checkName("stream", stream, context), checkName("consumer", name, context)],
-        Effect.suspend(() => Effect.fromResult(server.deleteConsumer(stream, name)))
-      )
-    },
-    consume: (stream, name, options) => {
-      const context = consumerContext("consume", stream, name)
-      const problem = checkName("stream", stream, context) ?? checkName("consumer", name, context) ??
-        checkBuffer(options?.bufferMessages, context)
-      if (problem !== undefined) return Stream.fail(problem)
-      return deliveries(
-        options?.bufferMessages ?? defaultBufferMessages,
-        (now) => server.consumer(stream, name, context.operation, now),
+  const consumers: Driver["jetstream"]["consumers"] = {
+    add: (stream, config) => withTime((now) => server.addConsumer(stream, config, now)),
+    info: (stream, name) =>
+      withTime((now) => Result.map(server.consumer(stream, name, "consumer info", now), (c) => c.info())),
+    delete: (stream, name) => Effect.suspend(() => Effect.fromResult(server.deleteConsumer(stream, name))),
+    consume: (stream, name, bufferMessages) =>
+      deliveries(
+        bufferMessages,
+        (now) => server.consumer(stream, name, "consume", now),
         () => undefined,
         (consumer, delivery) => toJsMsg(stream, consumer, delivery)
       )
-    }
   }
 
   return { publish, streams, getMessage, ordered, consumers }

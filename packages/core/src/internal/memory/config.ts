@@ -14,9 +14,8 @@ import type {
 } from "../../NatsClient.ts"
 import type { NatsError } from "../../NatsError.ts"
 import { fromNanos, toNanos } from "../nanos.ts"
-import { nameProblem } from "../validation.ts"
 import * as Errors from "./errors.ts"
-import { hasWildcard, isSubsetMatch, subjectsCollide, subscribeProblem } from "./subjects.ts"
+import { hasWildcard, isSubsetMatch, subjectsCollide, subscribeProblem } from "../../NatsSubject.ts"
 
 const maxDescriptionLength = 4 * 1024
 const maxReplicas = 5
@@ -103,25 +102,6 @@ const resolve = (
     metadata: config.metadata,
     compression: config.compression ?? "none"
   })
-}
-
-/**
- * `metadata` and `compression` need nats-server 2.10; the in-memory server
- * answers as 2.9, so it refuses them as the nats.js adapter does there.
- */
-export const clientSideProblem = (
-  config: StreamConfig,
-  context: Errors.ErrorContext,
-  version: string
-): NatsError | undefined => {
-  const problem = nameProblem("stream", config.name)
-  if (problem !== undefined) return Errors.badRequest(context, problem)
-  const field = config.metadata !== undefined ? "metadata" : config.compression !== undefined ? "compression" : undefined
-  if (field === undefined) return undefined
-  return Errors.badRequest(
-    context,
-    `stream '${field}' requires nats-server 2.10.0 or later (connected to ${version})`
-  )
 }
 
 /** A new stream's configuration. */

@@ -14,7 +14,7 @@ import type { ConsumerInfo } from "../../NatsClient.ts"
 import type { NatsError } from "../../NatsError.ts"
 import type { ConsumerSettings } from "./config.ts"
 import type { Entry, MemStream, StreamListener } from "./stream.ts"
-import { compileMatcher, hasWildcard, isSubsetMatch } from "./subjects.ts"
+import { matcher, hasWildcard, isSubsetMatch } from "../../NatsSubject.ts"
 
 export type Next =
   | {
@@ -287,9 +287,9 @@ export class Consumer implements StreamListener {
       this.matches = undefined
     } else if (filters.length === 1 && !hasWildcard(filters[0]!)) {
       this.literal = filters[0]!
-      this.matches = compileMatcher(filters[0]!)
+      this.matches = matcher(filters[0]!)
     } else {
-      const matchers = filters.map(compileMatcher)
+      const matchers = filters.map(matcher)
       this.literal = undefined
       this.matches = (subject) => matchers.some((matches) => matches(subject))
     }

@@ -65,23 +65,8 @@ export const api = (
   args: Readonly<Record<string, string | number>> = {}
 ): NatsError.NatsError => toNatsError(apiError(name, args), context)
 
-/** A bad argument the nats.js adapter refuses before sending anything. */
-export { badRequest } from "../apiErrors.ts"
-
 export const streamNotFound = (stream: string, operation: string): NatsError.NatsError =>
   api("StreamNotFound", { operation, stream })
 
 export const consumerNotFound = (stream: string, consumer: string, operation: string): NatsError.NatsError =>
   api("ConsumerNotFound", { operation, stream, consumer })
-
-/** What a client sees when the server does not answer: a timeout. */
-export const noAnswer = (context: ErrorContext): NatsError.NatsError =>
-  NatsError.fromReason(
-    new NatsError.TimeoutError({
-      operation: context.operation,
-      subject: context.subject,
-      message: context.subject === undefined
-        ? `${context.operation} timed out`
-        : `${context.operation} '${context.subject}' timed out`
-    })
-  )

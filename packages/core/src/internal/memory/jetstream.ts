@@ -18,7 +18,7 @@ import * as Config from "./config.ts"
 import { Consumer } from "./consumer.ts"
 import * as Errors from "./errors.ts"
 import { type Entry, MemStream } from "./stream.ts"
-import { subjectsCollide } from "./subjects.ts"
+import { subjectsCollide } from "../../NatsSubject.ts"
 
 interface StreamEntry {
   readonly stream: MemStream
@@ -35,11 +35,6 @@ export class JetStreamServer {
   private readonly streams = new Map<string, StreamEntry>()
   private readonly captureCache = new Map<string, StreamEntry | null>()
   private orderedCount = 0
-  private readonly version: string
-
-  constructor(version: string) {
-    this.version = version
-  }
 
   /** The stream whose subjects capture `subject`, if any. */
   streamFor(subject: string): MemStream | undefined {
@@ -48,8 +43,6 @@ export class JetStreamServer {
 
   addStream(config: StreamConfig, now: number): Result.Result<StreamInfo, NatsError> {
     const context = { operation: "stream add", stream: config.name }
-    const refused = Config.clientSideProblem(config, context, this.version)
-    if (refused !== undefined) return Result.fail(refused)
     const resolved = Config.streamForCreate(config, context)
     if (Result.isFailure(resolved)) return Result.fail(resolved.failure)
     const existing = this.streams.get(config.name)
@@ -73,8 +66,6 @@ export class JetStreamServer {
 
   updateStream(config: StreamConfig, now: number): Result.Result<StreamInfo, NatsError> {
     const context = { operation: "stream update", stream: config.name }
-    const refused = Config.clientSideProblem(config, context, this.version)
-    if (refused !== undefined) return Result.fail(refused)
     const entry = this.streams.get(config.name)
     if (entry === undefined) return Result.fail(Errors.streamNotFound(config.name, context.operation))
     const resolved = Config.streamForUpdate(entry.stream.config, config, context)
@@ -107,9 +98,6 @@ export class JetStreamServer {
 
   purge(name: string, options: PurgeOptions | undefined, now: number): Result.Result<number, NatsError> {
     const context = { operation: "stream purge", stream: name }
-    if (options?.keep !== undefined && options.seq !== undefined) {
-      return Result.fail(Errors.badRequest(context, "'keep' and 'seq' cannot be used together"))
-    }
     const found = this.lookup(name, context.operation)
     if (Result.isFailure(found)) return Result.fail(found.failure)
     const stream = found.success.stream

@@ -9,7 +9,7 @@
  * call per receiver.
  */
 import type { Msg } from "../../NatsClient.ts"
-import { compileMatcher, hasWildcard } from "./subjects.ts"
+import { matcher, hasWildcard } from "../../NatsSubject.ts"
 
 export interface Subscription {
   readonly subject: string
@@ -45,7 +45,7 @@ export class Router {
   private readonly turns = new Map<string, number>()
 
   add(subscription: Subscription): void {
-    const entry: Entry = { subscription, matches: compileMatcher(subscription.subject) }
+    const entry: Entry = { subscription, matches: matcher(subscription.subject) }
     if (hasWildcard(subscription.subject)) {
       this.wildcard.push(entry)
       this.cache.clear()

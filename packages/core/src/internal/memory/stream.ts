@@ -16,10 +16,10 @@
  * storage 16 + subject + headers + data, headers as encoded on the wire.
  */
 import { Result } from "effect"
-import type { Headers, PubAck, PurgeOptions, StreamConfigResolved, StreamState } from "../../NatsClient.ts"
+import type { Headers, OutgoingMsg, PubAck, PurgeOptions, StreamConfigResolved, StreamState } from "../../NatsClient.ts"
 import { toMillis } from "./config.ts"
 import * as Errors from "./errors.ts"
-import { compileMatcher, hasWildcard } from "./subjects.ts"
+import { matcher, hasWildcard } from "../../NatsSubject.ts"
 
 /** A stored message. */
 export interface Entry {
@@ -52,13 +52,8 @@ export interface StreamListener {
   readonly within: (filter: string) => boolean
 }
 
-/** A message to store, as published. */
-export interface Incoming {
-  readonly subject: string
-  readonly data: Uint8Array
-  readonly headers: Headers | undefined
-  readonly headerBytes: number
-}
+/** A message to store, as the port hands it over (headers measured as on the wire). */
+export type Incoming = Omit<OutgoingMsg, "reply">
 
 /** The server does not answer some messages (an unknown rollup value): the publisher times out. */
 export const noAnswer = "no answer" as const
@@ -145,7 +140,7 @@ export class MemStream {
     this.created = created
     this.maxAgeMs = toMillis(config.maxAge)
     this.duplicateWindowMs = toMillis(config.duplicateWindow)
-    this.subjectMatchers = config.subjects.map(compileMatcher)
+    this.subjectMatchers = config.subjects.map(matcher)
   }
 
   get name(): string {
@@ -171,7 +166,7 @@ export class MemStream {
     this.config = config
     this.maxAgeMs = toMillis(config.maxAge)
     this.duplicateWindowMs = toMillis(config.duplicateWindow)
-    this.subjectMatchers = config.subjects.map(compileMatcher)
+    this.subjectMatchers = config.subjects.map(matcher)
     const perSubject = config.maxMsgsPerSubject
     if (perSubject > 0) {
       for (const index of this.subjects.values()) {
@@ -203,7 +198,7 @@ export class MemStream {
       const index = this.subjects.get(subject)
       return index === undefined ? undefined : this.get(index.last)
     }
-    const matches = compileMatcher(subject)
+    const matches = matcher(subject)
     let last = 0
     for (const [name, index] of this.subjects) {
       if (index.last > last && matches(name)) last = index.last
@@ -368,7 +363,7 @@ export class MemStream {
     } else {
       const within = [...this.listeners].filter((listener) => listener.within(filter))
       if (within.length > 0) {
-        const matches = compileMatcher(filter)
+        const matches = matcher(filter)
         let firstLeft = this.lastSeq + 1
         for (const [subject, index] of this.subjects) {
           if (index.first < firstLeft && matches(subject)) firstLeft = index.first
@@ -389,7 +384,7 @@ export class MemStream {
   private purgeFiltered(filter: string, options: PurgeOptions | undefined): number {
     const keep = options?.keep ?? 0
     const seq = options?.seq ?? 0
-    const matches = compileMatcher(filter)
+    const matches = matcher(filter)
     const seqs: Array<number> = []
     for (const [subject, index] of this.subjects) {
       if (matches(subject)) for (let i = index.head; i < index.seqs.length; i++) seqs.push(index.seqs[i]!)

@@ -1,8 +1,8 @@
 /**
- * The nats.js adapter of `NatsClient`: connects with `@nats-io/transport-node`
+ * The nats.js driver of `NatsClient`: connects with `@nats-io/transport-node`
  * as a scoped resource (drained on release), logs the connection's status
- * through Effect's logger, and maps the port onto nats.js and the JetStream
- * API.
+ * through Effect's logger, and moves what the port hands it through nats.js
+ * and the JetStream API (the port's rules are `NatsClient.make`'s).
  */
 import * as Fs from "node:fs/promises"
 import {
@@ -10,10 +10,7 @@ import {
   type Authenticator,
   type ConnectionOptions,
   credsAuthenticator,
-  InvalidArgumentError,
   type Msg as NatsJsMsg,
-  type MsgHdrs,
-  MsgHdrsImpl,
   type NatsConnection,
   nkeyAuthenticator,
   type ServerInfo as NatsJsServerInfo,
@@ -22,25 +19,18 @@ import {
 } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
 import { Cause, Duration, Effect, Queue, Redacted, type Scope, Stream } from "effect"
-import type { Msg, NatsClient, NatsClientOptions, ServerInfo } from "../../NatsClient.ts"
+import type { Driver, Msg, NatsClientOptions, OutgoingMsg, ServerInfo } from "../../NatsClient.ts"
 import * as NatsError from "../../NatsError.ts"
-import { type ErrorContext, fail, messageOf } from "../apiErrors.ts"
-import { publishProblem, queueProblem, subscribeProblem } from "../validation.ts"
+import { fail, messageOf } from "../apiErrors.ts"
 import { fromNatsJs } from "./errors.ts"
 import { fromMsgHdrs, toMsgHdrs } from "./headers.ts"
 import * as JetStream from "./jetstream.ts"
 import * as JetStreamApi from "./jsapi.ts"
+import * as Servers from "./servers.ts"
 
 const defaultServers = "nats://127.0.0.1:4222"
-const defaultRequestTimeout = Duration.seconds(5)
 // Bounds the drain on release: a drain waits for the server, which may be gone.
 const drainTimeout = Duration.seconds(10)
-
-// User info (`nats://user:pass@host`) is a secret: never in messages or logs.
-const withoutUserInfo = (url: string): string => url.replace(/^([a-z]+:\/\/)?[^@/]*@/i, "$1")
-
-const serversLabel = (servers: string | ReadonlyArray<string>) =>
-  (typeof servers === "string" ? [servers] : servers).map(withoutUserInfo).join(",")
 
 const connectionFailure = (servers: string, cause: unknown): NatsError.NatsError =>
   cause instanceof AuthorizationError || cause instanceof UserAuthenticationExpiredError
@@ -61,24 +51,27 @@ const readCreds = (path: string): Effect.Effect<Uint8Array, NatsError.NatsError>
       )
   })
 
-const toConnectionOptions = Effect.fnUntraced(function*(options: NatsClientOptions) {
+const toConnectionOptions = Effect.fnUntraced(function*(options: NatsClientOptions, servers: Servers.Servers) {
   const authenticators: Array<Authenticator> = []
   if (options.nkeySeed !== undefined) {
     authenticators.push(nkeyAuthenticator(new TextEncoder().encode(Redacted.value(options.nkeySeed))))
   }
   if (options.credsFile !== undefined) authenticators.push(credsAuthenticator(yield* readCreds(options.credsFile)))
-  const servers = options.servers ?? defaultServers
+  // Credentials given as options win over those in a URL.
+  const user = options.user ?? servers.user
+  const pass = options.pass ?? servers.pass
+  const token = options.token ?? servers.token
   const connection: ConnectionOptions = {
-    servers: typeof servers === "string" ? servers : [...servers],
+    servers: [...servers.urls],
     timeout: Duration.toMillis(options.timeout ?? Duration.seconds(5)),
     reconnect: options.reconnect ?? true,
     maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
     reconnectTimeWait: Duration.toMillis(options.reconnectTimeWait ?? Duration.seconds(2))
   }
   if (options.name !== undefined) connection.name = options.name
-  if (options.user !== undefined) connection.user = options.user
-  if (options.pass !== undefined) connection.pass = Redacted.value(options.pass)
-  if (options.token !== undefined) connection.token = Redacted.value(options.token)
+  if (user !== undefined) connection.user = user
+  if (pass !== undefined) connection.pass = Redacted.value(pass)
+  if (token !== undefined) connection.token = Redacted.value(token)
   if (authenticators.length > 0) connection.authenticator = authenticators
   if (options.pingInterval !== undefined) connection.pingInterval = Duration.toMillis(options.pingInterval)
   if (options.tls !== undefined) {
@@ -96,11 +89,20 @@ const toConnectionOptions = Effect.fnUntraced(function*(options: NatsClientOptio
   return connection
 })
 
-const toServerInfo = (info: NatsJsServerInfo): ServerInfo => ({
+const defaultMaxControlLine = 4096
+
+const toServerInfo = (info: NatsJsServerInfo & { readonly max_control_line?: number }): ServerInfo => ({
   serverId: info.server_id,
   version: info.version,
   maxPayload: info.max_payload,
+  // nats-server does not announce it in INFO today; its default is 4,096.
+  maxControlLine: info.max_control_line ?? defaultMaxControlLine,
   jetstream: info.jetstream === true
+})
+
+const sendOptions = (msg: OutgoingMsg) => ({
+  ...(msg.headers !== undefined ? { headers: toMsgHdrs(msg.headers) } : {}),
+  ...(msg.reply !== undefined ? { reply: msg.reply } : {})
 })
 
 const toMsg = (msg: NatsJsMsg): Msg => ({
@@ -110,39 +112,33 @@ const toMsg = (msg: NatsJsMsg): Msg => ({
   reply: msg.reply || undefined
 })
 
-export const make = (options: NatsClientOptions): Effect.Effect<NatsClient["Service"], NatsError.NatsError, Scope.Scope> =>
+/** Connects, and makes a `NatsClient` driver of the connection. */
+export const make = (options: NatsClientOptions): Effect.Effect<Driver, NatsError.NatsError, Scope.Scope> =>
   Effect.gen(function*() {
-    const servers = serversLabel(options.servers ?? defaultServers)
-    const connectionOptions = yield* toConnectionOptions(options)
+    const parsed = Servers.parse(options.servers ?? defaultServers)
+    const connectionOptions = yield* toConnectionOptions(options, parsed)
+    // Without user info (taken out into the options): shown in logs and errors.
+    const servers = parsed.urls.join(",")
     let connected = true
     const nc: NatsConnection = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () => connect(connectionOptions),
         catch: (cause) => connectionFailure(servers, cause)
       }),
-      (nc) =>
+      (nc) => {
         // Drain (deliver what was received, flush what was sent) while the
-        // server is there; otherwise just close.
-        connected
-          ? Effect.promise(() => nc.drain()).pipe(
-            Effect.timeout(drainTimeout),
-            Effect.catchCause(() => Effect.promise(() => nc.close()))
-          )
-          : Effect.promise(() => nc.close())
+        // server is there; otherwise, or when the drain fails, just close.
+        const close = Effect.ignore(Effect.tryPromise(() => nc.close()))
+        return connected
+          ? Effect.tryPromise(() => nc.drain()).pipe(Effect.timeout(drainTimeout), Effect.catch(() => close))
+          : close
+      }
     )
 
     let serverInfo = toServerInfo(nc.info!)
-    // span attributes: the server the client is connected to now
-    let serverAddress = ""
-    let serverPort = 0
-    const setServerAddress = () => {
-      const [host = "", port = "0"] = nc.getServer().split(":")
-      serverAddress = host
-      serverPort = Number(port)
-    }
-    setServerAddress()
+    // nats.js reports the server in use as host:port, never with user info.
     yield* Effect.logInfo(
-      `connected to NATS at nats://${withoutUserInfo(nc.getServer())} ` +
+      `connected to NATS at nats://${nc.getServer()} ` +
         `(nats-server ${serverInfo.version}, JetStream ${serverInfo.jetstream ? "on" : "off"})`
     )
 
@@ -155,7 +151,6 @@ export const make = (options: NatsClientOptions): Effect.Effect<NatsClient["Serv
           case "reconnect":
             connected = true
             if (nc.info !== undefined) serverInfo = toServerInfo(nc.info)
-            setServerAddress()
             break
         }
         return logStatus(status)
@@ -165,104 +160,18 @@ export const make = (options: NatsClientOptions): Effect.Effect<NatsClient["Serv
       Effect.forkScoped
     )
 
-    const span = (name: string, operation: "publish" | "send", kind: "producer" | "client") =>
-    (subject: string, size: number) =>
-    <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-      Effect.withSpan(self, name, {
-        kind,
-        attributes: {
-          "messaging.system": "nats",
-          "messaging.destination.name": subject,
-          "messaging.operation.type": operation,
-          "messaging.operation.name": operation,
-          "messaging.message.body.size": size,
-          "server.address": serverAddress,
-          "server.port": serverPort
-        },
-        captureStackTrace: false
-      })
-    const publishSpan = span("NatsClient.publish", "publish", "producer")
-    const requestSpan = span("NatsClient.request", "send", "client")
-    const jetstreamPublishSpan = span("NatsClient.jetstream.publish", "publish", "producer")
-
-    const payloadTooLarge = (subject: string, size: number) =>
-      fail(
-        new NatsError.PayloadTooLarge({
-          size,
-          maxPayload: serverInfo.maxPayload,
-          message: `a message of ${size} bytes to '${subject}' exceeds the server's max_payload of ${serverInfo.maxPayload} bytes`
-        })
-      )
-
-    const checkPublish = (subject: string, size: number): NatsError.NatsError | undefined => {
-      const problem = publishProblem(subject)
-      if (problem !== undefined) return fail(new NatsError.InvalidSubject({ subject, message: problem }))
-      return size > serverInfo.maxPayload ? payloadTooLarge(subject, size) : undefined
-    }
-
-    const publishError = (
-      cause: unknown,
-      context: ErrorContext,
-      size: number,
-      hdrs: MsgHdrs | undefined
-    ): NatsError.NatsError => {
-      const subject = context.subject ?? ""
-      if (cause instanceof InvalidArgumentError) {
-        // With headers the message can exceed max_payload though the data does not.
-        return cause.message.includes("max_payload")
-          ? payloadTooLarge(subject, size + (hdrs instanceof MsgHdrsImpl ? hdrs.encode().length : 0))
-          : fail(new NatsError.EncodeError({ subject, message: cause.message }))
-      }
-      return fromNatsJs(cause, context)
-    }
-
-    // Publish headers converted up front: a bad header name is an EncodeError.
-    const convertHeaders = (
-      input: Parameters<typeof toMsgHdrs>[0] | undefined,
-      context: ErrorContext
-    ): MsgHdrs | undefined | NatsError.NatsError => {
-      if (input === undefined) return undefined
-      try {
-        return toMsgHdrs(input)
-      } catch (cause) {
-        return publishError(cause, context, 0, undefined)
-      }
-    }
-
-    const replyProblem = (reply: string): NatsError.NatsError | undefined => {
-      const problem = publishProblem(reply)
-      return problem === undefined
-        ? undefined
-        : fail(new NatsError.InvalidSubject({ subject: reply, message: `reply subject: ${problem}` }))
-    }
-
-    const publish: NatsClient["Service"]["publish"] = (subject, data, options) => {
-      const context = { operation: "publish", subject }
-      const invalid = checkPublish(subject, data.length) ??
-        (options?.reply === undefined ? undefined : replyProblem(options.reply))
-      if (invalid !== undefined) return publishSpan(subject, data.length)(Effect.fail(invalid))
-      const hdrs = convertHeaders(options?.headers, context)
-      if (NatsError.isNatsError(hdrs)) return publishSpan(subject, data.length)(Effect.fail(hdrs))
-      return publishSpan(subject, data.length)(Effect.try({
+    const publish: Driver["publish"] = (msg) =>
+      Effect.try({
         try: () =>
-          hdrs === undefined && options?.reply === undefined
-            ? nc.publish(subject, data)
-            : nc.publish(subject, data, {
-              ...(hdrs !== undefined ? { headers: hdrs } : {}),
-              ...(options?.reply !== undefined ? { reply: options.reply } : {})
-            }),
-        catch: (cause) => publishError(cause, context, data.length, hdrs)
-      }))
-    }
+          msg.headers === undefined && msg.reply === undefined
+            ? nc.publish(msg.subject, msg.data)
+            : nc.publish(msg.subject, msg.data, sendOptions(msg)),
+        catch: (cause) => fromNatsJs(cause, { operation: "publish", subject: msg.subject })
+      })
 
-    const subscribe: NatsClient["Service"]["subscribe"] = (subject, options) =>
+    const subscribe: Driver["subscribe"] = (subject, queue) =>
       Effect.gen(function*() {
         const context = { operation: "subscribe", subject }
-        const problem = subscribeProblem(subject) ??
-          (options?.queue === undefined ? undefined : queueProblem(options.queue))
-        if (problem !== undefined) {
-          return yield* Effect.fail(fail(new NatsError.InvalidSubject({ subject, message: problem })))
-        }
         // nats.js buffers a core subscription without bound (the server
         // pushes); the queue mirrors that, and lets the Stream read in chunks.
         const messages = yield* Queue.unbounded<Msg, NatsError.NatsError | Cause.Done>()
@@ -270,7 +179,7 @@ export const make = (options: NatsClientOptions): Effect.Effect<NatsClient["Serv
           Effect.try({
             try: () =>
               nc.subscribe(subject, {
-                ...(options?.queue !== undefined ? { queue: options.queue } : {}),
+                ...(queue !== undefined ? { queue } : {}),
                 callback: (error, msg) => {
                   if (error === null) Queue.offerUnsafe(messages, toMsg(msg))
                 }
@@ -288,43 +197,31 @@ export const make = (options: NatsClientOptions): Effect.Effect<NatsClient["Serv
         )
       })
 
-    const request: NatsClient["Service"]["request"] = (subject, data, options) => {
-      const context = { operation: "request", subject }
-      const invalid = checkPublish(subject, data.length)
-      if (invalid !== undefined) return requestSpan(subject, data.length)(Effect.fail(invalid))
-      const hdrs = convertHeaders(options?.headers, context)
-      if (NatsError.isNatsError(hdrs)) return requestSpan(subject, data.length)(Effect.fail(hdrs))
-      const timeout = Duration.toMillis(options?.timeout ?? defaultRequestTimeout)
-      return requestSpan(subject, data.length)(Effect.tryPromise({
-        try: () => nc.request(subject, data, hdrs === undefined ? { timeout } : { timeout, headers: hdrs }),
-        catch: (cause) => publishError(cause, context, data.length, hdrs)
-      }).pipe(Effect.map(toMsg)))
-    }
+    const request: Driver["request"] = (msg, timeout) =>
+      Effect.tryPromise({
+        try: () =>
+          nc.request(msg.subject, msg.data, {
+            timeout: Duration.toMillis(timeout),
+            ...(msg.headers !== undefined ? { headers: toMsgHdrs(msg.headers) } : {})
+          }),
+        catch: (cause) => fromNatsJs(cause, { operation: "request", subject: msg.subject })
+      }).pipe(Effect.map(toMsg))
 
     const flush = Effect.tryPromise({
       try: () => nc.flush(),
       catch: (cause) => fromNatsJs(cause, { operation: "flush" })
     })
 
-    const jetstream = JetStream.make({
-      api: JetStreamApi.make(nc, Duration.toMillis(options.jetstreamTimeout ?? Duration.seconds(5))),
-      jetstreamEnabled: () => serverInfo.jetstream,
-      checkPublish,
-      publishError,
-      span: (subject, size) => jetstreamPublishSpan(subject, size)
-    })
-
+    const api = JetStreamApi.make(nc, Duration.toMillis(options.jetstreamTimeout ?? Duration.seconds(5)))
     return {
-      get server() {
-        return serverInfo
-      },
+      server: () => serverInfo,
       adapter: "nats.js",
       publish,
       subscribe,
       request,
       flush,
-      jetstream
-    } satisfies NatsClient["Service"]
+      jetstream: JetStream.make(api, () => serverInfo.jetstream)
+    } satisfies Driver
   })
 
 const logStatus = (status: Status): Effect.Effect<void> => {

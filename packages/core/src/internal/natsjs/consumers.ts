@@ -12,26 +12,22 @@ import type {
   JetStreamClient,
   JsMsg as NatsJsMsg
 } from "@nats-io/jetstream"
-import { Duration, Effect, type Scope, Stream } from "effect"
+import { Duration, Effect, Option, type Scope, Stream } from "effect"
 import type {
   ConsumerConfig,
   ConsumerInfo,
   DeliverPolicy,
-  JetStream,
+  Driver,
   JsMsg,
-  OrderedConsumerOptions,
+  OrderedConsumerRequest,
   StoredMsg
 } from "../../NatsClient.ts"
 import type * as NatsError from "../../NatsError.ts"
 import { ApiCodes, badRequest, type ErrorContext, fromApiError } from "../apiErrors.ts"
 import { toNanos } from "../nanos.ts"
-import { subscribeProblem } from "../validation.ts"
 import { fromNatsJs } from "./errors.ts"
 import { fromMsgHdrs } from "./headers.ts"
 import type { JetStreamApi } from "./jsapi.ts"
-import { checkName } from "./streams.ts"
-
-const defaultBufferMessages = 64
 
 type DeliverFields = Pick<ServerConsumerConfig, "deliver_policy" | "opt_start_seq" | "opt_start_time">
 
@@ -43,50 +39,32 @@ const deliverFields = (deliver: DeliverPolicy): DeliverFields => {
 }
 
 /**
- * Checks the filter subjects; one filter goes as `filter_subject` (every
- * server), several as `filter_subjects`, which needs nats-server 2.10.
+ * One filter goes as `filter_subject` (every server), several as
+ * `filter_subjects` (the port has checked that the server is 2.10 or later).
  */
 const filterFields = (
-  api: JetStreamApi,
-  filters: ReadonlyArray<string> | undefined,
-  context: ErrorContext
-): Effect.Effect<{ filter_subject?: string; filter_subjects?: Array<string> }, NatsError.NatsError> => {
-  if (filters === undefined || filters.length === 0) return Effect.succeed({})
-  for (const filter of filters) {
-    const problem = subscribeProblem(filter)
-    if (problem !== undefined) return Effect.fail(badRequest(context, `filter subject '${filter}': ${problem}`))
-  }
-  if (filters.length === 1) return Effect.succeed({ filter_subject: filters[0]! })
-  if (!api.serverAtLeast(2, 10, 0)) {
-    return Effect.fail(
-      badRequest(
-        context,
-        `several filter subjects need nats-server 2.10.0 or later (connected to ${api.serverVersion()})`
-      )
-    )
-  }
-  return Effect.succeed({ filter_subjects: [...filters] })
-}
+  filters: ReadonlyArray<string> | undefined
+): { filter_subject?: string; filter_subjects?: Array<string> } =>
+  filters === undefined || filters.length === 0
+    ? {}
+    : filters.length === 1
+    ? { filter_subject: filters[0]! }
+    : { filter_subjects: [...filters] }
 
-const checkBuffer = (bufferMessages: number | undefined, context: ErrorContext) => {
-  const buffer = bufferMessages ?? defaultBufferMessages
-  return Number.isInteger(buffer) && buffer > 0
-    ? Effect.succeed(buffer)
-    : Effect.fail(badRequest(context, `bufferMessages must be a positive integer, got ${buffer}`))
-}
+/** A consumer's pull loop, stopped with the scope. */
+const acquireMessages = (
+  messages: Effect.Effect<ConsumerMessages, NatsError.NatsError>
+): Effect.Effect<ConsumerMessages, NatsError.NatsError, Scope.Scope> =>
+  // stop() ends a pending next() too, which iterator.return() would not.
+  Effect.acquireRelease(messages, (iterator) => Effect.sync(() => iterator.stop()))
 
-/** A consumer's messages as a Stream; the pull loop stops when the Stream ends. */
+/** A consumer's messages as a Stream. */
 const messagesStream = <A>(
-  messages: Effect.Effect<ConsumerMessages, NatsError.NatsError>,
+  iterator: ConsumerMessages,
   context: ErrorContext,
   convert: (msg: NatsJsMsg) => A
-): Effect.Effect<Stream.Stream<A, NatsError.NatsError>, NatsError.NatsError, Scope.Scope> =>
-  Effect.map(
-    // stop() ends a pending next() too, which iterator.return() would not.
-    Effect.acquireRelease(messages, (iterator) => Effect.sync(() => iterator.stop())),
-    (iterator) =>
-      Stream.fromAsyncIterable(iterator, (cause) => fromNatsJs(cause, context)).pipe(Stream.map(convert))
-  )
+): Stream.Stream<A, NatsError.NatsError> =>
+  Stream.fromAsyncIterable(iterator, (cause) => fromNatsJs(cause, context)).pipe(Stream.map(convert))
 
 const toStoredMsg = (stream: string, msg: NatsJsMsg): StoredMsg => {
   const info = msg.info
@@ -187,22 +165,27 @@ const streamGone = (api: JetStreamApi, context: ErrorContext): Effect.Effect<Nat
  * nats.js recreates an ordered consumer after a restart or a gap (so it
  * survives them), but also retries for ever once its stream is deleted. When
  * the consumer goes away, look at the stream: if it is gone too, end the
- * messages with `StreamNotFound`, as the in-memory server does.
+ * messages with `StreamNotFound`, as the in-memory server does. Runs in the
+ * consumer's scope, so it ends with it.
  */
-const stopWhenStreamIsGone = (api: JetStreamApi, messages: ConsumerMessages, stream: string): ConsumerMessages => {
-  const context: ErrorContext = { operation: "ordered consumer", stream }
-  void (async () => {
-    for await (const status of messages.status()) {
-      if (status.type !== "consumer_deleted" && status.type !== "stream_not_found") continue
-      const gone = await Effect.runPromise(streamGone(api, context))
-      if (gone !== undefined) {
-        messages.stop(gone)
-        return
-      }
-    }
-  })()
-  return messages
-}
+const stopWhenStreamIsGone = (
+  api: JetStreamApi,
+  messages: ConsumerMessages,
+  context: ErrorContext
+): Effect.Effect<void, never, Scope.Scope> =>
+  Stream.fromAsyncIterable(messages.status(), (cause) => cause).pipe(
+    Stream.filter((status) => status.type === "consumer_deleted" || status.type === "stream_not_found"),
+    Stream.mapEffect(() => streamGone(api, context)),
+    Stream.filter((gone) => gone !== undefined),
+    Stream.runHead,
+    Effect.flatMap(Option.match({
+      onNone: () => Effect.void,
+      onSome: (gone) => Effect.sync(() => messages.stop(gone))
+    })),
+    Effect.ignore,
+    Effect.forkScoped,
+    Effect.asVoid
+  )
 
 /**
  * nats.js 3.4 recreates an ordered consumer (after a reconnect to a restarted
@@ -225,51 +208,46 @@ const forgetPullsOnRecreate = (messages: ConsumerMessages): ConsumerMessages => 
   return messages
 }
 
-export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): JetStream["ordered"] =>
-(stream, options = {}) =>
+export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): Driver["jetstream"]["ordered"] =>
+(stream, request) =>
   Stream.unwrap(Effect.gen(function*() {
     const context: ErrorContext = { operation: "ordered consumer", stream }
-    yield* checkName("stream", stream, context)
-    const buffer = yield* checkBuffer(options.bufferMessages, context)
-    const filters = yield* filterFields(api, options.filterSubjects, context)
     const consumer = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => js.consumers.get(stream, orderedOptions(options, filters)),
+        try: () => js.consumers.get(stream, orderedOptions(request)),
         catch: (cause) => fromNatsJs(cause, context)
       }),
       // Deleted at once rather than left to expire on the server.
-      (consumer) => Effect.promise(() => consumer.delete().catch(() => false))
+      (consumer) => Effect.ignore(Effect.tryPromise(() => consumer.delete()))
     )
-    if (options.untilCaughtUp === true) {
-      const initial = yield* Effect.promise(() => consumer.info(true))
+    if (request.untilCaughtUp) {
+      const initial = yield* Effect.tryPromise({
+        try: () => consumer.info(true),
+        catch: (cause) => fromNatsJs(cause, context)
+      })
       if (initial.num_pending === 0) return Stream.empty
     }
-    const messages = yield* messagesStream(
+    const iterator = yield* acquireMessages(
       Effect.tryPromise({
-        try: () =>
-          consumer.consume({ max_messages: buffer }).then((messages) =>
-            stopWhenStreamIsGone(api, forgetPullsOnRecreate(messages), stream)
-          ),
+        try: () => consumer.consume({ max_messages: request.bufferMessages }).then(forgetPullsOnRecreate),
         catch: (cause) => fromNatsJs(cause, context)
-      }),
-      context,
-      (msg) => toStoredMsg(stream, msg)
+      })
     )
-    return options.untilCaughtUp === true ? Stream.takeUntil(messages, (msg) => msg.pending === 0) : messages
+    yield* stopWhenStreamIsGone(api, iterator, context)
+    const messages = messagesStream(iterator, context, (msg) => toStoredMsg(stream, msg))
+    return request.untilCaughtUp ? Stream.takeUntil(messages, (msg) => msg.pending === 0) : messages
   }))
 
-const orderedOptions = (
-  options: OrderedConsumerOptions,
-  filters: { filter_subject?: string; filter_subjects?: Array<string> }
-) => {
-  const deliver = deliverFields(options.deliver ?? "all")
+const orderedOptions = (request: OrderedConsumerRequest) => {
+  const deliver = deliverFields(request.deliver)
+  const filters = filterFields(request.filterSubjects)
   const filterSubjects = filters.filter_subject ?? filters.filter_subjects
   return {
     deliver_policy: deliver.deliver_policy,
     ...(deliver.opt_start_seq !== undefined ? { opt_start_seq: deliver.opt_start_seq } : {}),
     ...(deliver.opt_start_time !== undefined ? { opt_start_time: deliver.opt_start_time } : {}),
     ...(filterSubjects !== undefined ? { filter_subjects: filterSubjects } : {}),
-    ...(options.headersOnly === true ? { headers_only: true } : {})
+    ...(request.headersOnly ? { headers_only: true } : {})
   }
 }
 
@@ -288,61 +266,45 @@ const whatWasDeleted = (
       Effect.fail(gone ?? fromApiError(404, ApiCodes.ConsumerNotFound, "consumer not found", context)))
     : Effect.fail(error)
 
-export const makeConsumers = (api: JetStreamApi, js: JetStreamClient): JetStream["consumers"] => {
-  const info = (stream: string, name: string, operation: string) => {
-    const context = { operation, stream, consumer: name }
-    return checkName("stream", stream, context).pipe(
-      Effect.andThen(checkName("consumer", name, context)),
-      Effect.andThen(api.request<ServerConsumerInfo>(`CONSUMER.INFO.${stream}.${name}`, undefined, context))
-    )
-  }
+export const makeConsumers = (api: JetStreamApi, js: JetStreamClient): Driver["jetstream"]["consumers"] => {
+  const info = (stream: string, name: string, operation: string) =>
+    api.request<ServerConsumerInfo>(`CONSUMER.INFO.${stream}.${name}`, undefined, {
+      operation,
+      stream,
+      consumer: name
+    })
   const termReason = api.serverAtLeast(2, 11, 0)
 
   return {
-    add: (stream, config) => {
-      const context = { operation: "consumer add", stream, consumer: config.name }
-      return checkName("stream", stream, context).pipe(
-        Effect.andThen(checkName("consumer", config.name, context)),
-        Effect.andThen(filterFields(api, config.filterSubjects, context)),
-        Effect.flatMap((filters) =>
-          // No `action`: the server creates the consumer or updates it.
-          api.request<ServerConsumerInfo>(
-            `CONSUMER.CREATE.${stream}.${config.name}`,
-            { stream_name: stream, config: { ...toServerConsumerConfig(config), ...filters } },
-            context
-          )
-        ),
-        Effect.map(toConsumerInfo)
-      )
-    },
+    add: (stream, config) =>
+      // No `action`: the server creates the consumer or updates it.
+      api.request<ServerConsumerInfo>(
+        `CONSUMER.CREATE.${stream}.${config.name}`,
+        { stream_name: stream, config: { ...toServerConsumerConfig(config), ...filterFields(config.filterSubjects) } },
+        { operation: "consumer add", stream, consumer: config.name }
+      ).pipe(Effect.map(toConsumerInfo)),
     info: (stream, name) => Effect.map(info(stream, name, "consumer info"), toConsumerInfo),
-    delete: (stream, name) => {
-      const context = { operation: "consumer delete", stream, consumer: name }
-      return checkName("stream", stream, context).pipe(
-        Effect.andThen(checkName("consumer", name, context)),
-        Effect.andThen(api.request(`CONSUMER.DELETE.${stream}.${name}`, undefined, context)),
-        Effect.asVoid
-      )
-    },
-    consume: (stream, name, options = {}) =>
+    delete: (stream, name) =>
+      Effect.asVoid(
+        api.request(`CONSUMER.DELETE.${stream}.${name}`, undefined, { operation: "consumer delete", stream, consumer: name })
+      ),
+    consume: (stream, name, bufferMessages) =>
       Stream.unwrap(Effect.gen(function*() {
         const context: ErrorContext = { operation: "consume", stream, consumer: name }
-        const buffer = yield* checkBuffer(options.bufferMessages, context)
         const current = yield* info(stream, name, "consume")
         if (current.config.deliver_subject !== undefined) {
           return yield* Effect.fail(badRequest(context, `consumer '${name}' is a push consumer`))
         }
         const consumer = js.consumers.getConsumerFromInfo(current)
-        const messages = yield* messagesStream(
+        const iterator = yield* acquireMessages(
           Effect.tryPromise({
             // End when the consumer or its stream is deleted, rather than
             // waiting for them to come back.
-            try: () => consumer.consume({ max_messages: buffer, abort_on_missing_resource: true }),
+            try: () => consumer.consume({ max_messages: bufferMessages, abort_on_missing_resource: true }),
             catch: (cause) => fromNatsJs(cause, context)
-          }),
-          context,
-          (msg) => new DeliveredMsg(stream, name, msg, termReason)
+          })
         )
+        const messages = messagesStream(iterator, context, (msg) => new DeliveredMsg(stream, name, msg, termReason))
         return Stream.catch(messages, (error) => Stream.fromEffect(whatWasDeleted(api, error, context)))
       }))
   }

@@ -1,5 +1,7 @@
 /**
- * Errors thrown or rejected by nats.js as `NatsError` reasons.
+ * Errors thrown or rejected by nats.js as `NatsError` reasons, by their
+ * nats.js class; answers of the JetStream API go to the shared classifier
+ * (`../apiErrors.ts`).
  */
 import {
   AuthorizationError,
@@ -14,25 +16,37 @@ import {
 } from "@nats-io/nats-core"
 import { JetStreamApiError as NatsJsApiError, JetStreamStatusError, jserrors } from "@nats-io/jetstream/internal"
 import * as NatsError from "../../NatsError.ts"
-import { badRequest, type ErrorContext, fail, fromApiError, messageOf } from "../apiErrors.ts"
+import {
+  at,
+  badRequest,
+  type ErrorContext,
+  fail,
+  fromApiError,
+  jetStreamNotEnabled,
+  messageOf,
+  noResponders,
+  timedOut
+} from "../apiErrors.ts"
 
-const at = (context: ErrorContext) => context.subject === undefined ? context.operation : `${context.operation} '${context.subject}'`
 
 /** Any error thrown or rejected by nats.js, classified. */
 export const fromNatsJs = (cause: unknown, context: ErrorContext): NatsError.NatsError => {
   if (NatsError.isNatsError(cause)) return cause
   if (cause instanceof NatsJsApiError) return fromApiError(cause.status, cause.code, cause.message, context)
   if (cause instanceof jserrors.JetStreamNotEnabled) {
-    return fail(new NatsError.JetStreamNotEnabled({ message: `${context.operation}: JetStream is not enabled` }))
+    return jetStreamNotEnabled(context)
   }
   if (cause instanceof InvalidSubjectError) {
     return fail(new NatsError.InvalidSubject({ subject: context.subject ?? "", message: cause.message }))
   }
-  if (
-    cause instanceof AuthorizationError || cause instanceof UserAuthenticationExpiredError ||
-    cause instanceof PermissionViolationError
-  ) {
+  // nats.js's `AuthorizationError` is the server refusing the credentials.
+  if (cause instanceof AuthorizationError || cause instanceof UserAuthenticationExpiredError) {
     return fail(new NatsError.AuthenticationError({ message: `${at(context)}: ${cause.message}`, cause }))
+  }
+  if (cause instanceof PermissionViolationError) {
+    return fail(
+      new NatsError.AuthorizationError({ subject: cause.subject, message: `${at(context)}: ${cause.message}`, cause })
+    )
   }
   if (
     cause instanceof NatsJsConnectionError || cause instanceof ClosedConnectionError ||
@@ -41,22 +55,11 @@ export const fromNatsJs = (cause: unknown, context: ErrorContext): NatsError.Nat
     return fail(new NatsError.ConnectionError({ message: `${at(context)}: ${cause.message}`, cause }))
   }
   if (cause instanceof NatsJsTimeoutError) {
-    return fail(
-      new NatsError.TimeoutError({
-        operation: context.operation,
-        subject: context.subject,
-        message: `${at(context)} timed out`
-      })
-    )
+    return timedOut(context)
   }
   if (cause instanceof RequestError) {
     if (cause.isNoResponders()) {
-      return fail(
-        new NatsError.NoResponders({
-          subject: context.subject ?? "",
-          message: `no responders on '${context.subject ?? ""}'`
-        })
-      )
+      return noResponders(context.subject ?? "")
     }
     if (cause.cause !== undefined) return fromNatsJs(cause.cause, context)
     // "connection closed" / "connection disconnected" while waiting for the reply

@@ -3,31 +3,17 @@
  * expectations, stored-message look-ups, and the stream and consumer
  * operations assembled from their modules.
  */
-import { headers as makeMsgHdrs, type Msg, type MsgHdrs, MsgHdrsImpl, RequestError } from "@nats-io/nats-core"
+import { type Msg, MsgHdrsImpl, RequestError } from "@nats-io/nats-core"
 import { jetstream } from "@nats-io/jetstream"
 import { Duration, Effect, Option } from "effect"
-import type { JetStream, JetStreamPublishOptions, PubAck, StoredMsg } from "../../NatsClient.ts"
+import type { Driver, JetStream, PubAck, StoredMsg } from "../../NatsClient.ts"
 import * as NatsError from "../../NatsError.ts"
 import { makeConsumers, makeOrdered } from "./consumers.ts"
-import { ApiCodes, badRequest, type ErrorContext, fail } from "../apiErrors.ts"
-import { publishProblem } from "../validation.ts"
+import { type ErrorContext, fail, isNoMessageFound, jetStreamNotEnabled, noStreamCaptures } from "../apiErrors.ts"
 import { fromNatsJs } from "./errors.ts"
 import { fromMsgHdrs, toMsgHdrs } from "./headers.ts"
 import { type JetStreamApi, parseAnswer } from "./jsapi.ts"
 import * as Streams from "./streams.ts"
-
-/** What the core side of the adapter shares with JetStream. */
-export interface Core {
-  readonly api: JetStreamApi
-  /** The connected server advertises JetStream. */
-  readonly jetstreamEnabled: () => boolean
-  /** Fails when `subject` cannot be published to or `size` bytes are too many. */
-  readonly checkPublish: (subject: string, size: number) => NatsError.NatsError | undefined
-  /** Classifies a failed publish-like send (payload too large with headers, ...). */
-  readonly publishError: (cause: unknown, context: ErrorContext, size: number, hdrs: MsgHdrs | undefined) => NatsError.NatsError
-  /** The span of a JetStream publish. */
-  readonly span: (subject: string, size: number) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-}
 
 // Headers direct get adds to describe the stored message; not the user's.
 const directHeaders: ReadonlySet<string> = new Set([
@@ -38,23 +24,6 @@ const directHeaders: ReadonlySet<string> = new Set([
   "Nats-Last-Sequence",
   "Nats-Num-Pending"
 ])
-
-const publishHeaders = (options: JetStreamPublishOptions | undefined): MsgHdrs | undefined => {
-  if (options === undefined) return undefined
-  const { expect, headers, msgId } = options
-  if (headers === undefined && msgId === undefined && expect === undefined) return undefined
-  const hdrs = headers === undefined ? makeMsgHdrs() : toMsgHdrs(headers)
-  if (msgId !== undefined) hdrs.set("Nats-Msg-Id", msgId)
-  if (expect !== undefined) {
-    if (expect.stream !== undefined) hdrs.set("Nats-Expected-Stream", expect.stream)
-    if (expect.lastSequence !== undefined) hdrs.set("Nats-Expected-Last-Sequence", String(expect.lastSequence))
-    if (expect.lastSubjectSequence !== undefined) {
-      hdrs.set("Nats-Expected-Last-Subject-Sequence", String(expect.lastSubjectSequence))
-    }
-    if (expect.lastMsgId !== undefined) hdrs.set("Nats-Expected-Last-Msg-Id", expect.lastMsgId)
-  }
-  return hdrs
-}
 
 interface ServerPubAck {
   readonly stream: string
@@ -79,8 +48,7 @@ const fromBase64 = (data: string): Uint8Array => {
 
 const empty = new Uint8Array(0)
 
-export const make = (core: Core): JetStream => {
-  const { api } = core
+export const make = (api: JetStreamApi, jetstreamEnabled: () => boolean): Driver["jetstream"] => {
   const nc = api.nc
   const js = jetstream(nc, { timeout: api.timeout })
 
@@ -89,33 +57,24 @@ export const make = (core: Core): JetStream => {
   const directAllowed = new Map<string, boolean>()
   const streams = Streams.make(api, (stream) => directAllowed.delete(stream))
 
-  const publish: JetStream["publish"] = (subject, data, options) => {
+  const publish: Driver["jetstream"]["publish"] = (msg, timeout) => {
+    const subject = msg.subject
     const context = { operation: "jetstream publish", subject }
-    const invalid = core.checkPublish(subject, data.length)
-    if (invalid !== undefined) return Effect.fail(invalid)
-    let hdrs: MsgHdrs | undefined
-    try {
-      hdrs = publishHeaders(options)
-    } catch (cause) {
-      return Effect.fail(core.publishError(cause, context, data.length, undefined))
-    }
-    const timeout = options?.timeout === undefined ? api.timeout : Duration.toMillis(options.timeout)
     return Effect.tryPromise({
-      try: () => nc.request(subject, data, hdrs === undefined ? { timeout } : { timeout, headers: hdrs }),
+      try: () =>
+        nc.request(subject, msg.data, {
+          timeout: Duration.toMillis(timeout),
+          ...(msg.headers !== undefined ? { headers: toMsgHdrs(msg.headers) } : {})
+        }),
       catch: (cause) => {
         if (cause instanceof RequestError && cause.isNoResponders()) {
-          return core.jetstreamEnabled()
-            ? fail(
-              new NatsError.NoResponders({ subject, message: `no stream captures subject '${subject}'` })
-            )
-            : fail(new NatsError.JetStreamNotEnabled({ message: "jetstream publish: JetStream is not enabled" }))
+          return jetstreamEnabled() ? noStreamCaptures(subject) : jetStreamNotEnabled(context)
         }
-        return core.publishError(cause, context, data.length, hdrs)
+        return fromNatsJs(cause, context)
       }
     }).pipe(
-      Effect.flatMap((msg) => parseAnswer<ServerPubAck>(msg.data, context)),
-      Effect.map((ack): PubAck => ({ stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate === true })),
-      core.span(subject, data.length)
+      Effect.flatMap((answer) => parseAnswer<ServerPubAck>(answer.data, context)),
+      Effect.map((ack): PubAck => ({ stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate === true }))
     )
   }
 
@@ -198,7 +157,7 @@ export const make = (core: Core): JetStream => {
         })
       ),
       Effect.catchIf(
-        (error) => error.reason._tag === "JetStreamApiError" && error.reason.errCode === ApiCodes.NoMessageFound,
+        isNoMessageFound,
         () => Effect.succeed(Option.none())
       )
     )
@@ -206,19 +165,6 @@ export const make = (core: Core): JetStream => {
   const getMessage: JetStream["getMessage"] = (stream, query) => {
     const context = { operation: "get message", stream }
     return Effect.gen(function*() {
-      yield* Streams.checkName("stream", stream, context)
-      if ("seq" in query) {
-        if (!Number.isInteger(query.seq) || query.seq < 1) {
-          return yield* Effect.fail(badRequest(context, `seq must be a positive integer, got ${query.seq}`))
-        }
-      } else {
-        const problem = publishProblem(query.lastBySubject)
-        if (problem !== undefined) {
-          return yield* Effect.fail(
-            fail(new NatsError.InvalidSubject({ subject: query.lastBySubject, message: problem }))
-          )
-        }
-      }
       if (yield* allowsDirect(stream)) {
         const found = yield* directGet(stream, query, context)
         if (found !== undefined) return found

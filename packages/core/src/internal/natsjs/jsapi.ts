@@ -7,7 +7,8 @@ import { Empty, type NatsConnection, RequestError } from "@nats-io/nats-core"
 import type { ApiError } from "@nats-io/jetstream"
 import { Effect } from "effect"
 import * as NatsError from "../../NatsError.ts"
-import { type ErrorContext, fail, fromApiError } from "../apiErrors.ts"
+import { type ErrorContext, fail, fromApiError, jetStreamNotEnabled } from "../apiErrors.ts"
+import { atLeast } from "../version.ts"
 import { fromNatsJs } from "./errors.ts"
 
 export interface JetStreamApi {
@@ -21,7 +22,6 @@ export interface JetStreamApi {
   readonly request: <A>(subject: string, body: unknown, context: ErrorContext) => Effect.Effect<A, NatsError.NatsError>
   /** The server's version is at least `major.minor.patch`. */
   readonly serverAtLeast: (major: number, minor: number, patch: number) => boolean
-  readonly serverVersion: () => string
 }
 
 const prefix = "$JS.API"
@@ -30,7 +30,7 @@ const decoder = new TextDecoder()
 
 /** Parses a JSON API answer, failing with the API error it carries. */
 export const parseAnswer = <A>(data: Uint8Array, context: ErrorContext): Effect.Effect<A, NatsError.NatsError> => {
-  let answer: { readonly error?: ApiError }
+  let answer: { readonly error?: ApiError; readonly stream?: string }
   try {
     answer = JSON.parse(decoder.decode(data))
   } catch (cause) {
@@ -39,14 +39,13 @@ export const parseAnswer = <A>(data: Uint8Array, context: ErrorContext): Effect.
     )
   }
   if (answer.error !== undefined) {
-    return Effect.fail(fromApiError(answer.error.code, answer.error.err_code, answer.error.description, context))
+    // A refused publish's answer names the stream.
+    const stream = context.stream ?? answer.stream
+    return Effect.fail(
+      fromApiError(answer.error.code, answer.error.err_code, answer.error.description, { ...context, stream })
+    )
   }
   return Effect.succeed(answer as A)
-}
-
-const parseVersion = (version: string): readonly [number, number, number] => {
-  const [major = "0", minor = "0", patch = "0"] = version.split(".")
-  return [parseInt(major, 10) || 0, parseInt(minor, 10) || 0, parseInt(patch, 10) || 0]
 }
 
 export const make = (nc: NatsConnection, timeout: number): JetStreamApi => {
@@ -54,11 +53,7 @@ export const make = (nc: NatsConnection, timeout: number): JetStreamApi => {
   return {
     nc,
     timeout,
-    serverVersion,
-    serverAtLeast: (major, minor, patch) => {
-      const [a, b, c] = parseVersion(serverVersion())
-      return a !== major ? a > major : b !== minor ? b > minor : c >= patch
-    },
+    serverAtLeast: (major, minor, patch) => atLeast(serverVersion(), major, minor, patch),
     request: <A>(subject: string, body: unknown, context: ErrorContext) =>
       Effect.tryPromise({
         try: () =>
@@ -70,7 +65,7 @@ export const make = (nc: NatsConnection, timeout: number): JetStreamApi => {
         catch: (cause) =>
           // Nobody answers the API when JetStream is off.
           cause instanceof RequestError && cause.isNoResponders()
-            ? fail(new NatsError.JetStreamNotEnabled({ message: `${context.operation}: JetStream is not enabled` }))
+            ? jetStreamNotEnabled(context)
             : fromNatsJs(cause, context)
       }).pipe(Effect.flatMap((msg) => parseAnswer<A>(msg.data, context)))
   }

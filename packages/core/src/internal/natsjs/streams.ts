@@ -19,20 +19,8 @@ import type {
   StreamInfo
 } from "../../NatsClient.ts"
 import type * as NatsError from "../../NatsError.ts"
-import { badRequest, type ErrorContext } from "../apiErrors.ts"
 import { fromNanos, toNanos } from "../nanos.ts"
-import { nameProblem } from "../validation.ts"
 import type { JetStreamApi } from "./jsapi.ts"
-
-/** Fails with a clear error when `name` is not a valid stream name. */
-export const checkName = (
-  kind: "stream" | "consumer",
-  name: string,
-  context: ErrorContext
-): Effect.Effect<void, NatsError.NatsError> => {
-  const problem = nameProblem(kind, name)
-  return problem === undefined ? Effect.void : Effect.fail(badRequest(context, problem))
-}
 
 type ServerConfigInput = { -readonly [K in keyof ServerStreamConfig]?: ServerStreamConfig[K] }
 
@@ -130,35 +118,13 @@ export const fromServerInfo = (info: ServerStreamInfo): StreamInfo => ({
  * deleted (the direct-get cache listens).
  */
 export const make = (api: JetStreamApi, onChange: (stream: string) => void): JetStream["streams"] => {
-  // metadata and compression are unknown before 2.10: older servers would
-  // silently drop them, so refuse instead.
-  const checkConfig = (config: StreamConfig, context: ErrorContext): Effect.Effect<void, NatsError.NatsError> =>
-    Effect.flatMap(checkName("stream", config.name, context), () => {
-      if (api.serverAtLeast(2, 10, 0)) return Effect.void
-      const field = config.metadata !== undefined ? "metadata" : config.compression !== undefined ? "compression" : undefined
-      return field === undefined ? Effect.void : Effect.fail(
-        badRequest(
-          context,
-          `stream '${field}' requires nats-server 2.10.0 or later (connected to ${api.serverVersion()})`
-        )
-      )
-    })
-
-  const info = (name: string) => {
-    const context = { operation: "stream info", stream: name }
-    return Effect.flatMap(
-      checkName("stream", name, context),
-      () => api.request<ServerStreamInfo>(`STREAM.INFO.${name}`, undefined, context)
-    )
-  }
+  const info = (name: string) =>
+    api.request<ServerStreamInfo>(`STREAM.INFO.${name}`, undefined, { operation: "stream info", stream: name })
 
   return {
     add: (config) => {
       const context = { operation: "stream add", stream: config.name }
-      return checkConfig(config, context).pipe(
-        Effect.flatMap(() =>
-          api.request<ServerStreamInfo>(`STREAM.CREATE.${config.name}`, toServerConfig(config), context)
-        ),
+      return api.request<ServerStreamInfo>(`STREAM.CREATE.${config.name}`, toServerConfig(config), context).pipe(
         Effect.map(fromServerInfo),
         Effect.ensuring(Effect.sync(() => onChange(config.name)))
       )
@@ -167,8 +133,7 @@ export const make = (api: JetStreamApi, onChange: (stream: string) => void): Jet
     // configuration, and some fields, such as storage, cannot change).
     update: (config) => {
       const context = { operation: "stream update", stream: config.name }
-      return checkConfig(config, context).pipe(
-        Effect.flatMap(() => info(config.name)),
+      return info(config.name).pipe(
         Effect.flatMap((current) =>
           api.request<ServerStreamInfo>(
             `STREAM.UPDATE.${config.name}`,
@@ -183,23 +148,17 @@ export const make = (api: JetStreamApi, onChange: (stream: string) => void): Jet
     info: (name) => Effect.map(info(name), fromServerInfo),
     delete: (name) => {
       const context = { operation: "stream delete", stream: name }
-      return checkName("stream", name, context).pipe(
-        Effect.flatMap(() => api.request(`STREAM.DELETE.${name}`, undefined, context)),
+      return api.request(`STREAM.DELETE.${name}`, undefined, context).pipe(
         Effect.asVoid,
         Effect.ensuring(Effect.sync(() => onChange(name)))
       )
     },
     purge: (name, options) => {
       const context = { operation: "stream purge", stream: name }
-      return Effect.flatMap(checkName("stream", name, context), () => {
-        if (options?.keep !== undefined && options.seq !== undefined) {
-          return Effect.fail(badRequest(context, "'keep' and 'seq' cannot be used together"))
-        }
-        return Effect.map(
-          api.request<PurgeResponse>(`STREAM.PURGE.${name}`, purgeRequest(options), context),
-          (response) => ({ purged: response.purged })
-        )
-      })
+      return Effect.map(
+        api.request<PurgeResponse>(`STREAM.PURGE.${name}`, purgeRequest(options), context),
+        (response) => ({ purged: response.purged })
+      )
     },
     list: (options) => {
       const context = { operation: "stream list" }

@@ -5,7 +5,7 @@
  * value, `\r\n`), which counts against max_payload and the stream limits.
  * On the hot path of every message with headers: one pass over each string.
  */
-import type { Headers, HeadersInput } from "../../NatsClient.ts"
+import type { Headers, HeadersInput } from "../NatsClient.ts"
 
 export interface EncodedHeaders {
   /** `undefined` when there is no header. */
