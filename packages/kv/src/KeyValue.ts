@@ -134,7 +134,7 @@ export interface Store<Value, Input, Removed> {
 /** A bucket of bytes: strings are written as UTF-8. */
 export interface Bucket extends Store<Uint8Array, Uint8Array | string, Uint8Array> {}
 
-/** A bucket whose values are encoded and decoded with a Schema (as JSON). */
+/** A bucket whose values are encoded and decoded with a Schema, stored as JSON. */
 export interface TypedBucket<A> extends Store<A, A, undefined> {}
 
 /** The key-value store of one bucket. Several buckets: see `Service`. */
@@ -144,7 +144,7 @@ export class KeyValue extends Context.Service<KeyValue, Bucket>()("@nats-effect/
 // Construction
 // ---------------------------------------------------------------------------
 
-/** A Schema for values: encoded and decoded synchronously, without services, to and from JSON. */
+/** A Schema for values: encoded and decoded synchronously, without services, through its JSON codec. */
 export type ValueSchema = Schema.Codec<any, any, never, never>
 
 export interface KeyValueOptions {
@@ -170,7 +170,7 @@ export interface KeyValueOptions {
 }
 
 export interface TypedKeyValueOptions<S extends ValueSchema> extends KeyValueOptions {
-  /** Values are this Schema's type, stored as the JSON of its encoded form. */
+  /** Values are this Schema's type, stored as JSON through the Schema's JSON codec (`Schema.toCodecJson`). */
   readonly schema: S
 }
 
@@ -189,8 +189,8 @@ export const make: {
   options.schema === undefined ? Buckets.make(options) : Effect.map(Buckets.make(options), Typed.typed(options.schema))
 
 /**
- * A byte bucket seen through `schema`: values are written as the JSON of the
- * Schema's encoded form and decoded when read; a stored value that does not
+ * A byte bucket seen through `schema`: values are written as JSON through the
+ * Schema's JSON codec and decoded when read; a stored value that does not
  * decode fails with `BadValue` (with its key and revision).
  *
  * ```ts

@@ -1,7 +1,7 @@
 /**
- * Typed buckets: a byte bucket whose values go through a Schema, as the JSON
- * of the Schema's encoded form (what other clients store with
- * `JSON.stringify`).
+ * Typed buckets: a byte bucket whose values go through a Schema, stored as
+ * JSON through the Schema's JSON codec (as Effect's `toSchemaStore` does), so
+ * other clients read them with `JSON.parse`.
  */
 import { Cause, Effect, Exit, Option, Schema, Stream } from "effect"
 import type { Bucket, Entry, TypedBucket, ValueSchema } from "../KeyValue.ts"
@@ -15,7 +15,7 @@ const issueOf = (cause: Cause.Cause<unknown>): string => {
 }
 
 export const typed = <S extends ValueSchema>(schema: S) => (bucket: Bucket): TypedBucket<S["Type"]> => {
-  const json = Schema.fromJsonString(schema)
+  const json = Schema.fromJsonString(Schema.toCodecJson(schema))
   const encode = Schema.encodeExit(json)
   const decode = Schema.decodeUnknownExit(json)
   const name = bucket.bucket

@@ -523,6 +523,13 @@ export const suite = (adapter: Adapter) =>
           // A watch meets the bad value as a typed failure, not a crash.
           const watched = yield* reasonOf(Stream.runDrain(flags.watch({ key: "broken" })))
           assert.strictEqual(watched._tag, "BadValue")
+          // Values with no JSON form of their own go through the Schema's JSON codec.
+          const events = KeyValue.typed(Schema.Struct({ at: Schema.Date, tags: Schema.ReadonlySet(Schema.String) }))(raw)
+          const at = new Date("2026-01-02T03:04:05.678Z")
+          yield* events.put("event", { at, tags: new Set(["a", "b"]) })
+          const event = Option.getOrThrow(yield* events.get("event")).value
+          assert.strictEqual(event.at.getTime(), at.getTime())
+          assert.deepStrictEqual([...event.tags], ["a", "b"])
           // typed() views an open byte bucket the same way.
           const viewed = KeyValue.typed(Flag)(raw)
           yield* viewed.put("viewed", { enabled: true, rollout: 1 })
