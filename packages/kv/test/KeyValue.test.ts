@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
 import { KeyValue } from "@nats-effect/kv"
-import { Config, ConfigProvider, Effect, Layer, Option, Stream } from "effect"
+import { Config, ConfigProvider, Effect, Layer, Option, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
@@ -81,4 +81,36 @@ describe("KeyValue", () => {
         KeyValue.layer({ bucket: "layered", description: "described" }).pipe(Layer.provide(NatsClient.layerMemory()))
       )
     ))
+
+  it.live("operations are traced with messaging attributes", () =>
+    Effect.gen(function*() {
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span(options) {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const kv = yield* KeyValue.make({ bucket: "traced" })
+      yield* Effect.gen(function*() {
+        yield* kv.put("a.b", "1")
+        yield* kv.get("a.b")
+        yield* kv.update("a.b", "2", 1)
+        yield* Stream.runDrain(kv.keys("a.*"))
+      }).pipe(Effect.withTracer(tracer))
+      const byName = new Map(spans.map((span) => [span.name, span]))
+      for (const [name, kind] of [["put", "producer"], ["get", "client"], ["update", "producer"]] as const) {
+        const span = byName.get(`KeyValue.${name}`)
+        assert.isDefined(span, name)
+        assert.strictEqual(span!.kind, kind)
+        assert.strictEqual(span!.attributes.get("messaging.system"), "nats")
+        assert.strictEqual(span!.attributes.get("messaging.destination.name"), "$KV.traced.a.b")
+        assert.strictEqual(span!.attributes.get("nats.kv.bucket"), "traced")
+        assert.strictEqual(span!.attributes.get("nats.kv.key"), "a.b")
+      }
+      const keys = byName.get("KeyValue.keys")
+      assert.strictEqual(keys?.kind, "consumer")
+      assert.strictEqual(keys?.attributes.get("messaging.destination.name"), "$KV.traced.a.*")
+    }).pipe(Effect.provide(NatsClient.layerMemory())))
 })

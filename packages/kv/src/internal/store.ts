@@ -411,17 +411,47 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
       }, { discard: true }).pipe(Effect.mapError(fromNatsError(bucket)))
     })
 
+  /** Spans in the OpenTelemetry messaging conventions, as the object store's. */
+  const spanAttributes = (key: string | ReadonlyArray<string> | undefined) => {
+    const keys = asFilters(key)
+    return {
+      "messaging.system": "nats",
+      "messaging.destination.name": keys.map((k) => Wire.keySubject(bucket, k)).join(" "),
+      "nats.kv.bucket": bucket,
+      ...(key === undefined ? {} : { "nats.kv.key": keys.join(" ") })
+    }
+  }
+  const traced = <Args extends [string, ...Array<any>], A>(
+    name: string,
+    kind: "client" | "producer",
+    operation: (...args: Args) => Effect.Effect<A, KeyValueError>
+  ) =>
+  (...args: Args) => Effect.withSpan(operation(...args), `KeyValue.${name}`, { kind, attributes: spanAttributes(args[0]) })
+  const tracedStream = <Args extends Array<any>, A>(
+    name: string,
+    operation: (...args: Args) => Stream.Stream<A, KeyValueError>,
+    keyOf: (...args: Args) => string | ReadonlyArray<string> | undefined
+  ) =>
+  (...args: Args) =>
+    Stream.withSpan(operation(...args), `KeyValue.${name}`, {
+      kind: "consumer",
+      attributes: spanAttributes(keyOf(...args))
+    })
   return {
     bucket,
-    get,
-    put: (key, value) => writeValue(key, value),
-    create,
-    update: (key, value, revision) => writeValue(key, value, revision),
-    delete: mark("DEL"),
-    purge: mark("PURGE"),
-    keys,
-    history,
-    watch,
+    get: traced("get", "client", get),
+    put: traced("put", "producer", (key: string, value: Uint8Array | string) => writeValue(key, value)),
+    create: traced("create", "producer", create),
+    update: traced(
+      "update",
+      "producer",
+      (key: string, value: Uint8Array | string, revision: number) => writeValue(key, value, revision)
+    ),
+    delete: traced("delete", "producer", mark("DEL")),
+    purge: traced("purge", "producer", mark("PURGE")),
+    keys: tracedStream("keys", keys, (filter) => filter),
+    history: tracedStream("history", history, (key) => key),
+    watch: tracedStream("watch", watch, (options) => options?.key),
     status: () => Effect.map(streamInfo, (info) => toStatus(bucket, info)),
     destroy: () => js.streams.delete(stream).pipe(Effect.mapError(fromNatsError(bucket))),
     purgeDeletes
