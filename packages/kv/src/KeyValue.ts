@@ -116,7 +116,14 @@ export interface Store<Value, Input, Removed> {
   readonly keys: (filter?: string | ReadonlyArray<string>) => Stream.Stream<string, KeyValueError>
   /** Every message still stored for the key (or key filter), oldest first, markers included. */
   readonly history: (key: string) => Stream.Stream<Entry<Value | Removed>, KeyValueError>
-  /** The current entries (see `include`), then every change, until interrupted. */
+  /**
+   * The current entries (see `include`), then every change, in revision
+   * order, until interrupted. Older servers (nats-server 2.9.10 among them;
+   * fixed by nats-server pull request 3838, February 2023) move every
+   * consumer past the messages it has not delivered yet when a purge happens
+   * (a `purge`'s rollup included): a watch there can miss changes written
+   * just before a purge.
+   */
   readonly watch: (options?: WatchOptions) => Stream.Stream<Entry<Value | Removed>, KeyValueError>
   readonly status: () => Effect.Effect<BucketStatus, KeyValueError>
   /** Deletes the bucket and everything in it. */

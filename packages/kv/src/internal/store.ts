@@ -247,7 +247,7 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
   const maxSize = maxValueSize > 0 ? Math.min(maxValueSize, client.server.maxPayload) : client.server.maxPayload
 
   const validateKey = (key: string) => {
-    const problem = Wire.keyProblem(key)
+    const problem = Wire.keyProblem(bucket, key)
     return problem === undefined ? Effect.void : fail(
       new Errors.InvalidKey({ bucket, key, message: `invalid key ${JSON.stringify(key)}: ${problem}` })
     )
@@ -257,7 +257,7 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
   const filterSubjects = (filters: ReadonlyArray<string>) =>
     Effect.gen(function*() {
       for (const filter of filters) {
-        const problem = Wire.filterProblem(filter)
+        const problem = Wire.filterProblem(bucket, filter)
         if (problem !== undefined) {
           return yield* fail(
             new Errors.InvalidKey({ bucket, key: filter, message: `invalid key filter ${JSON.stringify(filter)}: ${problem}` })
