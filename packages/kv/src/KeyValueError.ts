@@ -69,7 +69,7 @@ export class BadValue extends Schema.TaggedError<BadValue>("@nats-effect/kv/BadV
   { bucket: Schema.String, key: Schema.String, revision: Schema.Number, message: Schema.String }
 ) {}
 
-/** An option that cannot be used (for example a history of 0 or more than 64). */
+/** An option that cannot be used (for example a history of 0 or more than 64, or a revision of 0). */
 export class InvalidOption extends Schema.TaggedError<InvalidOption>("@nats-effect/kv/InvalidOption")(
   "InvalidOption",
   { option: Schema.String, message: Schema.String }

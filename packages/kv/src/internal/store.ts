@@ -354,6 +354,9 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
       yield* validateKey(key)
       const subject = Wire.keySubject(bucket, key)
       const revision = options?.revision
+      if (revision !== undefined && !(Number.isSafeInteger(revision) && revision > 0)) {
+        return yield* invalidOption("revision", `a revision is a positive integer, got ${revision}`)
+      }
       const found = yield* js.getMessage(stream, revision === undefined ? { lastBySubject: subject } : { seq: revision })
         .pipe(Effect.mapError(fromNatsError(bucket, key)))
       return Option.filter(

@@ -204,6 +204,9 @@ export const suite = (adapter: Adapter) =>
           assert.isTrue(Option.isNone(yield* kv.get("greeting", { revision: r2 })))
           assert.isTrue(Option.isNone(yield* kv.get("greeting", { revision: 99 })))
           assert.isTrue(Option.isNone(yield* kv.get("never-written")))
+          for (const revision of [0, -1, 1.5]) {
+            assert.strictEqual(yield* reasonTag(kv.get("greeting", { revision })), "InvalidOption", `${revision}`)
+          }
           // An empty value is a value.
           yield* kv.put("empty", "")
           assert.strictEqual(valueOf(yield* kv.get("empty")), "")
