@@ -30,7 +30,8 @@ const isWrongLastSequence = (error: NatsError.NatsError): boolean =>
   error.reason._tag === "ExpectationFailed" && (error.reason.errCode === 10071 || error.reason.errCode === 10164)
 
 /** The reason a `NatsError` means here: a missing stream is a missing bucket, a refused size a value too large. */
-const fromNatsError = (bucket: string, key = "", size = 0) => (error: NatsError.NatsError): KeyValueError => {
+const fromNatsError = (bucket: string, key = "", value = { size: 0, maxSize: -1 }) =>
+(error: NatsError.NatsError): KeyValueError => {
   const reason = error.reason
   switch (reason._tag) {
     case "StreamNotFound":
@@ -43,7 +44,7 @@ const fromNatsError = (bucket: string, key = "", size = 0) => (error: NatsError.
         new Errors.ValueTooLarge({
           bucket,
           key,
-          size,
+          size: value.size,
           maxSize: reason.maxPayload,
           message: `the value for ${key} is larger than the server's max_payload: ${reason.message}`
         })
@@ -54,9 +55,9 @@ const fromNatsError = (bucket: string, key = "", size = 0) => (error: NatsError.
           new Errors.ValueTooLarge({
             bucket,
             key,
-            size,
-            maxSize: -1,
-            message: `bucket ${bucket} refused the value for ${key} (${size} bytes): ${reason.message}`
+            size: value.size,
+            maxSize: value.maxSize,
+            message: `bucket ${bucket} refused the value for ${key} (${value.size} bytes): ${reason.message}`
           })
         )
       }
@@ -305,7 +306,7 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
                 message: `${key} in bucket ${bucket} is at revision ${current}, not ${revision}`
               })
             ))
-          : Effect.fail(fromNatsError(bucket, key, data.length)(error))
+          : Effect.fail(fromNatsError(bucket, key, { size: data.length, maxSize })(error))
       )
     )
   }

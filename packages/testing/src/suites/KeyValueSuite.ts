@@ -262,13 +262,21 @@ export const suite = (adapter: Adapter) =>
             assert.strictEqual(reason.maxSize, 10)
           }
           // The server counts the compare-and-set header against the limit too.
-          assert.strictEqual(yield* reasonTag(kv.create("new", new Uint8Array(10))), "ValueTooLarge")
+          const withHeader = yield* reasonOf(kv.create("new", new Uint8Array(10)))
+          assert.strictEqual(withHeader._tag, "ValueTooLarge")
+          if (withHeader._tag === "ValueTooLarge") assert.deepStrictEqual([withHeader.size, withHeader.maxSize], [10, 10])
           assert.strictEqual(yield* reasonTag(kv.update("fits", new Uint8Array(11), 1)), "ValueTooLarge")
           assert.isTrue(Option.isNone(yield* kv.get("big")))
 
           const unlimited = yield* open()
           const over = nats.server.maxPayload + 1
           assert.strictEqual(yield* reasonTag(unlimited.put("huge", new Uint8Array(over))), "ValueTooLarge")
+          // max_payload counts the compare-and-set header too.
+          assert.strictEqual(
+            yield* reasonTag(unlimited.create("huge", new Uint8Array(nats.server.maxPayload))),
+            "ValueTooLarge"
+          )
+          assert.deepStrictEqual(yield* Stream.runCollect(unlimited.keys()), [])
         }))
 
       it.effect("create writes only where no live value is, and again after a delete or purge", () =>
