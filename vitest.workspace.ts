@@ -16,6 +16,7 @@ export default [
   project("core", "packages/core"),
   project("testing", "packages/testing"),
   project("object-store", "packages/object-store"),
+  project("kv", "packages/kv"),
   // One folder per example, each with its own test/.
   project("examples", "examples", "*/test/**/*.test.ts"),
   // The packed packages, installed into a project outside the workspace.

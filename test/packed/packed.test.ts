@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
-const packages = ["core", "object-store", "testing"]
+const packages = ["core", "object-store", "kv", "testing"]
 
 /** Runs a command to completion; a failure carries what the command printed. */
 const run = (command: string, args: ReadonlyArray<string>, cwd: string): string => {

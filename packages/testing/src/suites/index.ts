@@ -8,11 +8,13 @@
  * NatsClientSuite.suite({ name: "my-adapter", layer: () => MyAdapter.layer() })
  * ```
  *
- * `ObjectStoreSuite` needs `@nats-effect/object-store` installed.
+ * `ObjectStoreSuite` needs `@nats-effect/object-store` installed, `KeyValueSuite`
+ * `@nats-effect/kv`.
  *
  * @since 0.1.0
  */
 export * as JetStreamSuite from "./JetStreamSuite.ts"
+export * as KeyValueSuite from "./KeyValueSuite.ts"
 export * as NatsBrokerSuite from "./NatsBrokerSuite.ts"
 export * as NatsClientSuite from "./NatsClientSuite.ts"
 export * as ObjectStoreSuite from "./ObjectStoreSuite.ts"

@@ -1,0 +1,264 @@
+/**
+ * `KeyValue`: a NATS key-value bucket as an Effect service, wire-compatible
+ * with the NATS KV (ADR-8) that nats.go, nats.js, nats.py and the nats CLI
+ * read and write.
+ *
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const kv = yield* KeyValue.KeyValue
+ *   const revision = yield* kv.put("flags.dark-mode", "on")
+ *   yield* kv.update("flags.dark-mode", "off", revision)   // compare-and-set
+ *   const entry = yield* kv.get("flags.dark-mode")          // Option<Entry>
+ * }).pipe(Effect.provide(KeyValue.layer({ bucket: "config", history: 5 })))
+ * ```
+ *
+ * The bucket is the stream `KV_<bucket>`; a key is the subject
+ * `$KV.<bucket>.<key>`; a delete or a purge is a marker message with the
+ * header `KV-Operation: DEL` or `PURGE` (a purge also rolls up the key's
+ * history). A revision is the sequence of the key's message in the stream.
+ *
+ * @since 0.1.0
+ */
+import type { NatsClient } from "@nats-effect/core"
+import type { Duration, Option, Schema, Stream } from "effect"
+import { Config, Context, Effect, Layer } from "effect"
+import type { KeyValueError } from "./KeyValueError.ts"
+import * as Buckets from "./internal/store.ts"
+import * as Typed from "./internal/typed.ts"
+
+// ---------------------------------------------------------------------------
+// Entries
+// ---------------------------------------------------------------------------
+
+/** What a key's message is: a value, a delete marker, or a purge marker (the key's earlier values are gone). */
+export type Operation = "PUT" | "DEL" | "PURGE"
+
+/** A message of a key, as stored. */
+export interface Entry<A = Uint8Array> {
+  readonly bucket: string
+  readonly key: string
+  /** The value; on a `DEL` or `PURGE` marker, empty bytes (a byte bucket) or `undefined` (a typed bucket). */
+  readonly value: A
+  /** The message's sequence in the bucket's stream. */
+  readonly revision: number
+  /** When the server stored it. */
+  readonly created: Date
+  readonly operation: Operation
+  /** In `watch`, `history` and `keys`: how many messages the server had left to deliver after this one; 0 from `get`. */
+  readonly delta: number
+}
+
+export interface WatchOptions {
+  /** A key or a key filter (`flags.*`, `cfg.>`), or several (several need nats-server 2.10). Default: every key. */
+  readonly key?: string | ReadonlyArray<string> | undefined
+  /**
+   * What comes before the updates: the last message of each key
+   * (`"lastValue"`, the default), every message still stored (`"history"`),
+   * or nothing (`"updatesOnly"`).
+   */
+  readonly include?: "lastValue" | "history" | "updatesOnly" | undefined
+  /** Leave delete and purge markers out. */
+  readonly ignoreDeletes?: boolean | undefined
+}
+
+export interface BucketStatus {
+  readonly bucket: string
+  readonly description: string | undefined
+  /** Messages stored: values, markers and history. */
+  readonly values: number
+  /** How many messages per key are kept. */
+  readonly history: number
+  /** Messages older than this are removed; zero: kept forever. */
+  readonly ttl: Duration.Duration
+  /** -1: unlimited. */
+  readonly maxValueSize: number
+  /** -1: unlimited. */
+  readonly maxBytes: number
+  /** Bytes stored by the bucket's stream. */
+  readonly bytes: number
+  readonly storage: NatsClient.StorageType
+  readonly replicas: number
+  readonly metadata: Readonly<Record<string, string>> | undefined
+  readonly compressed: boolean
+  readonly backingStore: "JetStream"
+  readonly streamInfo: NatsClient.StreamInfo
+}
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+/**
+ * The operations on one bucket, whose values are `Value` when read, `Input`
+ * when written, and `Removed` on delete and purge markers.
+ */
+export interface Store<Value, Input, Removed> {
+  readonly bucket: string
+  /**
+   * The key's value, or the one at `revision`; `None` when the key was never
+   * written, is deleted or purged, or `revision` is not a message of this key.
+   */
+  readonly get: (
+    key: string,
+    options?: { readonly revision?: number | undefined }
+  ) => Effect.Effect<Option.Option<Entry<Value>>, KeyValueError>
+  /** Writes the value; returns its revision. */
+  readonly put: (key: string, value: Input) => Effect.Effect<number, KeyValueError>
+  /** Writes the value unless the key holds a live one (`KeyExists`); a deleted or purged key can be created again. */
+  readonly create: (key: string, value: Input) => Effect.Effect<number, KeyValueError>
+  /** Writes the value if the key is still at `revision` (compare-and-set), else fails with `WrongRevision`. */
+  readonly update: (key: string, value: Input, revision: number) => Effect.Effect<number, KeyValueError>
+  /** Marks the key deleted, keeping its history; with `revision`, only if the key is still at it. */
+  readonly delete: (key: string, options?: { readonly revision?: number | undefined }) => Effect.Effect<void, KeyValueError>
+  /** Marks the key purged and removes its history; with `revision`, only if the key is still at it. */
+  readonly purge: (key: string, options?: { readonly revision?: number | undefined }) => Effect.Effect<void, KeyValueError>
+  /** The keys with a live value, matching `filter` (wildcards allowed; several need nats-server 2.10). */
+  readonly keys: (filter?: string | ReadonlyArray<string>) => Stream.Stream<string, KeyValueError>
+  /** Every message still stored for the key (or key filter), oldest first, markers included. */
+  readonly history: (key: string) => Stream.Stream<Entry<Value | Removed>, KeyValueError>
+  /**
+   * The current entries (see `include`), then every change, in revision
+   * order, until interrupted. Older servers (nats-server 2.9.10 among them;
+   * fixed by nats-server pull request 3838, February 2023) move every
+   * consumer past the messages it has not delivered yet when a purge happens
+   * (a `purge`'s rollup included): a watch there can miss changes written
+   * just before a purge.
+   */
+  readonly watch: (options?: WatchOptions) => Stream.Stream<Entry<Value | Removed>, KeyValueError>
+  readonly status: () => Effect.Effect<BucketStatus, KeyValueError>
+  /** Deletes the bucket and everything in it. */
+  readonly destroy: () => Effect.Effect<void, KeyValueError>
+  /**
+   * Removes delete and purge markers older than `olderThan` (default 30
+   * minutes; zero: all of them) with the history before them; of newer
+   * markers only the history before them is removed.
+   */
+  readonly purgeDeletes: (
+    options?: { readonly olderThan?: Duration.Input | undefined }
+  ) => Effect.Effect<void, KeyValueError>
+}
+
+/** A bucket of bytes: strings are written as UTF-8. */
+export interface Bucket extends Store<Uint8Array, Uint8Array | string, Uint8Array> {}
+
+/** A bucket whose values are encoded and decoded with a Schema, stored as JSON. */
+export interface TypedBucket<A> extends Store<A, A, undefined> {}
+
+/** The key-value store of one bucket. Several buckets: see `Service`. */
+export class KeyValue extends Context.Service<KeyValue, Bucket>()("@nats-effect/kv/KeyValue") {}
+
+// ---------------------------------------------------------------------------
+// Construction
+// ---------------------------------------------------------------------------
+
+/** A Schema for values: encoded and decoded synchronously, without services, through its JSON codec. */
+export type ValueSchema = Schema.Codec<any, any, never, never>
+
+export interface KeyValueOptions {
+  /** `A-Z a-z 0-9 _ -`; the stream is `KV_<bucket>`. */
+  readonly bucket: string
+  readonly description?: string | undefined
+  /** Messages kept per key, 1 to 64. Default 1. */
+  readonly history?: number | undefined
+  /** Messages older than this are removed by the server (stream `max_age`). */
+  readonly ttl?: Duration.Input | undefined
+  /** Largest value in bytes (stream `max_msg_size`). Default: the server's `max_payload`. */
+  readonly maxValueSize?: number | undefined
+  /** Limit of the bucket's size; a write that would exceed it is refused. Default: unlimited. */
+  readonly maxBytes?: number | undefined
+  /** Default "file". */
+  readonly storage?: NatsClient.StorageType | undefined
+  /** Default 1. */
+  readonly replicas?: number | undefined
+  /** Bucket metadata; needs nats-server 2.10. */
+  readonly metadata?: Readonly<Record<string, string>> | undefined
+  /** S2 compression of the stored messages; needs nats-server 2.10. */
+  readonly compression?: boolean | undefined
+}
+
+export interface TypedKeyValueOptions<S extends ValueSchema> extends KeyValueOptions {
+  /** Values are this Schema's type, stored as JSON through the Schema's JSON codec (`Schema.toCodecJson`). */
+  readonly schema: S
+}
+
+/**
+ * Opens the bucket, creating its stream when it does not exist. Opening an
+ * existing bucket applies only the options given: those that differ from
+ * the bucket's configuration are updated where the server allows it, and a
+ * warning is logged for each one it refused.
+ */
+export const make: {
+  <S extends ValueSchema>(
+    options: TypedKeyValueOptions<S>
+  ): Effect.Effect<TypedBucket<S["Type"]>, KeyValueError, NatsClient.NatsClient>
+  (options: KeyValueOptions): Effect.Effect<Bucket, KeyValueError, NatsClient.NatsClient>
+} = (options: KeyValueOptions & { readonly schema?: ValueSchema }): Effect.Effect<any, KeyValueError, NatsClient.NatsClient> =>
+  options.schema === undefined ? Buckets.make(options) : Effect.map(Buckets.make(options), Typed.typed(options.schema))
+
+/**
+ * A byte bucket seen through `schema`: values are written as JSON through the
+ * Schema's JSON codec and decoded when read; a stored value that does not
+ * decode fails with `BadValue` (with its key and revision).
+ *
+ * ```ts
+ * const flags = KeyValue.typed(Flag)(yield* KeyValue.KeyValue)
+ * ```
+ */
+export const typed: <S extends ValueSchema>(schema: S) => (bucket: Bucket) => TypedBucket<S["Type"]> = Typed.typed
+
+/** `KeyValue` for one bucket, created or opened when the layer is built. */
+export const layer = (
+  options: KeyValueOptions
+): Layer.Layer<KeyValue, KeyValueError, NatsClient.NatsClient> => Layer.effect(KeyValue, Buckets.make(options))
+
+/** `layer` with its options read from `Config`: each field a `Config` (`Config.succeed` for a fixed value). */
+export const layerConfig = (
+  options: Config.Wrap<KeyValueOptions>
+): Layer.Layer<KeyValue, KeyValueError | Config.ConfigError, NatsClient.NatsClient> =>
+  Layer.effect(KeyValue, Effect.flatMap(Config.unwrap(options), Buckets.make))
+
+/** A class made by `Service`: its own service key, with the layer of its bucket. */
+export interface ServiceClass<Self, Identifier extends string, Shape>
+  extends Context.ServiceClass<Self, Identifier, Shape>
+{
+  readonly options: KeyValueOptions
+  /** Creates or opens the bucket. */
+  readonly layer: Layer.Layer<Self, KeyValueError, NatsClient.NatsClient>
+}
+
+/**
+ * Declares a bucket as a service of its own, for applications with several
+ * buckets: handlers `yield*` the class, never look a bucket up by name. With
+ * a `schema`, the service is a typed bucket.
+ *
+ * ```ts
+ * class Flags extends KeyValue.Service<Flags>()("app/Flags", { bucket: "flags", schema: Flag }) {}
+ * class Sessions extends KeyValue.Service<Sessions>()("app/Sessions", { bucket: "sessions", ttl: "1 hour" }) {}
+ *
+ * const handler = Effect.gen(function*() {
+ *   const flags = yield* Flags           // TypedBucket<Flag>
+ *   const sessions = yield* Sessions     // Bucket
+ *   const darkMode = yield* flags.get("dark-mode")
+ * })
+ *
+ * handler.pipe(Effect.provide(Layer.mergeAll(Flags.layer, Sessions.layer)))
+ * ```
+ *
+ * The identifier is the service's key and must be unique in the application.
+ */
+export const Service = <Self>() => {
+  function service<const Identifier extends string, S extends ValueSchema>(
+    identifier: Identifier,
+    options: TypedKeyValueOptions<S>
+  ): ServiceClass<Self, Identifier, TypedBucket<S["Type"]>>
+  function service<const Identifier extends string>(
+    identifier: Identifier,
+    options: KeyValueOptions
+  ): ServiceClass<Self, Identifier, Bucket>
+  function service(identifier: string, options: KeyValueOptions & { readonly schema?: ValueSchema }) {
+    const key = Context.Service<Self, unknown>()(identifier)
+    // A subclass shares the key's string identity, so this layer provides it.
+    return Object.assign(key, { options, layer: Layer.effect(key, make(options)) })
+  }
+  return service
+}

@@ -1,0 +1,116 @@
+import { assert, describe, it } from "@effect/vitest"
+import { NatsClient } from "@nats-effect/core"
+import { KeyValue } from "@nats-effect/kv"
+import { Config, ConfigProvider, Effect, Layer, Option, Stream, Tracer } from "effect"
+import { TestClock } from "effect/testing"
+
+const text = (data: Uint8Array) => new TextDecoder().decode(data)
+const valueOf = (found: Option.Option<KeyValue.Entry>) => Option.getOrUndefined(Option.map(found, (e) => text(e.value)))
+
+describe("KeyValue", () => {
+  it.effect("values expire after the bucket's ttl", () =>
+    Effect.gen(function*() {
+      const kv = yield* KeyValue.make({ bucket: "sessions", ttl: "1 minute", history: 3 })
+      yield* kv.put("early", "1")
+      yield* TestClock.adjust("30 seconds")
+      yield* kv.put("late", "1")
+      yield* kv.put("early", "2")
+      yield* TestClock.adjust("31 seconds")
+      // The first value of "early" is gone from its history, the second is still there.
+      assert.deepStrictEqual((yield* Stream.runCollect(kv.history("early"))).map((e) => text(e.value)), ["2"])
+      assert.strictEqual(valueOf(yield* kv.get("late")), "1")
+      yield* TestClock.adjust("30 seconds")
+      assert.isTrue(Option.isNone(yield* kv.get("early")))
+      assert.isTrue(Option.isNone(yield* kv.get("late")))
+      assert.deepStrictEqual(yield* Stream.runCollect(kv.keys()), [])
+      assert.strictEqual((yield* kv.status()).values, 0)
+      // An expired key can be created again.
+      yield* kv.create("early", "3")
+      assert.strictEqual(valueOf(yield* kv.get("early")), "3")
+    }).pipe(Effect.provide(NatsClient.layerMemory())))
+
+  it.effect("purgeDeletes removes the markers older than olderThan, and keeps newer ones", () =>
+    Effect.gen(function*() {
+      const kv = yield* KeyValue.make({ bucket: "markers", history: 5 })
+      yield* kv.put("old", "1")
+      yield* kv.delete("old")
+      yield* TestClock.adjust("10 minutes")
+      yield* kv.put("new", "1")
+      yield* kv.purge("new")
+      yield* TestClock.adjust("1 minute")
+      yield* kv.purgeDeletes({ olderThan: "5 minutes" })
+      assert.deepStrictEqual(yield* Stream.runCollect(kv.history("old")), [])
+      assert.deepStrictEqual((yield* Stream.runCollect(kv.history("new"))).map((e) => e.operation), ["PURGE"])
+      // The default is 30 minutes.
+      yield* TestClock.adjust("28 minutes")
+      yield* kv.purgeDeletes()
+      assert.strictEqual((yield* Stream.runCollect(kv.history("new"))).length, 1)
+      yield* TestClock.adjust("2 minutes")
+      yield* kv.purgeDeletes()
+      assert.deepStrictEqual(yield* Stream.runCollect(kv.history("new")), [])
+    }).pipe(Effect.provide(NatsClient.layerMemory())))
+
+  it.live("layerConfig reads its options from Config", () =>
+    Effect.gen(function*() {
+      const kv = yield* KeyValue.KeyValue
+      assert.strictEqual(kv.bucket, "from_config")
+      const status = yield* kv.status()
+      assert.strictEqual(status.history, 7)
+      assert.strictEqual(status.storage, "memory")
+    }).pipe(
+      Effect.provide(
+        KeyValue.layerConfig({
+          bucket: Config.String("KV_BUCKET"),
+          history: Config.Int("KV_HISTORY"),
+          storage: Config.succeed("memory")
+        }).pipe(
+          Layer.provide(NatsClient.layerMemory()),
+          Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ KV_BUCKET: "from_config", KV_HISTORY: 7 })))
+        )
+      )
+    ))
+
+  it.effect("layer provides the bucket as KeyValue", () =>
+    Effect.gen(function*() {
+      const kv = yield* KeyValue.KeyValue
+      yield* kv.put("k", "v")
+      assert.strictEqual(valueOf(yield* kv.get("k")), "v")
+      assert.strictEqual((yield* kv.status()).description, "described")
+    }).pipe(
+      Effect.provide(
+        KeyValue.layer({ bucket: "layered", description: "described" }).pipe(Layer.provide(NatsClient.layerMemory()))
+      )
+    ))
+
+  it.live("operations are traced with messaging attributes", () =>
+    Effect.gen(function*() {
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span(options) {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const kv = yield* KeyValue.make({ bucket: "traced" })
+      yield* Effect.gen(function*() {
+        yield* kv.put("a.b", "1")
+        yield* kv.get("a.b")
+        yield* kv.update("a.b", "2", 1)
+        yield* Stream.runDrain(kv.keys("a.*"))
+      }).pipe(Effect.withTracer(tracer))
+      const byName = new Map(spans.map((span) => [span.name, span]))
+      for (const [name, kind] of [["put", "producer"], ["get", "client"], ["update", "producer"]] as const) {
+        const span = byName.get(`KeyValue.${name}`)
+        assert.isDefined(span, name)
+        assert.strictEqual(span!.kind, kind)
+        assert.strictEqual(span!.attributes.get("messaging.system"), "nats")
+        assert.strictEqual(span!.attributes.get("messaging.destination.name"), "$KV.traced.a.b")
+        assert.strictEqual(span!.attributes.get("nats.kv.bucket"), "traced")
+        assert.strictEqual(span!.attributes.get("nats.kv.key"), "a.b")
+      }
+      const keys = byName.get("KeyValue.keys")
+      assert.strictEqual(keys?.kind, "consumer")
+      assert.strictEqual(keys?.attributes.get("messaging.destination.name"), "$KV.traced.a.*")
+    }).pipe(Effect.provide(NatsClient.layerMemory())))
+})
