@@ -154,14 +154,15 @@ export class StreamSealed extends Schema.TaggedError<StreamSealed>("@nats-effect
 }
 
 /**
- * The stream refused a message because it is full: its `maxBytes` or
- * `maxMsgs` (or `maxMsgsPerSubject`) with the discard-new policy.
+ * The stream refused a message because of one of its limits: it is full (its
+ * `maxBytes` or `maxMsgs`, or `maxMsgsPerSubject`, with the discard-new
+ * policy), or the message is larger than its `maxMsgSize`.
  */
 export class StorageLimitExceeded extends Schema.TaggedError<StorageLimitExceeded>(
   "@nats-effect/core/StorageLimitExceeded"
 )("StorageLimitExceeded", {
   stream: Schema.String,
-  limit: Schema.Literals(["bytes", "messages", "messages per subject"]),
+  limit: Schema.Literals(["bytes", "messages", "messages per subject", "message size"]),
   message: Schema.String
 }) {
   get isRetryable(): boolean {
@@ -203,8 +204,7 @@ export class ExpectationFailed extends Schema.TaggedError<ExpectationFailed>("@n
 
 /**
  * Any other error answered by the JetStream API, with the server's
- * `err_code` (for example 10047 "insufficient resources", 10054 "message
- * size exceeds maximum allowed").
+ * `err_code` (for example 10047 "insufficient resources").
  */
 export class JetStreamApiError extends Schema.TaggedError<JetStreamApiError>("@nats-effect/core/JetStreamApiError")(
   "JetStreamApiError",

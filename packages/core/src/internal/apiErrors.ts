@@ -27,6 +27,7 @@ export const ApiCodes = {
   StreamNotFound: 10059,
   StreamSealed: 10109,
   StreamStoreFailed: 10077,
+  StreamMessageExceedsMaximum: 10054,
   StreamWrongLastSequence: 10071,
   ExpectedStreamMismatch: 10060,
   WrongLastMsgId: 10070,
@@ -86,6 +87,14 @@ export const fromApiError = (
       }
       break
     }
+    case ApiCodes.StreamMessageExceedsMaximum:
+      return fail(
+        new NatsError.StorageLimitExceeded({
+          stream: context.stream ?? "",
+          limit: "message size",
+          message: `${context.operation}: ${description}`
+        })
+      )
     case ApiCodes.ExpectedStreamMismatch:
     case ApiCodes.WrongLastMsgId:
       return fail(new NatsError.ExpectationFailed({ errCode, message: description }))

@@ -18,16 +18,8 @@ const defaultDuplicateWindow = Duration.minutes(2)
 const defaultPurgeDeletesAge = Duration.minutes(30)
 const empty = new Uint8Array(0)
 
-/** JetStream's "message size exceeds maximum allowed". */
-const messageTooLargeErrCode = 10054
-
-/**
- * A publish refused because the subject's last sequence is not the one
- * expected (`Nats-Expected-Last-Subject-Sequence`). The one place that
- * recognises it: every compare-and-set goes through here.
- */
-const isWrongLastSequence = (error: NatsError.NatsError): boolean =>
-  error.reason._tag === "ExpectationFailed" && (error.reason.errCode === 10071 || error.reason.errCode === 10164)
+/** A compare-and-set refused: the key's last revision is not the one expected. */
+const isWrongLastSequence = (error: NatsError.NatsError): boolean => error.reason._tag === "WrongLastSequence"
 
 /** The reason a `NatsError` means here: a missing stream is a missing bucket, a refused size a value too large. */
 const fromNatsError = (bucket: string, key = "", value = { size: 0, maxSize: -1 }) =>
@@ -49,8 +41,8 @@ const fromNatsError = (bucket: string, key = "", value = { size: 0, maxSize: -1 
           message: `the value for ${key} is larger than the server's max_payload: ${reason.message}`
         })
       )
-    case "JetStreamApiError":
-      if (reason.errCode === messageTooLargeErrCode) {
+    case "StorageLimitExceeded":
+      if (reason.limit === "message size") {
         return Errors.fromReason(
           new Errors.ValueTooLarge({
             bucket,
@@ -204,7 +196,7 @@ const openOrCreate = (client: Client, options: KeyValueOptions) => {
   const create = streams.add(config).pipe(
     // Another process created it between our look-up and our add.
     Effect.catchIf(
-      (error) => error.reason._tag === "JetStreamApiError" && error.reason.errCode === 10058,
+      (error) => error.reason._tag === "StreamExists",
       () => Effect.flatMap(streams.info(config.name), (info) => applyOptions(client, options, info))
     )
   )

@@ -89,6 +89,8 @@ const fromNatsError = (bucket: string, name = "") => (error: NatsError.NatsError
     case "StreamSealed":
       return Errors.fromReason(new Errors.BucketSealed({ bucket, message: `bucket ${bucket} is sealed` }))
     case "StorageLimitExceeded":
+      // A chunk over the stream's maxMsgSize is not a full bucket.
+      if (reason.limit === "message size") break
       return Errors.fromReason(
         new Errors.BucketFull({ bucket, name, message: `bucket ${bucket} is full: ${reason.message}` })
       )

@@ -173,7 +173,7 @@ export const suite = (adapter: Adapter) =>
             const nats = yield* client
             yield* nats.jetstream.publish(`${name}.a`, new Uint8Array(10))
             const reason = yield* failure(nats.jetstream.publish(`${name}.a`, new Uint8Array(11)))
-            assertApiError(reason, 400, 10054, "message size exceeds maximum allowed")
+            assertStorageLimit(reason, name, "message size")
           })))
 
       it.effect("delivers headers and the size without the data to a headers-only ordered consumer", () =>
