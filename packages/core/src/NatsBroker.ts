@@ -22,8 +22,10 @@
  * other values as `application/json` (through their Schema when one is
  * given); received payloads are decoded by content-type, and without one as
  * JSON when it parses, else as bytes. A reply that reports an error carries
- * the header `nats-effect-error: <tag>` and the error's message as a
- * `text/plain` body; `request` fails with `RemoteError` for it.
+ * the header `nats-effect-error: <tag>` and a `text/plain` body: a typed
+ * failure's message, or for a defect only `internal error` and the
+ * correlation id (its text stays in the responder's log); `request` fails
+ * with `RemoteError` for it.
  *
  * Observability: every line logged while a message is handled is annotated
  * with `subject`, `correlation_id` and `subscriber`. When a tracer that
@@ -398,8 +400,9 @@ export const request = <
  * (encoded by `options.response`, else by the default encoding; an empty
  * message for `void`). A payload that cannot be decoded is logged (Warn) and
  * the handler is not called; a handler failure or defect is logged (Error)
- * with its cause. Either way, a requester gets an error reply, and the
- * subscriber goes on with the next message.
+ * with its cause. Either way, a requester gets an error reply (the failure's
+ * tag and message; for a defect, `internal error` and the correlation id),
+ * and the subscriber goes on with the next message.
  *
  * On shutdown the subscriber stops taking messages, waits up to the broker's
  * `gracefulTimeout` for the handlers in flight, then interrupts them. An

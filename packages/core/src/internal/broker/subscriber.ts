@@ -20,6 +20,7 @@ import {
   Exit,
   Fiber,
   Option,
+  Predicate,
   Pull,
   Queue,
   References,
@@ -67,24 +68,19 @@ const maxInlineRun = 1024
 // Identifies each subscriber in the events it reports to an observer.
 let subscriberIds = 0
 
-/** The tag an error reply carries for a failure cause. */
-const errorTag = (cause: Cause.Cause<unknown>): string => {
-  if (Cause.hasInterruptsOnly(cause)) return "Interrupted"
+/**
+ * What an error reply tells the requester about a failure cause: a typed
+ * failure's tag and message; for a defect only `internal error` and the
+ * correlation id, since its text is the responder's internals (a connection
+ * string, a stack) and stays in the responder's log.
+ */
+const errorReply = (cause: Cause.Cause<unknown>, correlationId: string): { tag: string; text: string } => {
+  if (Cause.hasInterruptsOnly(cause)) return { tag: "Interrupted", text: "the handler was interrupted" }
   const error = Cause.findErrorOption(cause)
-  if (Option.isNone(error)) return "Defect"
+  if (Option.isNone(error)) return { tag: "Defect", text: `internal error (correlation id ${correlationId})` }
   const value: unknown = error.value
-  if (typeof value === "object" && value !== null && "_tag" in value && typeof value._tag === "string") {
-    return value._tag
-  }
-  return "Error"
-}
-
-const errorMessage = (cause: Cause.Cause<unknown>): string => {
-  if (Cause.hasInterruptsOnly(cause)) return "the handler was interrupted"
-  const squashed = Cause.squash(cause)
-  if (squashed instanceof Error) return squashed.message
-  if (typeof squashed === "object" && squashed !== null && "message" in squashed) return String(squashed.message)
-  return String(squashed)
+  const tag = Predicate.hasProperty(value, "_tag") && typeof value._tag === "string" ? value._tag : "Error"
+  return { tag, text: Predicate.hasProperty(value, "message") ? String(value.message) : String(value) }
 }
 
 /** Headers of an error reply: the error's tag, and the request's correlation id. */
@@ -183,11 +179,10 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   }
 
   const afterFailure = (message: Message, payload: Option.Option<A>, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+    const { tag, text } = errorReply(cause, message.correlationId)
     const effect = (Cause.hasInterruptsOnly(cause)
       ? Effect.logWarning("handler interrupted")
-      : Effect.logError("handler failed", cause)).pipe(
-        Effect.andThen(replyError(message, errorTag(cause), errorMessage(cause)))
-      )
+      : Effect.logError("handler failed", cause)).pipe(Effect.andThen(replyError(message, tag, text)))
     return observer?.onHandled === undefined
       ? effect
       : effect.pipe(Effect.andThen(observer.onHandled({ subscriberId, message, payload, exit: Exit.failCause(cause) })))
