@@ -186,6 +186,11 @@ export interface NatsBrokerOptions {
   readonly gracefulTimeout?: Duration.Input | undefined
   /** Default timeout of `request`. Default 5 seconds. */
   readonly requestTimeout?: Duration.Input | undefined
+  /**
+   * How often a subscriber logs the count of the messages it could not
+   * decode, past the first few it logs in full. Default 10 seconds.
+   */
+  readonly logInterval?: Duration.Input | undefined
 }
 
 // ---------------------------------------------------------------------------
@@ -196,6 +201,7 @@ export class NatsBroker extends Context.Service<NatsBroker, {
   readonly client: NatsClient["Service"]
   readonly gracefulTimeout: Duration.Duration
   readonly requestTimeout: Duration.Duration
+  readonly logInterval: Duration.Duration
   readonly observer: Observer | undefined
   readonly publish: (
     subject: string,
@@ -235,6 +241,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
   const observer = yield* BrokerObserver
   const gracefulTimeout = Duration.fromInputUnsafe(options.gracefulTimeout ?? "10 seconds")
   const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "5 seconds")
+  const logInterval = Duration.fromInputUnsafe(options.logInterval ?? "10 seconds")
 
   const observePublished = (
     kind: "publish" | "request",
@@ -336,13 +343,13 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     })
   }
 
-  return NatsBroker.of({ client, gracefulTimeout, requestTimeout, observer, publish, request })
+  return NatsBroker.of({ client, gracefulTimeout, requestTimeout, logInterval, observer, publish, request })
 })
 
 /** The broker with default options. Needs a `NatsClient`. */
 export const layer: Layer.Layer<NatsBroker, never, NatsClient> = Layer.effect(NatsBroker, make({}))
 
-/** The broker with options (graceful shutdown timeout, default request timeout). */
+/** The broker with options (graceful shutdown timeout, default request timeout, log interval). */
 export const layerWith = (options: NatsBrokerOptions): Layer.Layer<NatsBroker, never, NatsClient> =>
   Layer.effect(NatsBroker, make(options))
 
@@ -398,8 +405,9 @@ export const request = <
  *
  * When the message has a reply subject, the handler's result is sent there
  * (encoded by `options.response`, else by the default encoding; an empty
- * message for `void`). A payload that cannot be decoded is logged (Warn) and
- * the handler is not called; a handler failure or defect is logged (Error)
+ * message for `void`). A payload that cannot be decoded is logged (Warn: the
+ * first few in full, then their count once per `logInterval`) and the
+ * handler is not called; a handler failure or defect is logged (Error)
  * with its cause. Either way, a requester gets an error reply (the failure's
  * tag and message; for a defect, `internal error` and the correlation id),
  * and the subscriber goes on with the next message.

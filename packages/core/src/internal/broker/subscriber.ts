@@ -38,11 +38,13 @@ import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
 import type { Observer } from "./observer.ts"
 import * as Subject from "./subject.ts"
+import * as Throttle from "./throttle.ts"
 
 /** What a subscriber needs from its broker. */
 export interface BrokerRuntime {
   readonly client: NatsClient["Service"]
   readonly gracefulTimeout: Duration.Duration
+  readonly logInterval: Duration.Duration
   readonly observer: Observer | undefined
 }
 
@@ -64,6 +66,9 @@ const noHeaders: Headers = Object.freeze({})
  * to I/O, as the runtime would after as many operations.
  */
 const maxInlineRun = 1024
+
+/** Payloads that cannot be decoded logged in full after a quiet interval; the rest are counted. */
+const decodeFailuresLoggedInFull = 5
 
 // Identifies each subscriber in the events it reports to an observer.
 let subscriberIds = 0
@@ -188,10 +193,24 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
       : effect.pipe(Effect.andThen(observer.onHandled({ subscriberId, message, payload, exit: Exit.failCause(cause) })))
   }
 
+  let lastDecodeFailure = ""
+  const decodeFailures = yield* Throttle.make({
+    burst: decodeFailuresLoggedInFull,
+    interval: runtime.logInterval,
+    summary: (count) =>
+      Effect.logWarning(
+        `dropped ${count} more message(s) that could not be decoded in the last ` +
+          `${Duration.format(runtime.logInterval)}; the last: ${lastDecodeFailure}`
+      ).pipe(Effect.annotateLogs({ subscriber: name, count }))
+  }).pipe(Scope.provide(layerScope))
+
   const onDecodeFailure = (message: Message, reason: string): Effect.Effect<void> => {
-    const effect = Effect.logWarning(`dropped a message that could not be decoded: ${reason}`).pipe(
-      Effect.andThen(replyError(message, "DecodeError", reason))
-    )
+    lastDecodeFailure = reason
+    const effect = decodeFailures.admit()
+      ? Effect.logWarning(`dropped a message that could not be decoded: ${reason}`).pipe(
+        Effect.andThen(replyError(message, "DecodeError", reason))
+      )
+      : replyError(message, "DecodeError", reason)
     return observer?.onHandled === undefined ? effect : effect.pipe(
       Effect.andThen(observer.onHandled({
         subscriberId,
