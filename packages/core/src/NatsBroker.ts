@@ -2,7 +2,8 @@
  * `NatsBroker`: FastStream's way of writing NATS services, with handlers as
  * Effects. Publish and request with Schema-encoded payloads; declare
  * subscribers as Layers whose requirements are those of their handlers; run
- * the app with `Layer.launch`.
+ * the app with `NatsBroker.launch` (`Layer.launch`, and an end when a
+ * subscriber stops for good).
  *
  * ```ts
  * const OrderCreated = NatsBroker.subscriber("orders.created", { schema: Order }, (order) =>
@@ -13,7 +14,7 @@
  *   Layer.provide(NatsBroker.layer),
  *   Layer.provide(NatsClient.layerConfig())
  * )
- * NodeRuntime.runMain(Layer.launch(App))
+ * NodeRuntime.runMain(NatsBroker.launch(App))
  * ```
  *
  * Wire conventions are FastStream's (so both can talk to each other):
@@ -38,7 +39,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, References, Result, Tracer } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, References, Result, Tracer } from "effect"
 import type { Headers, HeadersInput } from "./NatsClient.ts"
 import { NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
@@ -415,6 +416,12 @@ export const request = <
  * On shutdown the subscriber stops taking messages, waits up to the broker's
  * `gracefulTimeout` for the handlers in flight, then interrupts them. An
  * invalid subject or concurrency is a defect when the layer is built.
+ *
+ * The layer fails with the `NatsError` of a subscription the server refuses
+ * (a permissions violation, for one), so the app does not start without it.
+ * A subscription that fails later (its permission revoked, its connection
+ * closed for good) stops the subscriber for good: it is logged (Error), and
+ * under `NatsBroker.launch` the app ends with the reason.
  */
 export const subscriber = <
   S extends PayloadSchema | undefined = undefined,
@@ -425,7 +432,7 @@ export const subscriber = <
   subject: string,
   options: SubscriberOptions<S, Rs>,
   handler: (payload: PayloadOf<S>, message: Message) => Effect.Effect<ReplyOf<Rs> | void, E, R>
-): Layer.Layer<never, never, NatsBroker | Exclude<R, NatsMessage>> =>
+): Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>> =>
   Layer.effectDiscard(Effect.gen(function*() {
     const template = Subject.parse(subject)
     if (typeof template === "string") {
@@ -449,11 +456,31 @@ export const subscriber = <
       encodeReply: Codec.makeEncoder(options.response),
       handler: handler as (payload: unknown, message: Message) => Effect.Effect<unknown, unknown, unknown>
     })
-  })) as Layer.Layer<never, never, NatsBroker | Exclude<R, NatsMessage>>
+  })) as Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>>
 
 // ---------------------------------------------------------------------------
 // Lifecycle
 // ---------------------------------------------------------------------------
+
+/**
+ * Runs an app as `Layer.launch` does (builds it, then runs until
+ * interrupted), and also ends, with the reason, when one of its subscribers
+ * stops for good because its subscription failed: an app that has lost a
+ * subscriber should be restarted, not go on without it.
+ *
+ * ```ts
+ * NodeRuntime.runMain(NatsBroker.launch(App))
+ * ```
+ *
+ * (`Layer.launch` cannot do this: it ends only when its fiber is
+ * interrupted, which a layer cannot reach and which carries no reason.
+ * Under it, a subscriber that stops for good is only logged.)
+ */
+export const launch = <ROut, E, RIn>(app: Layer.Layer<ROut, E, RIn>): Effect.Effect<never, E | NatsError, RIn> =>
+  Effect.flatMap(Deferred.make<never, NatsError>(), (stoppedForGood) =>
+    Effect.scoped(Effect.andThen(Layer.build(app), Deferred.await(stoppedForGood))).pipe(
+      Effect.provideService(Subscriber.StoppedForGood, stoppedForGood)
+    ))
 
 /**
  * Runs `work` once the layer it is applied to is built: every subscriber in

@@ -592,7 +592,7 @@ export const suite = (adapter: Adapter) =>
 
       it.effect("refuses an invalid subject or concurrency when the layer is built", () =>
         Effect.gen(function*() {
-          const build = (layer: Layer.Layer<never, never, NatsBroker.NatsBroker>) =>
+          const build = (layer: Layer.Layer<never, NatsError.NatsError, NatsBroker.NatsBroker>) =>
             Effect.exit(Layer.build(layer.pipe(Layer.provide(NatsBroker.layer))))
           const badSubject = yield* build(NatsBroker.subscriber("orders.{id", {}, () => Effect.void))
           const defect = Exit.isFailure(badSubject) ? Cause.squash(badSubject.cause) : undefined
@@ -627,6 +627,25 @@ export const suite = (adapter: Adapter) =>
             Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : Option.none(),
             Option.some(new OutOfStock({ message: "startup failed" }))
           )
+        }))
+
+      it.effect("ends NatsBroker.launch with ConnectionError when the connection closes under a subscriber", () =>
+        Effect.gen(function*() {
+          const connection = yield* Scope.make()
+          const client = yield* Layer.buildWithScope(adapter.layer(), connection)
+          const live = yield* Deferred.make<void>()
+          const app = NatsBroker.subscriber(unique("orphan"), {}, () => Effect.void).pipe(
+            NatsBroker.afterStartup(Deferred.succeed(live, undefined)),
+            Layer.provide(NatsBroker.layer),
+            Layer.provide(Layer.succeedContext(client))
+          )
+          const launched = yield* Effect.forkChild(NatsBroker.launch(app))
+          yield* Deferred.await(live)
+          yield* Scope.close(connection, Exit.void)
+          const exit = yield* Fiber.await(launched)
+          const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : Option.none()
+          assert.isTrue(Option.isSome(error) && NatsError.isNatsError(error.value))
+          assert.strictEqual((Option.getOrThrow(error) as NatsError.NatsError).reason._tag, "ConnectionError")
         }))
 
       // -----------------------------------------------------------------------

@@ -15,13 +15,13 @@
 import {
   Cause,
   Context,
+  Deferred,
   Duration,
   Effect,
   Exit,
   Fiber,
   Option,
   Predicate,
-  Pull,
   Queue,
   References,
   Result,
@@ -30,7 +30,7 @@ import {
   Tracer
 } from "effect"
 import type { Headers, Msg, NatsClient } from "../../NatsClient.ts"
-import type { NatsError } from "../../NatsError.ts"
+import { ConnectionError, fromReason, type NatsError } from "../../NatsError.ts"
 import * as NatsHeaders from "../../NatsHeaders.ts"
 import type { Message } from "../../NatsMessage.ts"
 import { NatsMessage } from "../../NatsMessage.ts"
@@ -88,6 +88,15 @@ const errorReply = (cause: Cause.Cause<unknown>, correlationId: string): { tag: 
   return { tag, text: Predicate.hasProperty(value, "message") ? String(value.message) : String(value) }
 }
 
+/**
+ * Where the subscribers built under `NatsBroker.launch` report that they
+ * stopped for good, so that the app ends with the reason; unset elsewhere.
+ */
+export const StoppedForGood = Context.Reference<Deferred.Deferred<never, NatsError> | undefined>(
+  "@nats-effect/core/NatsBroker/StoppedForGood",
+  { defaultValue: () => undefined }
+)
+
 /** Headers of an error reply: the error's tag, and the request's correlation id. */
 export const errorReplyHeaders = (tag: string, correlationId: string) => ({
   [Codec.ErrorHeader]: tag,
@@ -114,10 +123,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   const subscriptionScope = yield* Scope.fork(layerScope)
   const workersScope = yield* Scope.fork(layerScope)
 
-  const messages = yield* client.subscribe(template.subject, { queue }).pipe(
-    Scope.provide(subscriptionScope),
-    Effect.orDie
-  )
+  const messages = yield* client.subscribe(template.subject, { queue }).pipe(Scope.provide(subscriptionScope))
   const pull = yield* Stream.toPull(messages).pipe(Scope.provide(subscriptionScope))
   const subscriberId = ++subscriberIds
   if (observer?.onSubscribed !== undefined) {
@@ -322,11 +328,21 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   // What each worker is handling, if anything: a worker is busy while its slot is set.
   const handling: Array<Message | undefined> = Array.from({ length: concurrency }, () => undefined)
 
-  // A worker ends when the subscription ends; a failed subscription is reported once, by whoever pulls it.
-  const onSubscriptionEnd = (cause: Cause.Cause<NatsError | Cause.Done>): Effect.Effect<void> =>
-    Pull.isDoneCause(cause) || stopping
-      ? Effect.logDebug("subscription ended")
-      : Effect.logError("subscription failed; this subscriber stops", cause)
+  // A worker ends when the subscription ends; that is reported once, by whoever pulls it. Unless the
+  // subscriber is stopping, it has stopped for good: the app cannot go on without it.
+  const stoppedForGood = yield* StoppedForGood
+  const onSubscriptionEnd = (cause: Cause.Cause<NatsError | Cause.Done>): Effect.Effect<void> => {
+    if (stopping) return Effect.logDebug("subscription ended")
+    const error = Option.filter(Cause.findErrorOption(cause), (error): error is NatsError => !Cause.isDone(error))
+    const reason = Option.isSome(error)
+      ? error.value
+      : fromReason(new ConnectionError({ message: `the subscription to "${template.subject}" ended` }))
+    const logged = Effect.logError(
+      "the subscription failed; this subscriber stops for good",
+      Option.isSome(error) ? cause : Cause.fail(reason)
+    )
+    return stoppedForGood === undefined ? logged : Effect.andThen(logged, Deferred.fail(stoppedForGood, reason))
+  }
 
   const inOrderWorker = Effect.gen(function*() {
     let inline = 0
