@@ -39,7 +39,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Duration, Effect, Layer, References, Result, Tracer } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, type Metric, References, Result, Tracer } from "effect"
 import type { Headers, HeadersInput } from "./NatsClient.ts"
 import { NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
@@ -177,6 +177,18 @@ export interface SubscriberOptions<
   readonly concurrency?: number | undefined
   /** The subscriber's name in logs (annotation `subscriber`). Default: the subject. */
   readonly name?: string | undefined
+  /**
+   * Bounds the messages received and not yet handled (the handler is done
+   * with a message when it has returned and any reply has been sent), as a
+   * NATS client bounds a subscription's pending buffer. Core NATS cannot be
+   * pushed back: past either limit a message is dropped, counted in
+   * `NatsBroker.droppedMessages` and in a Warn line once per `logInterval`.
+   * Default (nats.go's): 65,536 messages, 64 MiB.
+   */
+  readonly pendingLimits?: {
+    readonly messages?: number | undefined
+    readonly bytes?: number | undefined
+  } | undefined
 }
 
 export interface NatsBrokerOptions {
@@ -188,8 +200,9 @@ export interface NatsBrokerOptions {
   /** Default timeout of `request`. Default 5 seconds. */
   readonly requestTimeout?: Duration.Input | undefined
   /**
-   * How often a subscriber logs the count of the messages it could not
-   * decode, past the first few it logs in full. Default 10 seconds.
+   * How often a subscriber logs the count of the messages it dropped past
+   * its pending limits, and of those it could not decode past the first few
+   * it logs in full. Default 10 seconds.
    */
   readonly logInterval?: Duration.Input | undefined
 }
@@ -413,9 +426,13 @@ export const request = <
  * tag and message; for a defect, `internal error` and the correlation id),
  * and the subscriber goes on with the next message.
  *
+ * Messages received faster than they are handled wait in a buffer bounded
+ * by `options.pendingLimits`; past it they are dropped and reported.
+ *
  * On shutdown the subscriber stops taking messages, waits up to the broker's
  * `gracefulTimeout` for the handlers in flight, then interrupts them. An
- * invalid subject or concurrency is a defect when the layer is built.
+ * invalid subject, concurrency or pending limit is a defect when the layer
+ * is built.
  *
  * The layer fails with the `NatsError` of a subscription the server refuses
  * (a permissions violation, for one), so the app does not start without it.
@@ -444,6 +461,18 @@ export const subscriber = <
         new RangeError(`the concurrency of the subscriber "${subject}" must be a positive integer, got ${declared}`)
       )
     }
+    const pendingLimits = {
+      messages: options.pendingLimits?.messages ?? Subscriber.defaultPendingLimits.messages,
+      bytes: options.pendingLimits?.bytes ?? Subscriber.defaultPendingLimits.bytes
+    }
+    if (!(Number.isInteger(pendingLimits.messages) && pendingLimits.messages >= 1 && pendingLimits.bytes >= 1)) {
+      return yield* Effect.die(
+        new RangeError(
+          `the pending limits of the subscriber "${subject}" must be at least 1 message and 1 byte, ` +
+            `got ${pendingLimits.messages} and ${pendingLimits.bytes}`
+        )
+      )
+    }
     const cap = yield* MaxConcurrency
     const concurrency = cap === undefined ? declared : Math.max(1, Math.min(declared, cap))
     const broker = yield* NatsBroker
@@ -452,11 +481,19 @@ export const subscriber = <
       template,
       queue: options.queue,
       concurrency,
+      pendingLimits,
       decode: Codec.makeDecoder(options.schema),
       encodeReply: Codec.makeEncoder(options.response),
       handler: handler as (payload: unknown, message: Message) => Effect.Effect<unknown, unknown, unknown>
     })
   })) as Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>>
+
+/**
+ * A counter of the messages subscribers dropped because their pending limits
+ * were reached, with the attributes `subscriber` (its name) and `subject`
+ * (as declared).
+ */
+export const droppedMessages: Metric.Counter<number> = Subscriber.droppedMessages
 
 // ---------------------------------------------------------------------------
 // Lifecycle

@@ -20,6 +20,7 @@ import {
   Fiber,
   Layer,
   Logger,
+  Metric,
   Option,
   Queue,
   References,
@@ -457,6 +458,53 @@ export const suite = (adapter: Adapter) =>
           )
         }))
 
+      for (
+        const [limit, pendingLimits] of [
+          ["messages", { messages: 10 }],
+          ["bytes", { bytes: 10 * 100 }]
+        ] as const
+      ) {
+        it.effect(`drops a burst past the pending limit of ${limit}, and says how many it dropped`, () =>
+          Effect.gen(function*() {
+            const subject = unique("burst")
+            const logs = yield* captureLogs
+            const release = yield* Deferred.make<void>()
+            const received = yield* Queue.unbounded<number>()
+            // 100-byte payloads: the first byte says which message it is.
+            const payload = (index: number) => new Uint8Array(100).fill(index % 256)
+            const app = NatsBroker.subscriber(subject, { pendingLimits }, (data) =>
+              Effect.andThen(Queue.offer(received, (data as Uint8Array)[0]!), Deferred.await(release))).pipe(
+                Layer.provide(logs.layer)
+              )
+            yield* withApp(
+              app,
+              Effect.gen(function*() {
+                // The handler holds the first message; the next 9 wait; the other 90 are dropped.
+                for (let index = 0; index < 100; index++) yield* NatsBroker.publish(subject, payload(index))
+                let reported = 0
+                while (reported < 90) {
+                  const line = yield* Queue.take(logs.lines)
+                  assert.strictEqual(line.level, "Warn")
+                  assert.include(line.message, "pending limits")
+                  assert.strictEqual(line.annotations["subscriber"], subject)
+                  reported += Number(line.annotations["count"])
+                }
+                assert.strictEqual(reported, 90)
+                const dropped = Metric.withAttributes(NatsBroker.droppedMessages, { subscriber: subject, subject })
+                assert.strictEqual((yield* Metric.value(dropped)).count, 90)
+
+                yield* Deferred.succeed(release, undefined)
+                const handled = yield* Effect.forEach(Array.from({ length: 10 }), () => Queue.take(received))
+                assert.deepStrictEqual(handled, Array.from({ length: 10 }, (_, index) => index))
+                // With room again, the next message is handled, and nothing dropped came before it.
+                yield* NatsBroker.publish(subject, payload(200))
+                assert.strictEqual(yield* Queue.take(received), 200)
+              }),
+              NatsBroker.layerWith({ logInterval: "20 millis" })
+            )
+          }))
+      }
+
       it.effect("handles messages one at a time, in order, by default", () =>
         Effect.gen(function*() {
           const subject = unique("ordered")
@@ -590,7 +638,7 @@ export const suite = (adapter: Adapter) =>
           assert.deepStrictEqual([...finished].sort(), [1, 2, 3])
         }))
 
-      it.effect("refuses an invalid subject or concurrency when the layer is built", () =>
+      it.effect("refuses an invalid subject, concurrency or pending limit when the layer is built", () =>
         Effect.gen(function*() {
           const build = (layer: Layer.Layer<never, NatsError.NatsError, NatsBroker.NatsBroker>) =>
             Effect.exit(Layer.build(layer.pipe(Layer.provide(NatsBroker.layer))))
@@ -602,6 +650,11 @@ export const suite = (adapter: Adapter) =>
           const badConcurrency = yield* build(NatsBroker.subscriber(unique("c"), { concurrency: 0 }, () => Effect.void))
           assert.isTrue(Exit.isFailure(badConcurrency) && Cause.hasDies(badConcurrency.cause))
           assert.include(String(Exit.isFailure(badConcurrency) ? Cause.squash(badConcurrency.cause) : ""), "concurrency")
+          const badLimit = yield* build(
+            NatsBroker.subscriber(unique("l"), { pendingLimits: { messages: 0 } }, () => Effect.void)
+          )
+          assert.isTrue(Exit.isFailure(badLimit) && Cause.hasDies(badLimit.cause))
+          assert.include(String(Exit.isFailure(badLimit) ? Cause.squash(badLimit.cause) : ""), "pending limits")
         }))
 
       it.effect("runs afterStartup once the subscribers are live", () =>

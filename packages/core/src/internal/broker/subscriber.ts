@@ -1,11 +1,14 @@
 /**
  * The per-message path of a subscriber and its lifecycle.
  *
- * Messages come from the port's subscription Stream. `concurrency` workers
- * take them one at a time and run decode → handler → reply inline, so no
- * fiber is forked per message: with one worker the worker pulls the
- * subscription's chunks directly (in order); with more, one pump fiber moves
- * the chunks into a bounded queue the workers share (unordered).
+ * Messages come from the port's subscription Stream. A pump fiber moves them
+ * into the subscriber's buffer as they come, within its pending limits
+ * (messages and bytes taken and not yet handled), and drops the others:
+ * core NATS cannot be pushed back, so an unbounded buffer would grow with
+ * any burst a slow handler cannot keep up with. `concurrency` workers take
+ * from the buffer and run decode → handler → reply inline, so no fiber is
+ * forked per message: one worker takes all that is buffered at once and
+ * handles it in order; several take one message each, in no order.
  *
  * Shutdown (the layer's scope closes): stop taking messages (the pump and the
  * idle workers are interrupted, the subscription is closed so the server
@@ -20,6 +23,7 @@ import {
   Effect,
   Exit,
   Fiber,
+  Metric,
   Option,
   Predicate,
   Queue,
@@ -48,11 +52,26 @@ export interface BrokerRuntime {
   readonly observer: Observer | undefined
 }
 
+export interface PendingLimits {
+  readonly messages: number
+  readonly bytes: number
+}
+
+/** nats.go's defaults for a subscription's pending buffer. */
+export const defaultPendingLimits: PendingLimits = { messages: 65536, bytes: 64 * 1024 * 1024 }
+
+/** Messages a subscriber dropped past its pending limits; attributes `subscriber` and `subject`. */
+export const droppedMessages = Metric.counter("nats_effect_subscriber_dropped_messages", {
+  description: "Messages a subscriber dropped because its pending limits were reached",
+  incremental: true
+})
+
 export interface SubscriberConfig<A> {
   readonly name: string
   readonly template: Subject.SubjectTemplate
   readonly queue: string | undefined
   readonly concurrency: number
+  readonly pendingLimits: PendingLimits
   readonly decode: Codec.Decoder<A>
   readonly encodeReply: Codec.Encoder
   readonly handler: (payload: A, message: Message) => Effect.Effect<unknown, unknown, unknown>
@@ -118,7 +137,7 @@ export const parseTraceparent = (value: string | undefined): Tracer.ExternalSpan
  */
 export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config: SubscriberConfig<A>) {
   const { client, observer } = runtime
-  const { concurrency, decode, encodeReply, handler, name, queue, template } = config
+  const { concurrency, decode, encodeReply, handler, name, pendingLimits, queue, template } = config
   const layerScope = yield* Effect.scope
   const subscriptionScope = yield* Scope.fork(layerScope)
   const workersScope = yield* Scope.fork(layerScope)
@@ -328,8 +347,8 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   // What each worker is handling, if anything: a worker is busy while its slot is set.
   const handling: Array<Message | undefined> = Array.from({ length: concurrency }, () => undefined)
 
-  // A worker ends when the subscription ends; that is reported once, by whoever pulls it. Unless the
-  // subscriber is stopping, it has stopped for good: the app cannot go on without it.
+  // The pump ends when the subscription ends. Unless the subscriber is stopping, it has then
+  // stopped for good: the app cannot go on without it.
   const stoppedForGood = yield* StoppedForGood
   const onSubscriptionEnd = (cause: Cause.Cause<NatsError | Cause.Done>): Effect.Effect<void> => {
     if (stopping) return Effect.logDebug("subscription ended")
@@ -344,63 +363,86 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
     return stoppedForGood === undefined ? logged : Effect.andThen(logged, Deferred.fail(stoppedForGood, reason))
   }
 
-  const inOrderWorker = Effect.gen(function*() {
-    let inline = 0
-    while (!stopping) {
-      handling[0] = undefined
-      const chunk = yield* pull
-      for (let i = 0; i < chunk.length; i++) {
-        if (stopping) return
-        const message = toMessage(chunk[i]!)
-        handling[0] = message
-        const handled = handle(message)
-        if (handled !== Effect.void) {
-          inline = 0
-          yield* handled
-        } else if (++inline === maxInlineRun) {
-          inline = 0
-          yield* Effect.yieldNow
-        }
-      }
-    }
-    handling[0] = undefined
-  }).pipe(Effect.catchCause(onSubscriptionEnd))
+  // Messages taken from the subscription and not yet handled, bounded like a NATS client's
+  // pending buffer: core NATS cannot push back, so past the limits the message is dropped.
+  let pendingMessages = 0
+  let pendingBytes = 0
+  const buffer = yield* Queue.unbounded<Msg, Cause.Done>()
+  const droppedCounter = Metric.withAttributes(droppedMessages, { subscriber: name, subject: template.template })
+  const drops = yield* Throttle.make({
+    burst: 0,
+    interval: runtime.logInterval,
+    summary: (count) =>
+      Effect.logWarning(
+        `dropped ${count} message(s) in the last ${Duration.format(runtime.logInterval)}: the pending limits ` +
+          `(${pendingLimits.messages} messages, ${pendingLimits.bytes} bytes) were reached, the handler is ` +
+          `slower than the publishers`
+      ).pipe(Effect.annotateLogs({ subscriber: name, count }))
+  }).pipe(Scope.provide(layerScope))
 
-  let pump: Fiber.Fiber<void> | undefined
-  const workers: Array<Fiber.Fiber<void>> = []
-  if (concurrency === 1) {
-    workers.push(yield* Effect.forkIn(inOrderWorker, workersScope))
-  } else {
-    const shared = yield* Queue.bounded<Msg, Cause.Done>(concurrency)
-    pump = yield* Effect.forkIn(
-      Effect.forever(Effect.flatMap(pull, (chunk) => Queue.offerAll(shared, chunk))).pipe(
-        Effect.catchCause(onSubscriptionEnd),
-        Effect.ensuring(Queue.end(shared))
-      ),
-      workersScope
-    )
-    for (let index = 0; index < concurrency; index++) {
-      // Taking from the queue is an Effect: the runtime lets the other fibers run in between.
-      const worker = Effect.gen(function*() {
-        while (!stopping) {
-          handling[index] = undefined
-          const msg = yield* Queue.take(shared)
+  const admit = (chunk: ReadonlyArray<Msg>): Effect.Effect<void> => {
+    let dropped = 0
+    for (let i = 0; i < chunk.length; i++) {
+      const msg = chunk[i]!
+      if (pendingMessages >= pendingLimits.messages || pendingBytes + msg.data.length > pendingLimits.bytes) {
+        dropped++
+        continue
+      }
+      pendingMessages++
+      pendingBytes += msg.data.length
+      Queue.offerUnsafe(buffer, msg)
+    }
+    if (dropped === 0) return Effect.void
+    drops.suppress(dropped)
+    return Metric.update(droppedCounter, dropped)
+  }
+
+  // The pump keeps the subscription drained into the bounded buffer, whatever the handlers do.
+  const pump = yield* Effect.forkIn(
+    Effect.forever(Effect.flatMap(pull, admit)).pipe(
+      Effect.catchCause(onSubscriptionEnd),
+      Effect.ensuring(Queue.end(buffer))
+    ),
+    workersScope
+  )
+
+  // One worker takes every buffered message, in order; several take one each, in no order.
+  const takeNext: Effect.Effect<ReadonlyArray<Msg>, Cause.Done> = concurrency === 1
+    ? Queue.takeAll(buffer)
+    : Queue.takeBetween(buffer, 1, 1)
+  const worker = (index: number) =>
+    Effect.gen(function*() {
+      let inline = 0
+      while (!stopping) {
+        handling[index] = undefined
+        const msgs = yield* takeNext
+        for (let i = 0; i < msgs.length; i++) {
           if (stopping) return
+          const msg = msgs[i]!
           const message = toMessage(msg)
           handling[index] = message
           const handled = handle(message)
-          if (handled !== Effect.void) yield* handled
+          if (handled !== Effect.void) {
+            inline = 0
+            yield* handled
+          } else if (++inline === maxInlineRun) {
+            inline = 0
+            yield* Effect.yieldNow
+          }
+          pendingMessages--
+          pendingBytes -= msg.data.length
         }
-        handling[index] = undefined
-      }).pipe(Effect.catchCause(() => Effect.void)) // the end of the queue: the pump reported why
-      workers.push(yield* Effect.forkIn(worker, workersScope))
-    }
-  }
+      }
+      handling[index] = undefined
+    }).pipe(Effect.catchCause(() => Effect.void)) // the end of the buffer: the pump reported why
+
+  const workers: Array<Fiber.Fiber<void>> = []
+  for (let index = 0; index < concurrency; index++) workers.push(yield* Effect.forkIn(worker(index), workersScope))
 
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
       stopping = true
-      if (pump !== undefined) yield* Fiber.interrupt(pump)
+      yield* Fiber.interrupt(pump)
       const inFlight = workers.filter((_, index) => handling[index] !== undefined)
       yield* Fiber.interruptAll(workers.filter((_, index) => handling[index] === undefined))
       yield* Scope.close(subscriptionScope, Exit.void)

@@ -15,6 +15,8 @@ export interface LogThrottle {
    * when it is counted in the next summary line.
    */
   readonly admit: () => boolean
+  /** Counts `events` in the next summary line, none logged in full. */
+  readonly suppress: (events: number) => void
 }
 
 export const make = (options: {
@@ -47,6 +49,9 @@ export const make = (options: {
         }
         suppressed++
         return false
+      },
+      suppress: (events) => {
+        suppressed += events
       }
     }
   })
