@@ -205,7 +205,9 @@ const countingSubscriber = <A extends { readonly id: string }>(
   counter: ReturnType<typeof makeCounter>,
   inEffect: boolean
 ) =>
-  NatsBroker.subscriber(subject, { schema }, (decoded) => {
+  // The whole burst comes faster than any handler takes it: the pending buffer holds all of it, so
+  // that what is measured is the rate of dispatch, not of drops.
+  NatsBroker.subscriber(subject, { schema, pendingLimits: { messages } }, (decoded) => {
     if (inEffect) return Effect.sync(() => decoded.id.length > 0 && counter.hit())
     if (decoded.id.length > 0) counter.hit()
     return Effect.void

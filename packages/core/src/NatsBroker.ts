@@ -2,7 +2,8 @@
  * `NatsBroker`: FastStream's way of writing NATS services, with handlers as
  * Effects. Publish and request with Schema-encoded payloads; declare
  * subscribers as Layers whose requirements are those of their handlers; run
- * the app with `Layer.launch`.
+ * the app with `NatsBroker.launch` (`Layer.launch`, and an end when a
+ * subscriber stops for good).
  *
  * ```ts
  * const OrderCreated = NatsBroker.subscriber("orders.created", { schema: Order }, (order) =>
@@ -13,7 +14,7 @@
  *   Layer.provide(NatsBroker.layer),
  *   Layer.provide(NatsClient.layerConfig())
  * )
- * NodeRuntime.runMain(Layer.launch(App))
+ * NodeRuntime.runMain(NatsBroker.launch(App))
  * ```
  *
  * Wire conventions are FastStream's (so both can talk to each other):
@@ -22,8 +23,10 @@
  * other values as `application/json` (through their Schema when one is
  * given); received payloads are decoded by content-type, and without one as
  * JSON when it parses, else as bytes. A reply that reports an error carries
- * the header `nats-effect-error: <tag>` and the error's message as a
- * `text/plain` body; `request` fails with `RemoteError` for it.
+ * the header `nats-effect-error: <tag>` and a `text/plain` body: a typed
+ * failure's message, or for a defect only `internal error` and the
+ * correlation id (its text stays in the responder's log); `request` fails
+ * with `RemoteError` for it.
  *
  * Observability: every line logged while a message is handled is annotated
  * with `subject`, `correlation_id` and `subscriber`. When a tracer that
@@ -36,7 +39,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, References, Result, Tracer } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, type Metric, References, Result, Tracer } from "effect"
 import type { Headers, HeadersInput } from "./NatsClient.ts"
 import { NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
@@ -174,6 +177,18 @@ export interface SubscriberOptions<
   readonly concurrency?: number | undefined
   /** The subscriber's name in logs (annotation `subscriber`). Default: the subject. */
   readonly name?: string | undefined
+  /**
+   * Bounds the messages received and not yet handled (the handler is done
+   * with a message when it has returned and any reply has been sent), as a
+   * NATS client bounds a subscription's pending buffer. Core NATS cannot be
+   * pushed back: past either limit a message is dropped, counted in
+   * `NatsBroker.droppedMessages` and in a Warn line once per `logInterval`.
+   * Default (nats.go's): 65,536 messages, 64 MiB.
+   */
+  readonly pendingLimits?: {
+    readonly messages?: number | undefined
+    readonly bytes?: number | undefined
+  } | undefined
 }
 
 export interface NatsBrokerOptions {
@@ -184,6 +199,12 @@ export interface NatsBrokerOptions {
   readonly gracefulTimeout?: Duration.Input | undefined
   /** Default timeout of `request`. Default 5 seconds. */
   readonly requestTimeout?: Duration.Input | undefined
+  /**
+   * How often a subscriber logs the count of the messages it dropped past
+   * its pending limits, and of those it could not decode past the first few
+   * it logs in full. Default 10 seconds.
+   */
+  readonly logInterval?: Duration.Input | undefined
 }
 
 // ---------------------------------------------------------------------------
@@ -194,6 +215,7 @@ export class NatsBroker extends Context.Service<NatsBroker, {
   readonly client: NatsClient["Service"]
   readonly gracefulTimeout: Duration.Duration
   readonly requestTimeout: Duration.Duration
+  readonly logInterval: Duration.Duration
   readonly observer: Observer | undefined
   readonly publish: (
     subject: string,
@@ -233,6 +255,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
   const observer = yield* BrokerObserver
   const gracefulTimeout = Duration.fromInputUnsafe(options.gracefulTimeout ?? "10 seconds")
   const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "5 seconds")
+  const logInterval = Duration.fromInputUnsafe(options.logInterval ?? "10 seconds")
 
   const observePublished = (
     kind: "publish" | "request",
@@ -334,13 +357,13 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     })
   }
 
-  return NatsBroker.of({ client, gracefulTimeout, requestTimeout, observer, publish, request })
+  return NatsBroker.of({ client, gracefulTimeout, requestTimeout, logInterval, observer, publish, request })
 })
 
 /** The broker with default options. Needs a `NatsClient`. */
 export const layer: Layer.Layer<NatsBroker, never, NatsClient> = Layer.effect(NatsBroker, make({}))
 
-/** The broker with options (graceful shutdown timeout, default request timeout). */
+/** The broker with options (graceful shutdown timeout, default request timeout, log interval). */
 export const layerWith = (options: NatsBrokerOptions): Layer.Layer<NatsBroker, never, NatsClient> =>
   Layer.effect(NatsBroker, make(options))
 
@@ -396,11 +419,16 @@ export const request = <
  *
  * When the message has a reply subject, the handler's result is sent there
  * (encoded by `options.response`, else by the default encoding; an empty
- * message for `void`). A payload that cannot be decoded is logged (Warn) and
- * the handler is not called; a handler's typed failure is logged (Warn) as
- * one line with its tag and message, a defect (Error) with its cause and
- * stack. Either way, a requester gets an error reply, and the subscriber goes
- * on with the next message.
+ * message for `void`). A payload that cannot be decoded is logged (Warn: the
+ * first few in full, then their count once per `logInterval`) and the
+ * handler is not called; a handler's typed failure is logged (Warn) as one
+ * line with its tag and message, a defect (Error) with its cause and stack.
+ * Either way, a requester gets an error reply (the failure's tag and message;
+ * for a defect, `internal error` and the correlation id), and the subscriber
+ * goes on with the next message.
+ *
+ * Messages received faster than they are handled wait in a buffer bounded
+ * by `options.pendingLimits`; past it they are dropped and reported.
  *
  * Once the subscription is live the subscriber logs one line (Info):
  * `listening on <subject>`, then ` in queue group "<queue>"` when it has one
@@ -409,7 +437,14 @@ export const request = <
  *
  * On shutdown the subscriber stops taking messages, waits up to the broker's
  * `gracefulTimeout` for the handlers in flight, then interrupts them. An
- * invalid subject or concurrency is a defect when the layer is built.
+ * invalid subject, concurrency or pending limit is a defect when the layer
+ * is built.
+ *
+ * The layer fails with the `NatsError` of a subscription the server refuses
+ * (a permissions violation, for one), so the app does not start without it.
+ * A subscription that fails later (its permission revoked, its connection
+ * closed for good) stops the subscriber for good: it is logged (Error), and
+ * under `NatsBroker.launch` the app ends with the reason.
  */
 export const subscriber = <
   S extends PayloadSchema | undefined = undefined,
@@ -420,7 +455,7 @@ export const subscriber = <
   subject: string,
   options: SubscriberOptions<S, Rs>,
   handler: (payload: PayloadOf<S>, message: Message) => Effect.Effect<ReplyOf<Rs> | void, E, R>
-): Layer.Layer<never, never, NatsBroker | Exclude<R, NatsMessage>> =>
+): Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>> =>
   Layer.effectDiscard(Effect.gen(function*() {
     const template = Subject.parse(subject)
     if (typeof template === "string") {
@@ -432,6 +467,18 @@ export const subscriber = <
         new RangeError(`the concurrency of the subscriber "${subject}" must be a positive integer, got ${declared}`)
       )
     }
+    const pendingLimits = {
+      messages: options.pendingLimits?.messages ?? Subscriber.defaultPendingLimits.messages,
+      bytes: options.pendingLimits?.bytes ?? Subscriber.defaultPendingLimits.bytes
+    }
+    if (!(Number.isInteger(pendingLimits.messages) && pendingLimits.messages >= 1 && pendingLimits.bytes >= 1)) {
+      return yield* Effect.die(
+        new RangeError(
+          `the pending limits of the subscriber "${subject}" must be at least 1 message and 1 byte, ` +
+            `got ${pendingLimits.messages} and ${pendingLimits.bytes}`
+        )
+      )
+    }
     const cap = yield* MaxConcurrency
     const concurrency = cap === undefined ? declared : Math.max(1, Math.min(declared, cap))
     const broker = yield* NatsBroker
@@ -440,15 +487,43 @@ export const subscriber = <
       template,
       queue: options.queue,
       concurrency,
+      pendingLimits,
       decode: Codec.makeDecoder(options.schema),
       encodeReply: Codec.makeEncoder(options.response),
       handler: handler as (payload: unknown, message: Message) => Effect.Effect<unknown, unknown, unknown>
     })
-  })) as Layer.Layer<never, never, NatsBroker | Exclude<R, NatsMessage>>
+  })) as Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>>
+
+/**
+ * A counter of the messages subscribers dropped because their pending limits
+ * were reached, with the attributes `subscriber` (its name) and `subject`
+ * (as declared).
+ */
+export const droppedMessages: Metric.Counter<number> = Subscriber.droppedMessages
 
 // ---------------------------------------------------------------------------
 // Lifecycle
 // ---------------------------------------------------------------------------
+
+/**
+ * Runs an app as `Layer.launch` does (builds it, then runs until
+ * interrupted), and also ends, with the reason, when one of its subscribers
+ * stops for good because its subscription failed: an app that has lost a
+ * subscriber should be restarted, not go on without it.
+ *
+ * ```ts
+ * NodeRuntime.runMain(NatsBroker.launch(App))
+ * ```
+ *
+ * (`Layer.launch` cannot do this: it ends only when its fiber is
+ * interrupted, which a layer cannot reach and which carries no reason.
+ * Under it, a subscriber that stops for good is only logged.)
+ */
+export const launch = <ROut, E, RIn>(app: Layer.Layer<ROut, E, RIn>): Effect.Effect<never, E | NatsError, RIn> =>
+  Effect.flatMap(Deferred.make<never, NatsError>(), (stoppedForGood) =>
+    Effect.scoped(Effect.andThen(Layer.build(app), Deferred.await(stoppedForGood))).pipe(
+      Effect.provideService(Subscriber.StoppedForGood, stoppedForGood)
+    ))
 
 /**
  * Runs `work` once the layer it is applied to is built: every subscriber in

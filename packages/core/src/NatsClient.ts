@@ -343,7 +343,9 @@ export class NatsClient extends Context.Service<NatsClient, {
   /**
    * Subscribes now (the subscription is live when the Effect completes, so a
    * publish that follows reaches it) and returns its messages as a Stream.
-   * The subscription ends with the scope, or when the Stream ends.
+   * A subscription the server refuses (permissions) fails here with
+   * `AuthorizationError`. The subscription ends with the scope, or when the
+   * Stream ends.
    */
   readonly subscribe: (
     subject: string,
@@ -398,7 +400,10 @@ export interface Driver {
   /** The server connected to now (it can change on a reconnect). */
   readonly server: () => ServerInfo
   readonly publish: (msg: OutgoingMsg) => Effect.Effect<void, NatsError>
-  /** Live when the Effect completes; the subscription ends with the scope or the Stream. */
+  /**
+   * Live when the Effect completes, or failed if the server refused it; the
+   * subscription ends with the scope or the Stream.
+   */
   readonly subscribe: (
     subject: string,
     queue: string | undefined

@@ -17,14 +17,17 @@ const Order = Schema.Struct({ id: Schema.String, quantity: Schema.Int })
 const Receipt = Schema.Struct({ id: Schema.String, ok: Schema.Boolean })
 
 describe("NatsBroker types", () => {
-  it("a subscriber layer requires the handler's services, not the current message", () => {
+  it("a subscriber layer requires the handler's services, not the current message, and may fail to subscribe", () => {
     const layer = NatsBroker.subscriber("orders", { schema: Order }, (order) =>
       Effect.gen(function*() {
         const message = yield* NatsMessage.NatsMessage
         yield* Effect.log(message.subject)
         yield* Inventory.use((inventory) => inventory.reserve(order.id))
       }))
-    expectTypeOf(layer).toEqualTypeOf<Layer.Layer<never, never, NatsBroker.NatsBroker | Inventory>>()
+    expectTypeOf(layer).toEqualTypeOf<Layer.Layer<never, NatsError.NatsError, NatsBroker.NatsBroker | Inventory>>()
+    expectTypeOf(NatsBroker.launch(layer)).toEqualTypeOf<
+      Effect.Effect<never, NatsError.NatsError, NatsBroker.NatsBroker | Inventory>
+    >()
   })
 
   it("the handler gets the Schema's type, or unknown without a Schema", () => {

@@ -43,6 +43,8 @@ export class NatsServer extends Context.Service<NatsServer, {
   /** Starts the server again on the same port and store; completes when it is ready. No-op when running. */
   readonly start: Effect.Effect<void, NatsServerError>
   readonly restart: Effect.Effect<void, NatsServerError>
+  /** Asks the server to reload its configuration file (SIGHUP); it does so asynchronously. */
+  readonly reload: Effect.Effect<void>
 }>()("@nats-effect/testing/NatsServer") {}
 
 const readyLine = "Server is ready"
@@ -216,7 +218,10 @@ export const layer = (options: NatsServerOptions = {}): Layer.Layer<NatsServer, 
         stop,
         kill: stopWith("SIGKILL"),
         start,
-        restart: Effect.andThen(stop, start)
+        restart: Effect.andThen(stop, start),
+        reload: Effect.sync(() => {
+          if (current !== undefined && !exited(current.child)) current.child.kill("SIGHUP")
+        })
       })
     })
   )

@@ -5,7 +5,7 @@
  */
 import * as Path from "node:path"
 import { assert, describe, expectTypeOf, it } from "@effect/vitest"
-import { NatsBroker, type NatsClient } from "@nats-effect/core"
+import { NatsBroker, type NatsClient, type NatsError } from "@nats-effect/core"
 import { NatsTest } from "@nats-effect/testing"
 import { Context, Effect, Layer } from "effect"
 import ts from "typescript"
@@ -20,12 +20,12 @@ const PricesLive = Layer.succeed(Prices, { quote: () => Effect.succeed(12.5) })
 const missingPrices = "MissingServices<Prices>"
 
 describe("NatsTest.layer types", () => {
-  it("provides the client, the broker and NatsTest, and requires nothing more", () => {
+  it("provides the client, the broker and NatsTest, fails as the app does, and requires nothing more", () => {
     expectTypeOf(NatsTest.layer(Quotes.pipe(Layer.provide(PricesLive)))).toEqualTypeOf<
-      Layer.Layer<NatsTest.NatsTest | NatsClient.NatsClient | NatsBroker.NatsBroker>
+      Layer.Layer<NatsTest.NatsTest | NatsClient.NatsClient | NatsBroker.NatsBroker, NatsError.NatsError>
     >()
     expectTypeOf(NatsTest.layer((nats) => Quotes.pipe(Layer.provide(PricesLive), Layer.provide(nats)))).toEqualTypeOf<
-      Layer.Layer<NatsTest.NatsTest | NatsClient.NatsClient | NatsBroker.NatsBroker>
+      Layer.Layer<NatsTest.NatsTest | NatsClient.NatsClient | NatsBroker.NatsBroker, NatsError.NatsError>
     >()
   })
 

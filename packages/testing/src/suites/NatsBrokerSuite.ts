@@ -20,6 +20,7 @@ import {
   Fiber,
   Layer,
   Logger,
+  Metric,
   Option,
   Queue,
   References,
@@ -345,7 +346,7 @@ export const suite = (adapter: Adapter) =>
 
               const died = (yield* failure(NatsBroker.request(subject, "die"))) as NatsError.RemoteError
               assert.strictEqual(died.error, "Defect")
-              assert.strictEqual(died.message, "boom")
+              assert.include(died.message, "internal error")
               const diedLog = yield* Queue.take(logs.lines)
               assert.strictEqual(diedLog.level, "Error")
               assert.isTrue(Cause.hasDies(diedLog.cause))
@@ -376,13 +377,44 @@ export const suite = (adapter: Adapter) =>
               assert.strictEqual(failed.message, "later")
               const died = (yield* failure(NatsBroker.request(subject, "die"))) as NatsError.RemoteError
               assert.strictEqual(died.error, "Defect")
-              assert.strictEqual(died.message, "died later")
+              assert.include(died.message, "internal error")
               const thrown = (yield* failure(NatsBroker.request(subject, "throw"))) as NatsError.RemoteError
               assert.strictEqual(thrown.error, "Defect")
-              assert.strictEqual(thrown.message, "thrown, not returned")
+              assert.include(thrown.message, "internal error")
               const levels = yield* Effect.forEach([1, 2, 3], () => Queue.take(logs.lines))
               assert.deepStrictEqual(levels.map((line) => line.level), ["Warn", "Error", "Error"])
               assert.strictEqual(yield* NatsBroker.request(subject, "still"), "ok still")
+            })
+          )
+        }))
+
+      it.effect("answers a defect with `internal error` and the correlation id, its text only in the local log", () =>
+        Effect.gen(function*() {
+          const subject = unique("leaky")
+          const secret = "s3cr3t-pw"
+          const logs = yield* captureLogs
+          const app = NatsBroker.subscriber(
+            subject,
+            {},
+            () => Effect.die(new Error(`cannot connect to postgres://app:${secret}@db.internal:5432/orders`))
+          ).pipe(Layer.provide(logs.layer))
+          yield* withApp(
+            app,
+            Effect.gen(function*() {
+              const correlationId = unique("request")
+              const died = (yield* failure(NatsBroker.request(subject, "order", { correlationId }))) as NatsError.RemoteError
+              assert.strictEqual(died._tag, "RemoteError")
+              assert.strictEqual(died.error, "Defect")
+              assert.include(died.message, "internal error")
+              assert.include(died.message, correlationId)
+              for (const shown of [died.message, JSON.stringify(died), String(died)]) {
+                assert.notInclude(shown, secret)
+                assert.notInclude(shown, "postgres")
+              }
+              const logged = yield* Queue.take(logs.lines)
+              assert.strictEqual(logged.level, "Error")
+              assert.strictEqual(logged.annotations["correlation_id"], correlationId)
+              assert.include(Cause.pretty(logged.cause), secret)
             })
           )
         }))
@@ -427,6 +459,53 @@ export const suite = (adapter: Adapter) =>
             })
           )
         }))
+
+      for (
+        const [limit, pendingLimits] of [
+          ["messages", { messages: 10 }],
+          ["bytes", { bytes: 10 * 100 }]
+        ] as const
+      ) {
+        it.effect(`drops a burst past the pending limit of ${limit}, and says how many it dropped`, () =>
+          Effect.gen(function*() {
+            const subject = unique("burst")
+            const logs = yield* captureLogs
+            const release = yield* Deferred.make<void>()
+            const received = yield* Queue.unbounded<number>()
+            // 100-byte payloads: the first byte says which message it is.
+            const payload = (index: number) => new Uint8Array(100).fill(index % 256)
+            const app = NatsBroker.subscriber(subject, { pendingLimits }, (data) =>
+              Effect.andThen(Queue.offer(received, (data as Uint8Array)[0]!), Deferred.await(release))).pipe(
+                Layer.provide(logs.layer)
+              )
+            yield* withApp(
+              app,
+              Effect.gen(function*() {
+                // The handler holds the first message; the next 9 wait; the other 90 are dropped.
+                for (let index = 0; index < 100; index++) yield* NatsBroker.publish(subject, payload(index))
+                let reported = 0
+                while (reported < 90) {
+                  const line = yield* Queue.take(logs.lines)
+                  assert.strictEqual(line.level, "Warn")
+                  assert.include(line.message, "pending limits")
+                  assert.strictEqual(line.annotations["subscriber"], subject)
+                  reported += Number(line.annotations["count"])
+                }
+                assert.strictEqual(reported, 90)
+                const dropped = Metric.withAttributes(NatsBroker.droppedMessages, { subscriber: subject, subject })
+                assert.strictEqual((yield* Metric.value(dropped)).count, 90)
+
+                yield* Deferred.succeed(release, undefined)
+                const handled = yield* Effect.forEach(Array.from({ length: 10 }), () => Queue.take(received))
+                assert.deepStrictEqual(handled, Array.from({ length: 10 }, (_, index) => index))
+                // With room again, the next message is handled, and nothing dropped came before it.
+                yield* NatsBroker.publish(subject, payload(200))
+                assert.strictEqual(yield* Queue.take(received), 200)
+              }),
+              NatsBroker.layerWith({ logInterval: "20 millis" })
+            )
+          }))
+      }
 
       it.effect("handles messages one at a time, in order, by default", () =>
         Effect.gen(function*() {
@@ -561,9 +640,9 @@ export const suite = (adapter: Adapter) =>
           assert.deepStrictEqual([...finished].sort(), [1, 2, 3])
         }))
 
-      it.effect("refuses an invalid subject or concurrency when the layer is built", () =>
+      it.effect("refuses an invalid subject, concurrency or pending limit when the layer is built", () =>
         Effect.gen(function*() {
-          const build = (layer: Layer.Layer<never, never, NatsBroker.NatsBroker>) =>
+          const build = (layer: Layer.Layer<never, NatsError.NatsError, NatsBroker.NatsBroker>) =>
             Effect.exit(Layer.build(layer.pipe(Layer.provide(NatsBroker.layer))))
           const badSubject = yield* build(NatsBroker.subscriber("orders.{id", {}, () => Effect.void))
           const defect = Exit.isFailure(badSubject) ? Cause.squash(badSubject.cause) : undefined
@@ -573,6 +652,11 @@ export const suite = (adapter: Adapter) =>
           const badConcurrency = yield* build(NatsBroker.subscriber(unique("c"), { concurrency: 0 }, () => Effect.void))
           assert.isTrue(Exit.isFailure(badConcurrency) && Cause.hasDies(badConcurrency.cause))
           assert.include(String(Exit.isFailure(badConcurrency) ? Cause.squash(badConcurrency.cause) : ""), "concurrency")
+          const badLimit = yield* build(
+            NatsBroker.subscriber(unique("l"), { pendingLimits: { messages: 0 } }, () => Effect.void)
+          )
+          assert.isTrue(Exit.isFailure(badLimit) && Cause.hasDies(badLimit.cause))
+          assert.include(String(Exit.isFailure(badLimit) ? Cause.squash(badLimit.cause) : ""), "pending limits")
         }))
 
       it.effect("says in one line when each subscriber is live: its subject, queue group and name", () =>
@@ -618,6 +702,25 @@ export const suite = (adapter: Adapter) =>
             Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : Option.none(),
             Option.some(new OutOfStock({ message: "startup failed" }))
           )
+        }))
+
+      it.effect("ends NatsBroker.launch with ConnectionError when the connection closes under a subscriber", () =>
+        Effect.gen(function*() {
+          const connection = yield* Scope.make()
+          const client = yield* Layer.buildWithScope(adapter.layer(), connection)
+          const live = yield* Deferred.make<void>()
+          const app = NatsBroker.subscriber(unique("orphan"), {}, () => Effect.void).pipe(
+            NatsBroker.afterStartup(Deferred.succeed(live, undefined)),
+            Layer.provide(NatsBroker.layer),
+            Layer.provide(Layer.succeedContext(client))
+          )
+          const launched = yield* Effect.forkChild(NatsBroker.launch(app))
+          yield* Deferred.await(live)
+          yield* Scope.close(connection, Exit.void)
+          const exit = yield* Fiber.await(launched)
+          const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : Option.none()
+          assert.isTrue(Option.isSome(error) && NatsError.isNatsError(error.value))
+          assert.strictEqual((Option.getOrThrow(error) as NatsError.NatsError).reason._tag, "ConnectionError")
         }))
 
       // -----------------------------------------------------------------------

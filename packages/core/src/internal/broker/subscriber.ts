@@ -1,11 +1,14 @@
 /**
  * The per-message path of a subscriber and its lifecycle.
  *
- * Messages come from the port's subscription Stream. `concurrency` workers
- * take them one at a time and run decode → handler → reply inline, so no
- * fiber is forked per message: with one worker the worker pulls the
- * subscription's chunks directly (in order); with more, one pump fiber moves
- * the chunks into a bounded queue the workers share (unordered).
+ * Messages come from the port's subscription Stream. A pump fiber moves them
+ * into the subscriber's buffer as they come, within its pending limits
+ * (messages and bytes taken and not yet handled), and drops the others:
+ * core NATS cannot be pushed back, so an unbounded buffer would grow with
+ * any burst a slow handler cannot keep up with. `concurrency` workers take
+ * from the buffer and run decode → handler → reply inline, so no fiber is
+ * forked per message: one worker takes all that is buffered at once and
+ * handles it in order; several take one message each, in no order.
  *
  * Shutdown (the layer's scope closes): stop taking messages (the pump and the
  * idle workers are interrupted, the subscription is closed so the server
@@ -15,12 +18,14 @@
 import {
   Cause,
   Context,
+  Deferred,
   Duration,
   Effect,
   Exit,
   Fiber,
+  Metric,
   Option,
-  Pull,
+  Predicate,
   Queue,
   References,
   Result,
@@ -29,7 +34,7 @@ import {
   Tracer
 } from "effect"
 import type { Headers, Msg, NatsClient } from "../../NatsClient.ts"
-import type { NatsError } from "../../NatsError.ts"
+import { ConnectionError, fromReason, type NatsError } from "../../NatsError.ts"
 import * as NatsHeaders from "../../NatsHeaders.ts"
 import type { Message } from "../../NatsMessage.ts"
 import { NatsMessage } from "../../NatsMessage.ts"
@@ -37,19 +42,36 @@ import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
 import type { Observer } from "./observer.ts"
 import * as Subject from "./subject.ts"
+import * as Throttle from "./throttle.ts"
 
 /** What a subscriber needs from its broker. */
 export interface BrokerRuntime {
   readonly client: NatsClient["Service"]
   readonly gracefulTimeout: Duration.Duration
+  readonly logInterval: Duration.Duration
   readonly observer: Observer | undefined
 }
+
+export interface PendingLimits {
+  readonly messages: number
+  readonly bytes: number
+}
+
+/** nats.go's defaults for a subscription's pending buffer. */
+export const defaultPendingLimits: PendingLimits = { messages: 65536, bytes: 64 * 1024 * 1024 }
+
+/** Messages a subscriber dropped past its pending limits; attributes `subscriber` and `subject`. */
+export const droppedMessages = Metric.counter("nats_effect_subscriber_dropped_messages", {
+  description: "Messages a subscriber dropped because its pending limits were reached",
+  incremental: true
+})
 
 export interface SubscriberConfig<A> {
   readonly name: string
   readonly template: Subject.SubjectTemplate
   readonly queue: string | undefined
   readonly concurrency: number
+  readonly pendingLimits: PendingLimits
   readonly decode: Codec.Decoder<A>
   readonly encodeReply: Codec.Encoder
   readonly handler: (payload: A, message: Message) => Effect.Effect<unknown, unknown, unknown>
@@ -64,28 +86,35 @@ const noHeaders: Headers = Object.freeze({})
  */
 const maxInlineRun = 1024
 
+/** Payloads that cannot be decoded logged in full after a quiet interval; the rest are counted. */
+const decodeFailuresLoggedInFull = 5
+
 // Identifies each subscriber in the events it reports to an observer.
 let subscriberIds = 0
 
-/** The tag an error reply carries for a failure cause. */
-const errorTag = (cause: Cause.Cause<unknown>): string => {
-  if (Cause.hasInterruptsOnly(cause)) return "Interrupted"
+/**
+ * What an error reply tells the requester about a failure cause: a typed
+ * failure's tag and message; for a defect only `internal error` and the
+ * correlation id, since its text is the responder's internals (a connection
+ * string, a stack) and stays in the responder's log.
+ */
+const errorReply = (cause: Cause.Cause<unknown>, correlationId: string): { tag: string; text: string } => {
+  if (Cause.hasInterruptsOnly(cause)) return { tag: "Interrupted", text: "the handler was interrupted" }
   const error = Cause.findErrorOption(cause)
-  if (Option.isNone(error)) return "Defect"
+  if (Option.isNone(error)) return { tag: "Defect", text: `internal error (correlation id ${correlationId})` }
   const value: unknown = error.value
-  if (typeof value === "object" && value !== null && "_tag" in value && typeof value._tag === "string") {
-    return value._tag
-  }
-  return "Error"
+  const tag = Predicate.hasProperty(value, "_tag") && typeof value._tag === "string" ? value._tag : "Error"
+  return { tag, text: Predicate.hasProperty(value, "message") ? String(value.message) : String(value) }
 }
 
-const errorMessage = (cause: Cause.Cause<unknown>): string => {
-  if (Cause.hasInterruptsOnly(cause)) return "the handler was interrupted"
-  const squashed = Cause.squash(cause)
-  if (squashed instanceof Error) return squashed.message
-  if (typeof squashed === "object" && squashed !== null && "message" in squashed) return String(squashed.message)
-  return String(squashed)
-}
+/**
+ * Where the subscribers built under `NatsBroker.launch` report that they
+ * stopped for good, so that the app ends with the reason; unset elsewhere.
+ */
+export const StoppedForGood = Context.Reference<Deferred.Deferred<never, NatsError> | undefined>(
+  "@nats-effect/core/NatsBroker/StoppedForGood",
+  { defaultValue: () => undefined }
+)
 
 /**
  * The one line a subscriber logs once it is live: the subject it listens on,
@@ -118,15 +147,12 @@ export const parseTraceparent = (value: string | undefined): Tracer.ExternalSpan
  */
 export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config: SubscriberConfig<A>) {
   const { client, observer } = runtime
-  const { concurrency, decode, encodeReply, handler, name, queue, template } = config
+  const { concurrency, decode, encodeReply, handler, name, pendingLimits, queue, template } = config
   const layerScope = yield* Effect.scope
   const subscriptionScope = yield* Scope.fork(layerScope)
   const workersScope = yield* Scope.fork(layerScope)
 
-  const messages = yield* client.subscribe(template.subject, { queue }).pipe(
-    Scope.provide(subscriptionScope),
-    Effect.orDie
-  )
+  const messages = yield* client.subscribe(template.subject, { queue }).pipe(Scope.provide(subscriptionScope))
   const pull = yield* Stream.toPull(messages).pipe(Scope.provide(subscriptionScope))
   const subscriberId = ++subscriberIds
   yield* Effect.logInfo(liveLine(name, template, queue))
@@ -196,22 +222,35 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   const afterFailure = (message: Message, payload: Option.Option<A>, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
     // A typed failure is the handler's expected outcome: one line with its tag
     // and message. A defect is a bug: its cause, with the stack.
+    const { tag, text } = errorReply(cause, message.correlationId)
     const effect = (Cause.hasInterruptsOnly(cause)
       ? Effect.logWarning("handler interrupted")
       : Cause.hasDies(cause)
       ? Effect.logError("handler failed", cause)
-      : Effect.logWarning(`handler failed with ${errorTag(cause)}: ${errorMessage(cause)}`)).pipe(
-        Effect.andThen(replyError(message, errorTag(cause), errorMessage(cause)))
-      )
+      : Effect.logWarning(`handler failed with ${tag}: ${text}`)).pipe(Effect.andThen(replyError(message, tag, text)))
     return observer?.onHandled === undefined
       ? effect
       : effect.pipe(Effect.andThen(observer.onHandled({ subscriberId, message, payload, exit: Exit.failCause(cause) })))
   }
 
+  let lastDecodeFailure = ""
+  const decodeFailures = yield* Throttle.make({
+    burst: decodeFailuresLoggedInFull,
+    interval: runtime.logInterval,
+    summary: (count) =>
+      Effect.logWarning(
+        `dropped ${count} more message(s) that could not be decoded in the last ` +
+          `${Duration.format(runtime.logInterval)}; the last: ${lastDecodeFailure}`
+      ).pipe(Effect.annotateLogs({ subscriber: name, count }))
+  }).pipe(Scope.provide(layerScope))
+
   const onDecodeFailure = (message: Message, reason: string): Effect.Effect<void> => {
-    const effect = Effect.logWarning(`dropped a message that could not be decoded: ${reason}`).pipe(
-      Effect.andThen(replyError(message, "DecodeError", reason))
-    )
+    lastDecodeFailure = reason
+    const effect = decodeFailures.admit()
+      ? Effect.logWarning(`dropped a message that could not be decoded: ${reason}`).pipe(
+        Effect.andThen(replyError(message, "DecodeError", reason))
+      )
+      : replyError(message, "DecodeError", reason)
     return observer?.onHandled === undefined ? effect : effect.pipe(
       Effect.andThen(observer.onHandled({
         subscriberId,
@@ -323,69 +362,102 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   // What each worker is handling, if anything: a worker is busy while its slot is set.
   const handling: Array<Message | undefined> = Array.from({ length: concurrency }, () => undefined)
 
-  // A worker ends when the subscription ends; a failed subscription is reported once, by whoever pulls it.
-  const onSubscriptionEnd = (cause: Cause.Cause<NatsError | Cause.Done>): Effect.Effect<void> =>
-    Pull.isDoneCause(cause) || stopping
-      ? Effect.logDebug("subscription ended")
-      : Effect.logError("subscription failed; this subscriber stops", cause)
-
-  const inOrderWorker = Effect.gen(function*() {
-    let inline = 0
-    while (!stopping) {
-      handling[0] = undefined
-      const chunk = yield* pull
-      for (let i = 0; i < chunk.length; i++) {
-        if (stopping) return
-        const message = toMessage(chunk[i]!)
-        handling[0] = message
-        const handled = handle(message)
-        if (handled !== Effect.void) {
-          inline = 0
-          yield* handled
-        } else if (++inline === maxInlineRun) {
-          inline = 0
-          yield* Effect.yieldNow
-        }
-      }
-    }
-    handling[0] = undefined
-  }).pipe(Effect.catchCause(onSubscriptionEnd))
-
-  let pump: Fiber.Fiber<void> | undefined
-  const workers: Array<Fiber.Fiber<void>> = []
-  if (concurrency === 1) {
-    workers.push(yield* Effect.forkIn(inOrderWorker, workersScope))
-  } else {
-    const shared = yield* Queue.bounded<Msg, Cause.Done>(concurrency)
-    pump = yield* Effect.forkIn(
-      Effect.forever(Effect.flatMap(pull, (chunk) => Queue.offerAll(shared, chunk))).pipe(
-        Effect.catchCause(onSubscriptionEnd),
-        Effect.ensuring(Queue.end(shared))
-      ),
-      workersScope
+  // The pump ends when the subscription ends. Unless the subscriber is stopping, it has then
+  // stopped for good: the app cannot go on without it.
+  const stoppedForGood = yield* StoppedForGood
+  const onSubscriptionEnd = (cause: Cause.Cause<NatsError | Cause.Done>): Effect.Effect<void> => {
+    if (stopping) return Effect.logDebug("subscription ended")
+    const error = Option.filter(Cause.findErrorOption(cause), (error): error is NatsError => !Cause.isDone(error))
+    const reason = Option.isSome(error)
+      ? error.value
+      : fromReason(new ConnectionError({ message: `the subscription to "${template.subject}" ended` }))
+    const logged = Effect.logError(
+      "the subscription failed; this subscriber stops for good",
+      Option.isSome(error) ? cause : Cause.fail(reason)
     )
-    for (let index = 0; index < concurrency; index++) {
-      // Taking from the queue is an Effect: the runtime lets the other fibers run in between.
-      const worker = Effect.gen(function*() {
-        while (!stopping) {
-          handling[index] = undefined
-          const msg = yield* Queue.take(shared)
+    return stoppedForGood === undefined ? logged : Effect.andThen(logged, Deferred.fail(stoppedForGood, reason))
+  }
+
+  // Messages taken from the subscription and not yet handled, bounded like a NATS client's
+  // pending buffer: core NATS cannot push back, so past the limits the message is dropped.
+  let pendingMessages = 0
+  let pendingBytes = 0
+  const buffer = yield* Queue.unbounded<Msg, Cause.Done>()
+  const droppedCounter = Metric.withAttributes(droppedMessages, { subscriber: name, subject: template.template })
+  const drops = yield* Throttle.make({
+    burst: 0,
+    interval: runtime.logInterval,
+    summary: (count) =>
+      Effect.logWarning(
+        `dropped ${count} message(s) in the last ${Duration.format(runtime.logInterval)}: the pending limits ` +
+          `(${pendingLimits.messages} messages, ${pendingLimits.bytes} bytes) were reached, the handler is ` +
+          `slower than the publishers`
+      ).pipe(Effect.annotateLogs({ subscriber: name, count }))
+  }).pipe(Scope.provide(layerScope))
+
+  const admit = (chunk: ReadonlyArray<Msg>): Effect.Effect<void> => {
+    let dropped = 0
+    for (let i = 0; i < chunk.length; i++) {
+      const msg = chunk[i]!
+      if (pendingMessages >= pendingLimits.messages || pendingBytes + msg.data.length > pendingLimits.bytes) {
+        dropped++
+        continue
+      }
+      pendingMessages++
+      pendingBytes += msg.data.length
+      Queue.offerUnsafe(buffer, msg)
+    }
+    if (dropped === 0) return Effect.void
+    drops.suppress(dropped)
+    return Metric.update(droppedCounter, dropped)
+  }
+
+  // The pump keeps the subscription drained into the bounded buffer, whatever the handlers do.
+  const pump = yield* Effect.forkIn(
+    Effect.forever(Effect.flatMap(pull, admit)).pipe(
+      Effect.catchCause(onSubscriptionEnd),
+      Effect.ensuring(Queue.end(buffer))
+    ),
+    workersScope
+  )
+
+  // One worker takes every buffered message, in order; several take one each, in no order.
+  const takeNext: Effect.Effect<ReadonlyArray<Msg>, Cause.Done> = concurrency === 1
+    ? Queue.takeAll(buffer)
+    : Queue.takeBetween(buffer, 1, 1)
+  const worker = (index: number) =>
+    Effect.gen(function*() {
+      let inline = 0
+      while (!stopping) {
+        handling[index] = undefined
+        const msgs = yield* takeNext
+        for (let i = 0; i < msgs.length; i++) {
           if (stopping) return
+          const msg = msgs[i]!
           const message = toMessage(msg)
           handling[index] = message
           const handled = handle(message)
-          if (handled !== Effect.void) yield* handled
+          if (handled !== Effect.void) {
+            inline = 0
+            yield* handled
+          } else if (++inline === maxInlineRun) {
+            inline = 0
+            yield* Effect.yieldNow
+          }
+          pendingMessages--
+          pendingBytes -= msg.data.length
         }
-        handling[index] = undefined
-      }).pipe(Effect.catchCause(() => Effect.void)) // the end of the queue: the pump reported why
-      workers.push(yield* Effect.forkIn(worker, workersScope))
-    }
-  }
+      }
+      handling[index] = undefined
+    }).pipe(Effect.catchCause(() => Effect.void)) // the end of the buffer: the pump reported why
+
+  const workers: Array<Fiber.Fiber<void>> = []
+  for (let index = 0; index < concurrency; index++) workers.push(yield* Effect.forkIn(worker(index), workersScope))
 
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
       stopping = true
-      if (pump !== undefined) yield* Fiber.interrupt(pump)
+      yield* Fiber.interrupt(pump)
       const inFlight = workers.filter((_, index) => handling[index] !== undefined)
       yield* Fiber.interruptAll(workers.filter((_, index) => handling[index] === undefined))
       yield* Scope.close(subscriptionScope, Exit.void)

@@ -175,6 +175,7 @@ export const make = (options: NatsClientOptions): Effect.Effect<Driver, NatsErro
         // nats.js buffers a core subscription without bound (the server
         // pushes); the queue mirrors that, and lets the Stream read in chunks.
         const messages = yield* Queue.unbounded<Msg, NatsError.NatsError | Cause.Done>()
+        let refused: unknown
         const sub = yield* Effect.acquireRelease(
           Effect.try({
             try: () =>
@@ -182,12 +183,17 @@ export const make = (options: NatsClientOptions): Effect.Effect<Driver, NatsErro
                 ...(queue !== undefined ? { queue } : {}),
                 callback: (error, msg) => {
                   if (error === null) Queue.offerUnsafe(messages, toMsg(msg))
+                  else refused = error
                 }
               }),
             catch: (cause) => fromNatsJs(cause, context)
           }),
           (sub) => Effect.sync(() => sub.isClosed() || sub.unsubscribe())
         )
+        // The server refuses a subscription (permissions) after the fact, before
+        // it answers a later round trip: after a flush, it is live or refused.
+        yield* Effect.tryPromise({ try: () => nc.flush(), catch: (cause) => fromNatsJs(cause, context) })
+        if (refused !== undefined) return yield* Effect.fail(fromNatsJs(refused, context))
         sub.closed.then((error) => {
           if (error instanceof Error) Queue.failCauseUnsafe(messages, Cause.fail(fromNatsJs(error, context)))
           else Queue.endUnsafe(messages)
