@@ -16,13 +16,15 @@ const removeConcurrency = 16
 export const toKeyValueStore = (bucket: Bucket): KeyValueStore.KeyValueStore => {
   /** Runs `effect` for `method`, its failure a `KeyValueStoreError` caused by the `KeyValueError`. */
   const run = <A>(method: string, key: string | undefined, effect: Effect.Effect<A, KeyValueError>) =>
-    Effect.mapError(effect, (cause) =>
-      new KeyValueStore.KeyValueStoreError({
+    Effect.mapError(effect, (cause) => {
+      const subject = key === undefined ? method : `${method} ${JSON.stringify(key)}`
+      return new KeyValueStore.KeyValueStoreError({
         method,
         ...(key === undefined ? {} : { key }),
-        message: `${method}${key === undefined ? "" : ` ${JSON.stringify(key)}`} on bucket ${bucket.bucket}: ${cause.message}`,
+        message: `${subject} on bucket ${bucket.bucket}: ${cause.message}`,
         cause
-      }))
+      })
+    })
 
   const getBytes = (key: string) =>
     Effect.map(bucket.get(StoreKey.encode(key)), (found) => Option.getOrUndefined(Option.map(found, (e) => e.value)))
@@ -43,11 +45,19 @@ export const toKeyValueStore = (bucket: Bucket): KeyValueStore.KeyValueStore => 
     Effect.flatMap(
       // Listed first, then deleted: the listing does not run over the delete markers.
       Stream.runCollect(keysWithPrefix(prefix)),
-      (keys) => Effect.forEach(keys, (key) => bucket.delete(StoreKey.encode(key)), { concurrency: removeConcurrency, discard: true })
+      (keys) =>
+        Effect.forEach(keys, (key) => bucket.delete(StoreKey.encode(key)), {
+          concurrency: removeConcurrency,
+          discard: true
+        })
     )
 
   /** Reads, applies `f`, writes if the key is still at the revision read; again from the read if not. */
-  const modifyWith = <A extends string | Uint8Array>(decode: (value: Uint8Array) => A, f: (value: A) => A, key: string) => {
+  const modifyWith = <A extends string | Uint8Array>(
+    decode: (value: Uint8Array) => A,
+    f: (value: A) => A,
+    key: string
+  ) => {
     const natsKey = StoreKey.encode(key)
     return Effect.flatMap(bucket.get(natsKey), (found) => {
       if (Option.isNone(found)) return Effect.undefined

@@ -48,6 +48,10 @@ const awkwardKeys = [
   "lone \ud83d surrogate"
 ]
 
+/** Effect's `Persistence` on a NATS bucket. */
+const persistenceOn = (bucket: string) =>
+  Persistence.layerKvs.pipe(Layer.provide(KeyValue.layerKeyValueStore({ bucket })))
+
 class User extends Persistable.Class<{ payload: { readonly id: number } }>()("User", {
   primaryKey: (user) => `user:${user.id}`,
   success: Schema.Struct({ id: Schema.Number, name: Schema.String })
@@ -228,22 +232,20 @@ export const suite = (adapter: Adapter) =>
         Effect.gen(function*() {
           const bucket = unique("cache")
           const lookups: Array<number> = []
-          const App = Persistence.layerKvs.pipe(Layer.provide(KeyValue.layerKeyValueStore({ bucket })))
+          const lookup = (user: User) =>
+            Effect.sync(() => lookups.push(user.id)).pipe(Effect.as({ id: user.id, name: `user ${user.id}` }))
           // One run of the application: a new Persistence, store and cache on the same NATS.
-          const lookUp = (id: number) =>
+          const runApp = (id: number) =>
             Effect.gen(function*() {
-              const cache = yield* PersistedCache.make(
-                (user: User) => Effect.sync(() => lookups.push(user.id)).pipe(Effect.as({ id: user.id, name: `user ${user.id}` })),
-                { storeId: "users", timeToLive: () => "1 hour" }
-              )
+              const cache = yield* PersistedCache.make(lookup, { storeId: "users", timeToLive: () => "1 hour" })
               return yield* cache.get(new User({ id }))
-            }).pipe(Effect.scoped, Effect.provide(App, { local: true }))
+            }).pipe(Effect.scoped, Effect.provide(persistenceOn(bucket), { local: true }))
 
-          assert.deepStrictEqual(yield* lookUp(1), { id: 1, name: "user 1" })
+          assert.deepStrictEqual(yield* runApp(1), { id: 1, name: "user 1" })
           assert.deepStrictEqual(lookups, [1])
-          assert.deepStrictEqual(yield* lookUp(1), { id: 1, name: "user 1" })
+          assert.deepStrictEqual(yield* runApp(1), { id: 1, name: "user 1" })
           assert.deepStrictEqual(lookups, [1])
-          assert.deepStrictEqual(yield* lookUp(2), { id: 2, name: "user 2" })
+          assert.deepStrictEqual(yield* runApp(2), { id: 2, name: "user 2" })
           assert.deepStrictEqual(lookups, [1, 2])
 
           // Persistence's `<storeId>:<primary key>` is a readable NATS key.
@@ -262,7 +264,7 @@ export const suite = (adapter: Adapter) =>
             yield* orders.set(new User({ id: 1 }), Exit.succeed({ id: 1, name: "order" }))
             yield* users.clear
             return [yield* users.get(new User({ id: 1 })), yield* orders.get(new User({ id: 1 }))] as const
-          }).pipe(Effect.scoped, Effect.provide(Persistence.layerKvs.pipe(Layer.provide(KeyValue.layerKeyValueStore({ bucket })))))
+          }).pipe(Effect.scoped, Effect.provide(persistenceOn(bucket)))
           const [user, order] = yield* entries
           assert.isUndefined(user)
           assert.deepStrictEqual(order, Exit.succeed({ id: 1, name: "order" }))
