@@ -1,7 +1,7 @@
 /**
  * Interoperability with `@nats-io/kv` 3.4 on a real nats-server: what we
  * write it reads, what it writes we read (values, revisions, deletes and
- * purges, history, TTL, compare-and-set).
+ * purges, history, TTL, compare-and-set, the keys of Effect's KeyValueStore).
  *
  * nats.js differences met here: its `get` returns delete and purge markers
  * as entries (we return `None`, as nats.go does), and it creates buckets
@@ -174,6 +174,25 @@ describe("interop with @nats-io/kv 3.4", () => {
         assert.isTrue(conflict.reason._tag === "WrongRevision" && conflict.reason.current === r3)
         yield* ours.update("users.3", "carol3", r3)
         assert.strictEqual((yield* jsGet(js, "users.3"))!.string(), "carol3")
+      }))
+
+    it.effect("Effect's KeyValueStore on a bucket: nats.js reads its keys and values, and writes keys it reads", () =>
+      Effect.gen(function*() {
+        const { js, ours } = yield* bothSides("ours")
+        const store = KeyValue.toKeyValueStore(ours)
+        yield* store.set("users:42", "Ada")
+        yield* store.set("café:menu du jour", "soupe")
+        yield* store.set("", "empty")
+        assert.deepStrictEqual(yield* jsKeys(js), ["=", "caf=C3=A9.menu=20du=20jour", "users.42"])
+        assert.strictEqual((yield* jsGet(js, "users.42"))!.string(), "Ada")
+        assert.strictEqual((yield* jsGet(js, "caf=C3=A9.menu=20du=20jour"))!.string(), "soupe")
+
+        yield* Effect.promise(() => js.put("users.7", "Alan"))
+        yield* Effect.promise(() => js.delete("users.42"))
+        assert.strictEqual(yield* store.get("users:7"), "Alan")
+        assert.isFalse(yield* store.has("users:42"))
+        yield* store.clearPrefix("users:")
+        assert.deepStrictEqual(yield* jsKeys(js), ["=", "caf=C3=A9.menu=20du=20jour"])
       }))
 
     it.effect("our watch sees nats.js's writes in order, markers included", () =>

@@ -9,11 +9,12 @@
  * ```
  *
  * `ObjectStoreSuite` needs `@nats-effect/object-store` installed, `KeyValueSuite`
- * `@nats-effect/kv`.
+ * and `KeyValueStoreSuite` `@nats-effect/kv`.
  *
  * @since 0.1.0
  */
 export * as JetStreamSuite from "./JetStreamSuite.ts"
+export * as KeyValueStoreSuite from "./KeyValueStoreSuite.ts"
 export * as KeyValueSuite from "./KeyValueSuite.ts"
 export * as NatsBrokerSuite from "./NatsBrokerSuite.ts"
 export * as NatsClientSuite from "./NatsClientSuite.ts"
