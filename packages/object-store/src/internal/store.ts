@@ -120,18 +120,16 @@ const isConflict = (error: ObjectStoreError): boolean =>
 const retryOnConflict = <A, R>(effect: Effect.Effect<A, ObjectStoreError, R>) =>
   Effect.retry(effect, { while: isConflict, times: conflictRetries })
 
-const validateName = (bucket: string, name: string) =>
-  name.length > 0 ? Effect.void : fail(
-    new Errors.InvalidObjectName({ bucket, name, message: `object name must not be empty (bucket ${bucket})` })
-  )
+/** Refuses a name the grammar or the server's protocol line does not allow, before anything is sent. */
+const validateName = (client: Client, bucket: string, name: string) => {
+  const problem = Wire.objectNameProblem(bucket, name, client.server.maxControlLine)
+  return problem === undefined ? Effect.void : fail(new Errors.InvalidObjectName({ bucket, name, message: problem }))
+}
 
-const validateBucketName = (bucket: string) =>
-  Wire.isValidBucketName(bucket) ? Effect.void : fail(
-    new Errors.InvalidBucketName({
-      bucket,
-      message: `invalid bucket name ${JSON.stringify(bucket)}: use 1 or more of A-Z a-z 0-9 _ -`
-    })
-  )
+const validateBucketName = (client: Client, bucket: string) => {
+  const problem = Wire.bucketNameProblem(bucket, client.server.maxControlLine)
+  return problem === undefined ? Effect.void : fail(new Errors.InvalidBucketName({ bucket, message: problem }))
+}
 
 const positiveInteger = (option: string, value: number | undefined, fallback: number) =>
   value === undefined
@@ -229,7 +227,7 @@ const openOrCreate = (client: Client, options: ObjectStoreOptions) => {
 
 export const make = Effect.fnUntraced(function*(options: ObjectStoreOptions) {
   const client = yield* NatsClient.NatsClient
-  yield* validateBucketName(options.bucket)
+  yield* validateBucketName(client, options.bucket)
   const tuning: Tuning = {
     chunkSize: Math.min(
       yield* positiveInteger("chunkSize", options.chunkSize, Wire.defaultChunkSize),
@@ -391,7 +389,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
   ): Effect.Effect<ObjectInfo, ObjectStoreError | E, R> => {
     const meta: ObjectMeta = typeof metaInput === "string" ? { name: metaInput } : metaInput
     return Effect.gen(function*() {
-      yield* validateName(bucket, meta.name)
+      yield* validateName(client, bucket, meta.name)
       if (meta.options !== undefined && "link" in meta.options) {
         return yield* fail(
           new Errors.LinkNotAllowed({
@@ -596,7 +594,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
   }
 
   const open = (name: string) =>
-    Effect.andThen(validateName(bucket, name), resolveContent(bucket, name, 0)).pipe(
+    Effect.andThen(validateName(client, bucket, name), resolveContent(bucket, name, 0)).pipe(
       Effect.map((found) => ({ info: found.info, data: content(found.bucket, found.info) }))
     )
 
@@ -627,7 +625,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
   // --- meta operations ---------------------------------------------------
 
   const info = (name: string) =>
-    Effect.andThen(validateName(bucket, name), liveInfo(bucket, name)).pipe(
+    Effect.andThen(validateName(client, bucket, name), liveInfo(bucket, name)).pipe(
       Effect.withSpan("ObjectStore.info", { kind: "client", attributes: spanAttributes(name) })
     )
 
@@ -658,7 +656,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
 
   const remove = (name: string) =>
     Effect.andThen(
-      validateName(bucket, name),
+      validateName(client, bucket, name),
       retryOnConflict(Effect.gen(function*() {
         const current = yield* liveInfo(bucket, name)
         yield* publishMeta(
@@ -705,7 +703,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
 
   const link = (name: string, target: ObjectInfo | string) =>
     Effect.gen(function*() {
-      yield* validateName(bucket, name)
+      yield* validateName(client, bucket, name)
       const to = typeof target === "string" ? yield* info(target) : target
       if (to.deleted) return yield* linkNotAllowed(name, `not allowed to link to the deleted object ${to.name}`)
       if (to.options?.link !== undefined) {
@@ -716,15 +714,15 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
 
   const linkBucket = (name: string, targetBucket: string) =>
     Effect.gen(function*() {
-      yield* validateName(bucket, name)
-      yield* validateBucketName(targetBucket)
+      yield* validateName(client, bucket, name)
+      yield* validateBucketName(client, targetBucket)
       return yield* writeLink(name, { bucket: targetBucket })
     }).pipe(Effect.withSpan("ObjectStore.linkBucket", { kind: "client", attributes: spanAttributes(name) }))
 
   const updateMeta = (name: string, meta: ObjectMeta) =>
     Effect.gen(function*() {
-      yield* validateName(bucket, name)
-      yield* validateName(bucket, meta.name)
+      yield* validateName(client, bucket, name)
+      yield* validateName(client, bucket, meta.name)
       return yield* retryOnConflict(Effect.gen(function*() {
         const current = yield* liveInfo(bucket, name)
         const { description: _d, headers: _h, metadata: _m, revision: _r, ...kept } = current
