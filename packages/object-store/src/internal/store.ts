@@ -43,19 +43,6 @@ const leftoverRetry = Schedule.min([Schedule.exponential("500 millis"), Schedule
   Schedule.upTo({ duration: "10 minutes" })
 )
 
-/** Failures that pass when the server is back. */
-const mayRecover = (error: NatsError.NatsError): boolean => {
-  switch (error.reason._tag) {
-    case "TimeoutError":
-    case "ConnectionError":
-    case "NoResponders":
-    case "JetStreamNotEnabled":
-      return true
-    default:
-      return false
-  }
-}
-
 /** Links are not created to links, but a meta written by hand could loop. */
 const maxLinkDepth = 8
 
@@ -111,7 +98,7 @@ const failedWithServerAway = (exit: Exit.Exit<unknown, unknown>): boolean => {
   if (Exit.isSuccess(exit)) return false
   const error = Cause.findErrorOption(exit.cause)
   return Option.isSome(error) && Errors.isObjectStoreError(error.value) && error.value.reason._tag === "NatsError" &&
-    mayRecover(error.value.reason)
+    error.value.reason.isRetryable
 }
 
 const isConflict = (error: ObjectStoreError): boolean =>
@@ -320,16 +307,18 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
 
   /**
    * Removes the chunks under `nuid` that `what` left behind, without failing.
-   * When the server cannot be reached (the usual reason a put fails), keeps
-   * trying in the background, in the store's scope, for a bounded time;
-   * `serverAway` (the put failed for that reason) skips the attempt now.
+   * When the server cannot be reached (the usual reason a put fails: a
+   * retryable `NatsError`), keeps trying in the background, in the store's
+   * scope, for a bounded time; a refusal (permissions, JetStream off) would
+   * be refused again, so those chunks are left to `sweep`. `serverAway` (the
+   * put failed for that reason) skips the attempt now.
    */
   const removeLeftovers = (nuid: string, what: string, serverAway = false): Effect.Effect<void> => {
     const removal = js.streams.purge(stream, { filter: Wire.chunkSubject(bucket, nuid) })
     const inBackground = Effect.logWarning(`object store: cannot remove the chunks of ${what} now, retrying`).pipe(
       Effect.andThen(Effect.forkIn(
         removal.pipe(
-          Effect.retry({ schedule: leftoverRetry, while: mayRecover }),
+          Effect.retry({ schedule: leftoverRetry, while: (error) => error.isRetryable }),
           Effect.matchEffect({
             onSuccess: ({ purged }) => Effect.logInfo(`object store: removed the ${purged} chunks of ${what}`),
             onFailure: (error) =>
@@ -344,7 +333,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
       Effect.matchEffect({
         onSuccess: () => Effect.void,
         onFailure: (error) =>
-          mayRecover(error)
+          error.isRetryable
             ? inBackground
             : Effect.logWarning(`object store: the chunks of ${what} were not removed; sweep removes them`, error)
       })
