@@ -24,6 +24,7 @@ import type { ObjectStoreError } from "../ObjectStoreError.ts"
 import * as Nuid from "./nuid.ts"
 import { Rechunker } from "./rechunk.ts"
 import { failWhenStalled } from "./stall.ts"
+import * as Tracing from "./tracing.ts"
 import * as Wire from "./wire.ts"
 
 const defaults = {
@@ -455,13 +456,13 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
         ),
         Effect.ensuring(putEnded(nuid))
       )
-      yield* Effect.annotateCurrentSpan({
+      yield* Tracing.annotateSpan({
         "nats.object_store.size": stored.size,
         "nats.object_store.chunks": stored.chunks
       })
       return stored
     }).pipe(
-      Effect.withSpan("ObjectStore.put", { kind: "producer", attributes: spanAttributes(meta.name) })
+      Tracing.withSpan("ObjectStore.put", () => ({ kind: "producer", attributes: spanAttributes(meta.name) }))
     )
   }
 
@@ -559,7 +560,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
           )
         )
       }
-      return Effect.annotateCurrentSpan({ "nats.object_store.size": size, "nats.object_store.chunks": received })
+      return Tracing.annotateSpan({ "nats.object_store.size": size, "nats.object_store.chunks": received })
     })
     return js.ordered(Wire.streamName(ofBucket), {
       filterSubjects: [Wire.chunkSubject(ofBucket, info.nuid)],
@@ -589,7 +590,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
 
   const get = (name: string) =>
     Stream.unwrap(Effect.map(open(name), ({ data }) => data)).pipe(
-      Stream.withSpan("ObjectStore.get", { kind: "consumer", attributes: spanAttributes(name) })
+      Tracing.streamWithSpan("ObjectStore.get", () => ({ kind: "consumer", attributes: spanAttributes(name) }))
     )
 
   const getBytes = (name: string) =>
@@ -609,13 +610,15 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
         Effect.onError(() => Effect.promise(() => rm(partial, { force: true })))
       )
       return info
-    }).pipe(Effect.withSpan("ObjectStore.getFile", { kind: "consumer", attributes: spanAttributes(name) }))
+    }).pipe(
+      Tracing.withSpan("ObjectStore.getFile", () => ({ kind: "consumer", attributes: spanAttributes(name) }))
+    )
 
   // --- meta operations ---------------------------------------------------
 
   const info = (name: string) =>
     Effect.andThen(validateName(client, bucket, name), liveInfo(bucket, name)).pipe(
-      Effect.withSpan("ObjectStore.info", { kind: "client", attributes: spanAttributes(name) })
+      Tracing.withSpan("ObjectStore.info", () => ({ kind: "client", attributes: spanAttributes(name) }))
     )
 
   /** The meta messages of the bucket, decoded; one that does not decode is logged and skipped. */
@@ -635,7 +638,10 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
     metaStream({ deliver: "last_per_subject", untilCaughtUp: true }).pipe(
       Stream.filter((info) => !info.deleted),
       Stream.runCollect,
-      Effect.withSpan("ObjectStore.list", { kind: "client", attributes: { "nats.object_store.bucket": bucket } })
+      Tracing.withSpan("ObjectStore.list", () => ({
+        kind: "client",
+        attributes: { "nats.object_store.bucket": bucket }
+      }))
     )
 
   const watch = (options: WatchOptions = {}) =>
@@ -656,7 +662,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
           yield* purge(Wire.chunkSubject(bucket, current.nuid), name)
         }
       }))
-    ).pipe(Effect.withSpan("ObjectStore.delete", { kind: "client", attributes: spanAttributes(name) }))
+    ).pipe(Tracing.withSpan("ObjectStore.delete", () => ({ kind: "client", attributes: spanAttributes(name) })))
 
   /** Writes a link named `name`, unless an object that is not a link holds the name. */
   const writeLink = (name: string, link: { readonly bucket: string; readonly name?: string }) =>
@@ -699,14 +705,16 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
         return yield* linkNotAllowed(name, `not allowed to link to another link (${to.name})`)
       }
       return yield* writeLink(name, { bucket: to.bucket, name: to.name })
-    }).pipe(Effect.withSpan("ObjectStore.link", { kind: "client", attributes: spanAttributes(name) }))
+    }).pipe(Tracing.withSpan("ObjectStore.link", () => ({ kind: "client", attributes: spanAttributes(name) })))
 
   const linkBucket = (name: string, targetBucket: string) =>
     Effect.gen(function*() {
       yield* validateName(client, bucket, name)
       yield* validateBucketName(client, targetBucket)
       return yield* writeLink(name, { bucket: targetBucket })
-    }).pipe(Effect.withSpan("ObjectStore.linkBucket", { kind: "client", attributes: spanAttributes(name) }))
+    }).pipe(
+      Tracing.withSpan("ObjectStore.linkBucket", () => ({ kind: "client", attributes: spanAttributes(name) }))
+    )
 
   const updateMeta = (name: string, meta: ObjectMeta) =>
     Effect.gen(function*() {
@@ -732,7 +740,9 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
         yield* purge(Wire.metaSubject(bucket, name), name, { seq: current.revision + 1 })
         return renamed
       }))
-    }).pipe(Effect.withSpan("ObjectStore.updateMeta", { kind: "client", attributes: spanAttributes(name) }))
+    }).pipe(
+      Tracing.withSpan("ObjectStore.updateMeta", () => ({ kind: "client", attributes: spanAttributes(name) }))
+    )
 
   // --- sweep -------------------------------------------------------------
 
@@ -797,7 +807,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
               result.bytes += removed.bytes
               result.nuids.push(nuid)
             }
-            yield* Effect.annotateCurrentSpan({
+            yield* Tracing.annotateSpan({
               "nats.object_store.chunks": result.chunks,
               "nats.object_store.size": result.bytes
             })
@@ -805,7 +815,12 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
           }),
         (spared) => Effect.sync(() => sweepsRunning.delete(spared))
       )
-    }).pipe(Effect.withSpan("ObjectStore.sweep", { kind: "client", attributes: { "nats.object_store.bucket": bucket } }))
+    }).pipe(
+      Tracing.withSpan("ObjectStore.sweep", () => ({
+        kind: "client",
+        attributes: { "nats.object_store.bucket": bucket }
+      }))
+    )
 
   // --- bucket ------------------------------------------------------------
 
