@@ -599,6 +599,16 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
       Effect.map((pieces) => new Uint8Array(Buffer.concat(pieces)))
     )
 
+  /**
+   * Best effort: the get has failed, and that failure is what the caller
+   * needs. A partial file that cannot be removed (its directory is gone or
+   * not one) is logged, not turned into a defect over the failure.
+   */
+  const removePartial = (partial: string) =>
+    Effect.tryPromise({ try: () => rm(partial, { force: true }), catch: fileError(partial, "remove") }).pipe(
+      Effect.ignore({ log: "Warn", message: `object store: cannot remove the partial file ${partial}` })
+    )
+
   const getFile = (name: string, path: string) =>
     Effect.gen(function*() {
       const { data, info } = yield* open(name)
@@ -607,7 +617,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
       yield* data.pipe(
         Stream.run(NodeSink.fromWritable({ evaluate: () => createWriteStream(partial), onError: fileError(partial, "write") })),
         Effect.andThen(Effect.tryPromise({ try: () => rename(partial, path), catch: fileError(path, "write") })),
-        Effect.onError(() => Effect.promise(() => rm(partial, { force: true })))
+        Effect.onError(() => removePartial(partial))
       )
       return info
     }).pipe(

@@ -998,6 +998,8 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(yield* reasonTag(store.putFile("missing", Path.join(dir, "nope"))), "FileError")
           assert.strictEqual(yield* reasonTag(store.info("missing")), "ObjectNotFound")
           assert.strictEqual(yield* reasonTag(store.getFile("absent", Path.join(dir, "absent.bin"))), "ObjectNotFound")
+          // Below a file: neither the partial file can be written nor removed.
+          assert.strictEqual(yield* reasonTag(store.getFile("file", Path.join(source, "below"))), "FileError")
           // A failed get leaves no file behind.
           const nats = yield* client
           yield* nats.jetstream.streams.purge(`OBJ_${store.bucket}`, { filter: chunkSubject(info) })
