@@ -21,6 +21,14 @@
  * resumes where it was after a reconnect. `sweep` removes the chunks that
  * writers which died, in this process or another, left behind.
  *
+ * An object name is any non-empty string whose base64url form fits in the
+ * subjects it goes into within the server's `max_control_line`: up to about
+ * 2,900 UTF-8 bytes with the default 4,096; a longer one is refused with
+ * `InvalidObjectName` before anything is sent. When a tracer that records
+ * spans is installed (`OtlpTracer.layer`, `NodeSdk`...), each operation runs
+ * in a span (`ObjectStore.put`, `ObjectStore.get`, ...) with OpenTelemetry
+ * messaging attributes; otherwise none is made.
+ *
  * @since 0.1.0
  */
 import type { NatsClient } from "@nats-effect/core"

@@ -46,12 +46,19 @@ export class ObjectStalled extends Schema.TaggedError<ObjectStalled>("@nats-effe
   { bucket: Schema.String, name: Schema.String, received: Schema.Number, chunks: Schema.Number, message: Schema.String }
 ) {}
 
-/** Bucket names are 1+ of `A-Z a-z 0-9 _ -` (ADR-6 `restricted-term`). */
+/**
+ * Bucket names are 1+ of `A-Z a-z 0-9 _ -` (ADR-6 `restricted-term`), short
+ * enough to leave room for object names in the server's `max_control_line`.
+ */
 export class InvalidBucketName extends Schema.TaggedError<InvalidBucketName>(
   "@nats-effect/object-store/InvalidBucketName"
 )("InvalidBucketName", { bucket: Schema.String, message: Schema.String }) {}
 
-/** Object names must not be empty. */
+/**
+ * Object names must not be empty, and must be short enough for their
+ * subjects (the base64url of the name) to fit in the server's
+ * `max_control_line`: about 2,900 bytes with the default 4,096.
+ */
 export class InvalidObjectName extends Schema.TaggedError<InvalidObjectName>(
   "@nats-effect/object-store/InvalidObjectName"
 )("InvalidObjectName", { bucket: Schema.String, name: Schema.String, message: Schema.String }) {}

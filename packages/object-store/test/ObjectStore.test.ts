@@ -4,6 +4,29 @@ import { ObjectStore } from "@nats-effect/object-store"
 import { Config, ConfigProvider, Deferred, Effect, Fiber, Latch, Layer, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 
+/** A tracer that keeps every span it makes. */
+const recordingTracer = () => {
+  const spans: Array<Tracer.NativeSpan> = []
+  const tracer = Tracer.make({
+    span(options) {
+      const span = new Tracer.NativeSpan(options)
+      spans.push(span)
+      return span
+    }
+  })
+  return { spans, tracer }
+}
+
+/** The names of the spans current where `currentSpanName` ran ("none" outside any span), in order. */
+const seenNames: Array<string> = []
+const currentSpanName = Effect.currentSpan.pipe(
+  Effect.map((span) => span.name),
+  Effect.orElseSucceed(() => "none"),
+  Effect.map((name) => {
+    seenNames.push(name)
+  })
+)
+
 describe("ObjectStore", () => {
   it.effect("objects expire after the bucket's ttl", () =>
     Effect.gen(function*() {
@@ -39,16 +62,12 @@ describe("ObjectStore", () => {
 
   it.live("put and get are traced with messaging attributes", () =>
     Effect.gen(function*() {
-      const spans: Array<Tracer.NativeSpan> = []
-      const tracer = Tracer.make({
-        span(options) {
-          const span = new Tracer.NativeSpan(options)
-          spans.push(span)
-          return span
-        }
-      })
+      const { spans, tracer } = recordingTracer()
       const store = yield* ObjectStore.make({ bucket: "traced", chunkSize: 1024 })
-      yield* store.put("a/b", Stream.make(new Uint8Array(2500))).pipe(Effect.withTracer(tracer))
+      const source = Stream.concat(Stream.make(new Uint8Array(2500)), Stream.fromEffectDrain(currentSpanName))
+      yield* store.put("a/b", source).pipe(Effect.withTracer(tracer))
+      // The source is read inside the put's span.
+      assert.deepStrictEqual(seenNames.splice(0), ["ObjectStore.put"])
       yield* Stream.runDrain(store.get("a/b")).pipe(Effect.withTracer(tracer))
       const put = spans.find((span) => span.name === "ObjectStore.put")
       const get = spans.find((span) => span.name === "ObjectStore.get")
@@ -66,6 +85,28 @@ describe("ObjectStore", () => {
         assert.strictEqual(span.attributes.get("nats.object_store.size"), 2500)
         assert.strictEqual(span.attributes.get("nats.object_store.chunks"), 3)
       }
+    }).pipe(Effect.provide(NatsClient.layerMemory())))
+
+  it.live("without a tracer that records spans, no span is made", () =>
+    Effect.gen(function*() {
+      const store = yield* ObjectStore.make({ bucket: "untraced", chunkSize: 1024 })
+      const source = Stream.concat(Stream.make(new Uint8Array(2500)), Stream.fromEffectDrain(currentSpanName))
+      // Effect's built-in tracer: the source is read in the caller's span, not in one of the put's.
+      const put = store.put("a/b", source).pipe(Effect.withSpan("caller"))
+      yield* put
+      // A recording tracer, turned off.
+      const { spans, tracer } = recordingTracer()
+      yield* put.pipe(Effect.withTracer(tracer), Effect.withTracerEnabled(false))
+      assert.deepStrictEqual(seenNames.splice(0), ["caller", "caller"])
+      yield* Stream.runDrain(store.get("a/b")).pipe(Effect.withTracer(tracer), Effect.withTracerEnabled(false))
+      assert.deepStrictEqual(spans, [])
+      // Nor are the put's and the get's attributes set on the caller's span.
+      const caller = yield* Effect.gen(function*() {
+        yield* store.put("c", Stream.make(new Uint8Array(10)))
+        yield* store.getBytes("c")
+        return yield* Effect.currentSpan
+      }).pipe(Effect.withSpan("caller"))
+      assert.deepStrictEqual([...caller.attributes.keys()], [])
     }).pipe(Effect.provide(NatsClient.layerMemory())))
 
   it.live("a put keeps publishWindow acknowledgements in flight and pulls the source no further ahead", () =>

@@ -15,10 +15,14 @@ const timesOut = (operation: string) =>
 
 /**
  * The in-memory NATS, with a server that goes away once `chunksBeforeAway`
- * chunks are stored: from then on every publish and purge times out, until
- * `comeBack`.
+ * chunks are stored: from then on every publish times out and every purge
+ * fails with `purgeAway` (a time-out by default), until `comeBack`.
  */
-const serverGoingAway = (nats: NatsClient.NatsClient["Service"], chunksBeforeAway: number) => {
+const serverGoingAway = (
+  nats: NatsClient.NatsClient["Service"],
+  chunksBeforeAway: number,
+  purgeAway: Effect.Effect<never, NatsError.NatsError> = timesOut("purge")
+) => {
   let away = false
   let chunks = 0
   const state = { purgeAttempts: 0 }
@@ -36,7 +40,7 @@ const serverGoingAway = (nats: NatsClient.NatsClient["Service"], chunksBeforeAwa
         purge: (name, options) =>
           Effect.suspend(() => {
             state.purgeAttempts++
-            return away ? timesOut("purge") : nats.jetstream.streams.purge(name, options)
+            return away ? purgeAway : nats.jetstream.streams.purge(name, options)
           })
       }
     }
@@ -118,6 +122,32 @@ describe("chunks left behind", () => {
       yield* TestClock.adjust("1 minute")
       assert.strictEqual(away.state.purgeAttempts, beforeClose)
     }).pipe(Effect.provide([logs.layer, NatsClient.layerMemory()]))
+  })
+
+  it.effect("a removal the server refuses for good is not retried: the chunks are left to sweep", () => {
+    const refusals = [
+      new NatsError.AuthorizationError({ message: "purge: permissions violation" }),
+      new NatsError.JetStreamNotEnabled({ message: "purge: JetStream is not enabled" })
+    ]
+    return Effect.forEach(refusals, (refusal) => {
+      const logs = capturedLogs()
+      return Effect.gen(function*() {
+        const away = serverGoingAway(yield* NatsClient.NatsClient, 1, Effect.fail(NatsError.fromReason(refusal)))
+        const store = yield* ObjectStore.make({ bucket: "refused", chunkSize: KiB, publishWindow: 1 }).pipe(
+          Effect.provideService(NatsClient.NatsClient, away.client)
+        )
+        const put = yield* Effect.flip(store.putBytes("lost", new Uint8Array(4 * KiB))).pipe(Effect.forkChild)
+        yield* TestClock.adjust("5 seconds")
+        yield* Fiber.join(put)
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(away.state.purgeAttempts, 1, refusal._tag)
+        assert.strictEqual(yield* messagesIn("OBJ_refused"), 1, refusal._tag)
+        assert.isTrue(
+          logs.lines.some((line) => line.includes("gave up removing the chunks of the failed put")),
+          logs.lines.join("\n")
+        )
+      }).pipe(Effect.provide([logs.layer, NatsClient.layerMemory()]))
+    }, { discard: true })
   })
 
   it.effect("sweep spares a put that starts after it and ends before it decides", () =>

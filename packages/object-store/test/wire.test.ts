@@ -35,8 +35,27 @@ describe("names", () => {
   })
 
   it("accepts bucket names of A-Z a-z 0-9 _ - only", () => {
-    for (const ok of ["a", "A_b-9", "OBJ"]) assert.isTrue(Wire.isValidBucketName(ok), ok)
-    for (const bad of ["", "a.b", "a b", "a*", "a>", "é", "a/b"]) assert.isFalse(Wire.isValidBucketName(bad), bad)
+    for (const ok of ["a", "A_b-9", "OBJ"]) assert.isUndefined(Wire.bucketNameProblem(ok, 4096), ok)
+    for (const bad of ["", "a.b", "a b", "a*", "a>", "é", "a/b"]) {
+      assert.include(Wire.bucketNameProblem(bad, 4096), "invalid bucket name", bad)
+    }
+  })
+
+  it("keeps names short enough for the meta's direct get to fit in max_control_line", () => {
+    // `$JS.API.DIRECT.GET.OBJ_B.$O.B.M.` is 31 characters; 128 bytes are kept for the rest of the line.
+    assert.strictEqual(Wire.maxNameBytes("B", 4096), Math.floor((4096 - 128 - 31) / 4) * 3)
+    assert.strictEqual(Wire.maxNameBytes("B", 4096), 2952)
+    assert.isUndefined(Wire.objectNameProblem("B", "n".repeat(2952), 4096))
+    assert.include(Wire.objectNameProblem("B", "n".repeat(2953), 4096), "2953 bytes")
+    // Counted in UTF-8 bytes.
+    assert.isUndefined(Wire.objectNameProblem("B", "é".repeat(1476), 4096))
+    assert.include(Wire.objectNameProblem("B", "é".repeat(1477), 4096), "2954 bytes")
+    assert.include(Wire.objectNameProblem("B", "", 4096), "must not be empty")
+    // A bucket name that leaves no room for a name is too long; one that leaves room for one byte is not.
+    assert.isUndefined(Wire.bucketNameProblem("b".repeat(1967), 4096))
+    assert.include(Wire.bucketNameProblem("b".repeat(1968), 4096), "too long")
+    // The server's limit decides.
+    assert.isUndefined(Wire.bucketNameProblem("b".repeat(1968), 4096 + 256))
   })
 })
 

@@ -24,6 +24,7 @@ import type { ObjectStoreError } from "../ObjectStoreError.ts"
 import * as Nuid from "./nuid.ts"
 import { Rechunker } from "./rechunk.ts"
 import { failWhenStalled } from "./stall.ts"
+import * as Tracing from "./tracing.ts"
 import * as Wire from "./wire.ts"
 
 const defaults = {
@@ -42,19 +43,6 @@ const defaults = {
 const leftoverRetry = Schedule.min([Schedule.exponential("500 millis"), Schedule.spaced("5 seconds")]).pipe(
   Schedule.upTo({ duration: "10 minutes" })
 )
-
-/** Failures that pass when the server is back. */
-const mayRecover = (error: NatsError.NatsError): boolean => {
-  switch (error.reason._tag) {
-    case "TimeoutError":
-    case "ConnectionError":
-    case "NoResponders":
-    case "JetStreamNotEnabled":
-      return true
-    default:
-      return false
-  }
-}
 
 /** Links are not created to links, but a meta written by hand could loop. */
 const maxLinkDepth = 8
@@ -111,7 +99,7 @@ const failedWithServerAway = (exit: Exit.Exit<unknown, unknown>): boolean => {
   if (Exit.isSuccess(exit)) return false
   const error = Cause.findErrorOption(exit.cause)
   return Option.isSome(error) && Errors.isObjectStoreError(error.value) && error.value.reason._tag === "NatsError" &&
-    mayRecover(error.value.reason)
+    error.value.reason.isRetryable
 }
 
 const isConflict = (error: ObjectStoreError): boolean =>
@@ -120,18 +108,16 @@ const isConflict = (error: ObjectStoreError): boolean =>
 const retryOnConflict = <A, R>(effect: Effect.Effect<A, ObjectStoreError, R>) =>
   Effect.retry(effect, { while: isConflict, times: conflictRetries })
 
-const validateName = (bucket: string, name: string) =>
-  name.length > 0 ? Effect.void : fail(
-    new Errors.InvalidObjectName({ bucket, name, message: `object name must not be empty (bucket ${bucket})` })
-  )
+/** Refuses a name the grammar or the server's protocol line does not allow, before anything is sent. */
+const validateName = (client: Client, bucket: string, name: string) => {
+  const problem = Wire.objectNameProblem(bucket, name, client.server.maxControlLine)
+  return problem === undefined ? Effect.void : fail(new Errors.InvalidObjectName({ bucket, name, message: problem }))
+}
 
-const validateBucketName = (bucket: string) =>
-  Wire.isValidBucketName(bucket) ? Effect.void : fail(
-    new Errors.InvalidBucketName({
-      bucket,
-      message: `invalid bucket name ${JSON.stringify(bucket)}: use 1 or more of A-Z a-z 0-9 _ -`
-    })
-  )
+const validateBucketName = (client: Client, bucket: string) => {
+  const problem = Wire.bucketNameProblem(bucket, client.server.maxControlLine)
+  return problem === undefined ? Effect.void : fail(new Errors.InvalidBucketName({ bucket, message: problem }))
+}
 
 const positiveInteger = (option: string, value: number | undefined, fallback: number) =>
   value === undefined
@@ -229,7 +215,7 @@ const openOrCreate = (client: Client, options: ObjectStoreOptions) => {
 
 export const make = Effect.fnUntraced(function*(options: ObjectStoreOptions) {
   const client = yield* NatsClient.NatsClient
-  yield* validateBucketName(options.bucket)
+  yield* validateBucketName(client, options.bucket)
   const tuning: Tuning = {
     chunkSize: Math.min(
       yield* positiveInteger("chunkSize", options.chunkSize, Wire.defaultChunkSize),
@@ -322,16 +308,18 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
 
   /**
    * Removes the chunks under `nuid` that `what` left behind, without failing.
-   * When the server cannot be reached (the usual reason a put fails), keeps
-   * trying in the background, in the store's scope, for a bounded time;
-   * `serverAway` (the put failed for that reason) skips the attempt now.
+   * When the server cannot be reached (the usual reason a put fails: a
+   * retryable `NatsError`), keeps trying in the background, in the store's
+   * scope, for a bounded time; a refusal (permissions, JetStream off) would
+   * be refused again, so those chunks are left to `sweep`. `serverAway` (the
+   * put failed for that reason) skips the attempt now.
    */
   const removeLeftovers = (nuid: string, what: string, serverAway = false): Effect.Effect<void> => {
     const removal = js.streams.purge(stream, { filter: Wire.chunkSubject(bucket, nuid) })
     const inBackground = Effect.logWarning(`object store: cannot remove the chunks of ${what} now, retrying`).pipe(
       Effect.andThen(Effect.forkIn(
         removal.pipe(
-          Effect.retry({ schedule: leftoverRetry, while: mayRecover }),
+          Effect.retry({ schedule: leftoverRetry, while: (error) => error.isRetryable }),
           Effect.matchEffect({
             onSuccess: ({ purged }) => Effect.logInfo(`object store: removed the ${purged} chunks of ${what}`),
             onFailure: (error) =>
@@ -346,7 +334,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
       Effect.matchEffect({
         onSuccess: () => Effect.void,
         onFailure: (error) =>
-          mayRecover(error)
+          error.isRetryable
             ? inBackground
             : Effect.logWarning(`object store: the chunks of ${what} were not removed; sweep removes them`, error)
       })
@@ -391,7 +379,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
   ): Effect.Effect<ObjectInfo, ObjectStoreError | E, R> => {
     const meta: ObjectMeta = typeof metaInput === "string" ? { name: metaInput } : metaInput
     return Effect.gen(function*() {
-      yield* validateName(bucket, meta.name)
+      yield* validateName(client, bucket, meta.name)
       if (meta.options !== undefined && "link" in meta.options) {
         return yield* fail(
           new Errors.LinkNotAllowed({
@@ -468,13 +456,13 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
         ),
         Effect.ensuring(putEnded(nuid))
       )
-      yield* Effect.annotateCurrentSpan({
+      yield* Tracing.annotateSpan({
         "nats.object_store.size": stored.size,
         "nats.object_store.chunks": stored.chunks
       })
       return stored
     }).pipe(
-      Effect.withSpan("ObjectStore.put", { kind: "producer", attributes: spanAttributes(meta.name) })
+      Tracing.withSpan("ObjectStore.put", () => ({ kind: "producer", attributes: spanAttributes(meta.name) }))
     )
   }
 
@@ -572,7 +560,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
           )
         )
       }
-      return Effect.annotateCurrentSpan({ "nats.object_store.size": size, "nats.object_store.chunks": received })
+      return Tracing.annotateSpan({ "nats.object_store.size": size, "nats.object_store.chunks": received })
     })
     return js.ordered(Wire.streamName(ofBucket), {
       filterSubjects: [Wire.chunkSubject(ofBucket, info.nuid)],
@@ -596,19 +584,29 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
   }
 
   const open = (name: string) =>
-    Effect.andThen(validateName(bucket, name), resolveContent(bucket, name, 0)).pipe(
+    Effect.andThen(validateName(client, bucket, name), resolveContent(bucket, name, 0)).pipe(
       Effect.map((found) => ({ info: found.info, data: content(found.bucket, found.info) }))
     )
 
   const get = (name: string) =>
     Stream.unwrap(Effect.map(open(name), ({ data }) => data)).pipe(
-      Stream.withSpan("ObjectStore.get", { kind: "consumer", attributes: spanAttributes(name) })
+      Tracing.streamWithSpan("ObjectStore.get", () => ({ kind: "consumer", attributes: spanAttributes(name) }))
     )
 
   const getBytes = (name: string) =>
     get(name).pipe(
       Stream.runCollect,
       Effect.map((pieces) => new Uint8Array(Buffer.concat(pieces)))
+    )
+
+  /**
+   * Best effort: the get has failed, and that failure is what the caller
+   * needs. A partial file that cannot be removed (its directory is gone or
+   * not one) is logged, not turned into a defect over the failure.
+   */
+  const removePartial = (partial: string) =>
+    Effect.tryPromise({ try: () => rm(partial, { force: true }), catch: fileError(partial, "remove") }).pipe(
+      Effect.ignore({ log: "Warn", message: `object store: cannot remove the partial file ${partial}` })
     )
 
   const getFile = (name: string, path: string) =>
@@ -619,16 +617,18 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
       yield* data.pipe(
         Stream.run(NodeSink.fromWritable({ evaluate: () => createWriteStream(partial), onError: fileError(partial, "write") })),
         Effect.andThen(Effect.tryPromise({ try: () => rename(partial, path), catch: fileError(path, "write") })),
-        Effect.onError(() => Effect.promise(() => rm(partial, { force: true })))
+        Effect.onError(() => removePartial(partial))
       )
       return info
-    }).pipe(Effect.withSpan("ObjectStore.getFile", { kind: "consumer", attributes: spanAttributes(name) }))
+    }).pipe(
+      Tracing.withSpan("ObjectStore.getFile", () => ({ kind: "consumer", attributes: spanAttributes(name) }))
+    )
 
   // --- meta operations ---------------------------------------------------
 
   const info = (name: string) =>
-    Effect.andThen(validateName(bucket, name), liveInfo(bucket, name)).pipe(
-      Effect.withSpan("ObjectStore.info", { kind: "client", attributes: spanAttributes(name) })
+    Effect.andThen(validateName(client, bucket, name), liveInfo(bucket, name)).pipe(
+      Tracing.withSpan("ObjectStore.info", () => ({ kind: "client", attributes: spanAttributes(name) }))
     )
 
   /** The meta messages of the bucket, decoded; one that does not decode is logged and skipped. */
@@ -648,7 +648,10 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
     metaStream({ deliver: "last_per_subject", untilCaughtUp: true }).pipe(
       Stream.filter((info) => !info.deleted),
       Stream.runCollect,
-      Effect.withSpan("ObjectStore.list", { kind: "client", attributes: { "nats.object_store.bucket": bucket } })
+      Tracing.withSpan("ObjectStore.list", () => ({
+        kind: "client",
+        attributes: { "nats.object_store.bucket": bucket }
+      }))
     )
 
   const watch = (options: WatchOptions = {}) =>
@@ -658,7 +661,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
 
   const remove = (name: string) =>
     Effect.andThen(
-      validateName(bucket, name),
+      validateName(client, bucket, name),
       retryOnConflict(Effect.gen(function*() {
         const current = yield* liveInfo(bucket, name)
         yield* publishMeta(
@@ -669,7 +672,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
           yield* purge(Wire.chunkSubject(bucket, current.nuid), name)
         }
       }))
-    ).pipe(Effect.withSpan("ObjectStore.delete", { kind: "client", attributes: spanAttributes(name) }))
+    ).pipe(Tracing.withSpan("ObjectStore.delete", () => ({ kind: "client", attributes: spanAttributes(name) })))
 
   /** Writes a link named `name`, unless an object that is not a link holds the name. */
   const writeLink = (name: string, link: { readonly bucket: string; readonly name?: string }) =>
@@ -705,26 +708,28 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
 
   const link = (name: string, target: ObjectInfo | string) =>
     Effect.gen(function*() {
-      yield* validateName(bucket, name)
+      yield* validateName(client, bucket, name)
       const to = typeof target === "string" ? yield* info(target) : target
       if (to.deleted) return yield* linkNotAllowed(name, `not allowed to link to the deleted object ${to.name}`)
       if (to.options?.link !== undefined) {
         return yield* linkNotAllowed(name, `not allowed to link to another link (${to.name})`)
       }
       return yield* writeLink(name, { bucket: to.bucket, name: to.name })
-    }).pipe(Effect.withSpan("ObjectStore.link", { kind: "client", attributes: spanAttributes(name) }))
+    }).pipe(Tracing.withSpan("ObjectStore.link", () => ({ kind: "client", attributes: spanAttributes(name) })))
 
   const linkBucket = (name: string, targetBucket: string) =>
     Effect.gen(function*() {
-      yield* validateName(bucket, name)
-      yield* validateBucketName(targetBucket)
+      yield* validateName(client, bucket, name)
+      yield* validateBucketName(client, targetBucket)
       return yield* writeLink(name, { bucket: targetBucket })
-    }).pipe(Effect.withSpan("ObjectStore.linkBucket", { kind: "client", attributes: spanAttributes(name) }))
+    }).pipe(
+      Tracing.withSpan("ObjectStore.linkBucket", () => ({ kind: "client", attributes: spanAttributes(name) }))
+    )
 
   const updateMeta = (name: string, meta: ObjectMeta) =>
     Effect.gen(function*() {
-      yield* validateName(bucket, name)
-      yield* validateName(bucket, meta.name)
+      yield* validateName(client, bucket, name)
+      yield* validateName(client, bucket, meta.name)
       return yield* retryOnConflict(Effect.gen(function*() {
         const current = yield* liveInfo(bucket, name)
         const { description: _d, headers: _h, metadata: _m, revision: _r, ...kept } = current
@@ -745,7 +750,9 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
         yield* purge(Wire.metaSubject(bucket, name), name, { seq: current.revision + 1 })
         return renamed
       }))
-    }).pipe(Effect.withSpan("ObjectStore.updateMeta", { kind: "client", attributes: spanAttributes(name) }))
+    }).pipe(
+      Tracing.withSpan("ObjectStore.updateMeta", () => ({ kind: "client", attributes: spanAttributes(name) }))
+    )
 
   // --- sweep -------------------------------------------------------------
 
@@ -810,7 +817,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
               result.bytes += removed.bytes
               result.nuids.push(nuid)
             }
-            yield* Effect.annotateCurrentSpan({
+            yield* Tracing.annotateSpan({
               "nats.object_store.chunks": result.chunks,
               "nats.object_store.size": result.bytes
             })
@@ -818,7 +825,12 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
           }),
         (spared) => Effect.sync(() => sweepsRunning.delete(spared))
       )
-    }).pipe(Effect.withSpan("ObjectStore.sweep", { kind: "client", attributes: { "nats.object_store.bucket": bucket } }))
+    }).pipe(
+      Tracing.withSpan("ObjectStore.sweep", () => ({
+        kind: "client",
+        attributes: { "nats.object_store.bucket": bucket }
+      }))
+    )
 
   // --- bucket ------------------------------------------------------------
 

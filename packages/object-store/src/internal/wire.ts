@@ -11,11 +11,12 @@ import type { ObjectInfo, ObjectMeta, ObjectOptions } from "../ObjectStore.ts"
 export const defaultChunkSize = 128 * 1024
 
 const bucketNamePattern = /^[A-Za-z0-9_-]+$/
-export const isValidBucketName = (bucket: string): boolean => bucketNamePattern.test(bucket)
+const isValidBucketName = (bucket: string): boolean => bucketNamePattern.test(bucket)
 
 export const streamName = (bucket: string): string => `OBJ_${bucket}`
 export const chunkSubject = (bucket: string, nuid: string): string => `$O.${bucket}.C.${nuid}`
-export const metaSubject = (bucket: string, name: string): string => `$O.${bucket}.M.${encodeName(name)}`
+const metaPrefix = (bucket: string): string => `$O.${bucket}.M.`
+export const metaSubject = (bucket: string, name: string): string => metaPrefix(bucket) + encodeName(name)
 export const allMetaSubjects = (bucket: string): string => `$O.${bucket}.M.>`
 export const allChunkSubjects = (bucket: string): string => `$O.${bucket}.C.>`
 
@@ -33,6 +34,48 @@ const toBase64UrlPadded = (bytes: Uint8Array): string =>
     /\//g,
     "_"
   )
+
+// ---------------------------------------------------------------------------
+// Name lengths
+// ---------------------------------------------------------------------------
+
+/**
+ * The server closes the connection on a protocol line longer than its
+ * `max_control_line`, losing everything buffered behind it. The longest line
+ * an object name goes into is the direct get of its meta:
+ * `PUB $JS.API.DIRECT.GET.OBJ_<bucket>.$O.<bucket>.M.<base64url(name)> <inbox> <size>`.
+ * `lineRoom` bytes are kept for the verb, the reply inbox, the size and the
+ * spaces: more than the port counts for them (about 100), so a name we accept
+ * is never refused there.
+ */
+const lineRoom = 128
+
+/** The most UTF-8 bytes an object name of `bucket` can have; below 1, no name fits. */
+export const maxNameBytes = (bucket: string, maxControlLine: number): number => {
+  const encoded = maxControlLine - lineRoom - `$JS.API.DIRECT.GET.${streamName(bucket)}.${metaPrefix(bucket)}`.length
+  // Padded base64 writes 4 characters for every 3 bytes, or part of them.
+  return Math.floor(encoded / 4) * 3
+}
+
+/** Why `bucket` cannot name a bucket on a server with this `max_control_line`, or `undefined`. */
+export const bucketNameProblem = (bucket: string, maxControlLine: number): string | undefined => {
+  if (!isValidBucketName(bucket)) {
+    return `invalid bucket name ${JSON.stringify(bucket)}: use 1 or more of A-Z a-z 0-9 _ -`
+  }
+  return maxNameBytes(bucket, maxControlLine) >= 1 ? undefined : `bucket name is too long: ${bucket.length} ` +
+    `characters leave no room for an object name in the server's max_control_line of ${maxControlLine} bytes`
+}
+
+/** Why `name` cannot name an object of `bucket` on a server with this `max_control_line`, or `undefined`. */
+export const objectNameProblem = (bucket: string, name: string, maxControlLine: number): string | undefined => {
+  if (name.length === 0) return `object name must not be empty (bucket ${bucket})`
+  const max = maxNameBytes(bucket, maxControlLine)
+  // Three UTF-8 bytes per UTF-16 unit at most: most names are far shorter.
+  if (name.length * 3 <= max) return undefined
+  const bytes = Buffer.byteLength(name, "utf8")
+  return bytes <= max ? undefined : `object name is too long: ${bytes} bytes, and names in bucket ${bucket} ` +
+    `are at most ${max} bytes (their subjects must fit in the server's max_control_line of ${maxControlLine} bytes)`
+}
 
 export const rollupHeaders: NatsClient.HeadersInput = { "Nats-Rollup": "sub" }
 

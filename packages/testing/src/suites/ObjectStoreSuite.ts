@@ -374,6 +374,93 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(yield* reasonTag(store.updateMeta("", { name: "x" })), "InvalidObjectName")
         }))
 
+      it.effect("refuses names too long for the server's protocol line before sending anything, and keeps the connection", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          const bucket = store.bucket
+          const nats = yield* client
+          const limit = nats.server.maxControlLine
+          // The longest line a name goes into is the direct get of its meta,
+          // `PUB $JS.API.DIRECT.GET.OBJ_<bucket>.$O.<bucket>.M.<base64url(name)> <inbox> <size>`:
+          // a name of `bytes` UTF-8 bytes whose request subject alone is `length` long.
+          const requestPrefix = `$JS.API.DIRECT.GET.OBJ_${bucket}.$O.${bucket}.M.`.length
+          const nameOfLine = (length: number) => "n".repeat(Math.floor((length - requestPrefix) / 4) * 3)
+          const overLimit = nameOfLine(limit)
+          // Fewer characters than the limit allows, more bytes.
+          const wide = "é".repeat(overLimit.length / 2 + 16)
+          // Room for the verb, a reply inbox of 50 or so and the size.
+          const nearLimit = `${nameOfLine(limit - 160).slice(1)}ü`
+
+          const dir = yield* Effect.acquireRelease(
+            Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "nats-effect-os-"))),
+            (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+          )
+          let pulled = 0
+          const source = Stream.fromEffect(Effect.sync(() => {
+            pulled++
+            return bytes("never read")
+          }))
+          yield* store.putBytes("kept", "short")
+          for (const long of [overLimit, wide]) {
+            const refusals: ReadonlyArray<readonly [string, Effect.Effect<unknown, ObjectStoreError.ObjectStoreError>]> = [
+              ["put", store.put(long, source)],
+              ["putBytes", store.putBytes(long, "x")],
+              // A file that does not exist: reading it would fail with FileError.
+              ["putFile", store.putFile(long, Path.join(dir, "absent"))],
+              ["info", store.info(long)],
+              ["get", Stream.runDrain(store.get(long))],
+              ["getBytes", store.getBytes(long)],
+              ["getFile", store.getFile(long, Path.join(dir, "target"))],
+              ["delete", store.delete(long)],
+              ["link", store.link(long, "kept")],
+              ["link to", store.link("alias", long)],
+              ["linkBucket", store.linkBucket(long, bucket)],
+              ["updateMeta", store.updateMeta(long, { name: "kept" })],
+              ["rename", store.updateMeta("kept", { name: long })]
+            ]
+            for (const [what, refused] of refusals) {
+              const reason = yield* reasonOf(refused)
+              assert.strictEqual(reason._tag, "InvalidObjectName", `${what}: ${reason.message}`)
+              assert.include(reason.message, "too long", what)
+              assert.include(reason.message, `max_control_line of ${limit}`, what)
+            }
+          }
+          assert.strictEqual(pulled, 0)
+          assert.deepStrictEqual(Fs.readdirSync(dir), [])
+          // Only the object put before is in the bucket, unchanged.
+          assert.strictEqual((yield* streamState(bucket)).messages, 2)
+          assert.strictEqual(text(yield* store.getBytes("kept")), "short")
+
+          // Bucket names go into the same subjects, twice.
+          const longBucket = "B".repeat(10_000)
+          for (
+            const [what, refused] of [
+              ["make", ObjectStore.make({ bucket: longBucket })],
+              ["linkBucket", store.linkBucket("to-bucket", longBucket)]
+            ] as const
+          ) {
+            const reason = yield* reasonOf(refused as Effect.Effect<unknown, ObjectStoreError.ObjectStoreError>)
+            assert.strictEqual(reason._tag, "InvalidBucketName", `${what}: ${reason.message}`)
+            assert.include(reason.message, `max_control_line of ${limit}`, what)
+          }
+
+          // A name just within the limit works end to end, and the connection is intact.
+          const data = pattern(3 * KiB)
+          const stored = yield* store.putBytes(nearLimit, data)
+          assert.strictEqual(stored.name, nearLimit)
+          equalBytes(yield* store.getBytes(nearLimit), data)
+          assert.strictEqual((yield* store.info(nearLimit)).size, data.length)
+          const renamed = `${nearLimit.slice(1)}v`
+          yield* store.updateMeta(nearLimit, { name: renamed })
+          yield* store.link(nearLimit, renamed)
+          equalBytes(yield* store.getBytes(nearLimit), data)
+          yield* store.delete(nearLimit)
+          yield* store.delete(renamed)
+          assert.deepStrictEqual((yield* store.list()).map((info) => info.name), ["kept"])
+          yield* store.putBytes("after", "fine")
+          assert.strictEqual(text(yield* store.getBytes("after")), "fine")
+        }))
+
       it.effect("lists the objects that are not deleted", () =>
         Effect.gen(function*() {
           const store = yield* open()
@@ -911,6 +998,8 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(yield* reasonTag(store.putFile("missing", Path.join(dir, "nope"))), "FileError")
           assert.strictEqual(yield* reasonTag(store.info("missing")), "ObjectNotFound")
           assert.strictEqual(yield* reasonTag(store.getFile("absent", Path.join(dir, "absent.bin"))), "ObjectNotFound")
+          // Below a file: neither the partial file can be written nor removed.
+          assert.strictEqual(yield* reasonTag(store.getFile("file", Path.join(source, "below"))), "FileError")
           // A failed get leaves no file behind.
           const nats = yield* client
           yield* nats.jetstream.streams.purge(`OBJ_${store.bucket}`, { filter: chunkSubject(info) })
