@@ -18,6 +18,7 @@ import type { NatsError } from "./NatsError.ts"
 import * as Memory from "./internal/memory/client.ts"
 import * as NatsJs from "./internal/natsjs/client.ts"
 import * as Port from "./internal/port.ts"
+import * as Version from "./internal/version.ts"
 
 // ---------------------------------------------------------------------------
 // Messages
@@ -281,6 +282,14 @@ export interface ServerInfo {
   readonly maxControlLine: number
   readonly jetstream: boolean
 }
+
+/**
+ * Whether the server is version `major.minor.patch` or later, for features
+ * newer servers add (`serverAtLeast(client.server, 2, 10)`: metadata,
+ * compression, several filter subjects).
+ */
+export const serverAtLeast = (server: ServerInfo, major: number, minor: number, patch = 0): boolean =>
+  Version.atLeast(server.version, major, minor, patch)
 
 // ---------------------------------------------------------------------------
 // The service

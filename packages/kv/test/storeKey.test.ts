@@ -4,7 +4,7 @@ import * as Wire from "../src/internal/wire.ts"
 
 const roundTrips = (key: string) => {
   const encoded = StoreKey.encode(key)
-  assert.isUndefined(Wire.keyProblem("store", encoded), `${JSON.stringify(key)} encodes to ${encoded}`)
+  assert.isUndefined(Wire.keyProblem("store", encoded, 4096), `${JSON.stringify(key)} encodes to ${encoded}`)
   assert.strictEqual(StoreKey.decode(encoded), key)
 }
 

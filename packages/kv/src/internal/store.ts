@@ -67,14 +67,8 @@ const validateBucketName = (bucket: string) =>
 
 const invalidOption = (option: string, message: string) => fail(new Errors.InvalidOption({ option, message }))
 
-/** Whether a server version such as `2.9.10` is at least `major.minor`. */
-const versionAtLeast = (version: string, major: number, minor: number): boolean => {
-  const [vMajor = 0, vMinor = 0] = version.split(".").map((part) => Number.parseInt(part, 10))
-  return vMajor > major || (vMajor === major && vMinor >= minor)
-}
-
 const requireFeature = (client: Client, feature: string) =>
-  versionAtLeast(client.server.version, 2, 10) ? Effect.void : fail(
+  NatsClient.serverAtLeast(client.server, 2, 10) ? Effect.void : fail(
     new Errors.FeatureNotSupported({
       feature,
       requiredVersion: "2.10.0",
@@ -148,7 +142,7 @@ const streamConfig = (client: Client, options: KeyValueOptions): NatsClient.Stre
     discard: "new",
     duplicateWindow: defaultDuplicateWindow,
     // Direct get came with nats-server 2.9.
-    allowDirect: versionAtLeast(client.server.version, 2, 9)
+    allowDirect: NatsClient.serverAtLeast(client.server, 2, 9)
   }
   return Object.assign({}, config, ...optionSettings(options).map(([, settings]) => settings))
 }
@@ -240,7 +234,7 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
   const maxSize = maxValueSize > 0 ? Math.min(maxValueSize, client.server.maxPayload) : client.server.maxPayload
 
   const validateKey = (key: string) => {
-    const problem = Wire.keyProblem(bucket, key)
+    const problem = Wire.keyProblem(bucket, key, client.server.maxControlLine)
     return problem === undefined ? Effect.void : fail(
       new Errors.InvalidKey({ bucket, key, message: `invalid key ${JSON.stringify(key)}: ${problem}` })
     )
@@ -250,7 +244,7 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
   const filterSubjects = (filters: ReadonlyArray<string>) =>
     Effect.gen(function*() {
       for (const filter of filters) {
-        const problem = Wire.filterProblem(bucket, filter)
+        const problem = Wire.filterProblem(bucket, filter, client.server.maxControlLine)
         if (problem !== undefined) {
           return yield* fail(
             new Errors.InvalidKey({ bucket, key: filter, message: `invalid key filter ${JSON.stringify(filter)}: ${problem}` })

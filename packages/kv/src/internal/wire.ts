@@ -26,31 +26,33 @@ const filterPattern = /^[-/_=.a-zA-Z0-9*>]+$/
  * `max_control_line` (4,096 bytes by default), losing everything buffered
  * behind it. The longest line a key goes into is the direct get request
  * `$JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>`, with the verb, a reply
- * inbox and the sizes: 128 bytes are kept for those.
+ * inbox and the sizes: 128 bytes are kept for those. Keys are ASCII, so
+ * characters are bytes.
  */
-const maxControlLine = 4096
-const maxKeyLength = (bucket: string): number =>
+const maxKeyLength = (bucket: string, maxControlLine: number): number =>
   maxControlLine - 128 - `$JS.API.DIRECT.GET.${streamName(bucket)}.${keySubject(bucket, "")}`.length
 
-const tooLong = (bucket: string, key: string): string | undefined =>
-  key.length > maxKeyLength(bucket)
-    ? `a key of bucket ${bucket} is at most ${maxKeyLength(bucket)} characters long (the server's protocol line is ${maxControlLine} bytes)`
+const tooLong = (bucket: string, key: string, maxControlLine: number): string | undefined => {
+  const max = maxKeyLength(bucket, maxControlLine)
+  return key.length > max
+    ? `a key of bucket ${bucket} is at most ${max} characters long (the server's protocol line is ${maxControlLine} bytes)`
     : undefined
+}
 
 /**
  * Why `key` is not a key, or `undefined`: the characters nats.go and nats.js
  * accept, no leading or trailing dot, no empty token (the subject would be
  * invalid), and short enough for the server's protocol line.
  */
-export const keyProblem = (bucket: string, key: string): string | undefined => {
+export const keyProblem = (bucket: string, key: string, maxControlLine: number): string | undefined => {
   if (!keyPattern.test(key)) return "a key is 1 or more of - / _ = . a-z A-Z 0-9"
   if (key.startsWith(".") || key.endsWith(".")) return "a key must not start or end with a dot"
   if (key.includes("..")) return "a key must not hold an empty token (..)"
-  return tooLong(bucket, key)
+  return tooLong(bucket, key, maxControlLine)
 }
 
 /** Why `filter` is not a key filter (a key, with `*` and a last `>` as whole tokens), or `undefined`. */
-export const filterProblem = (bucket: string, filter: string): string | undefined => {
+export const filterProblem = (bucket: string, filter: string, maxControlLine: number): string | undefined => {
   if (!filterPattern.test(filter)) return "a key filter is 1 or more of - / _ = . a-z A-Z 0-9 and the wildcards * >"
   if (filter.startsWith(".") || filter.endsWith(".")) return "a key filter must not start or end with a dot"
   const tokens = filter.split(".")
@@ -60,7 +62,7 @@ export const filterProblem = (bucket: string, filter: string): string | undefine
     if (token === ">" && i !== tokens.length - 1) return "> must be the last token of a key filter"
     if (token !== "*" && token !== ">" && /[*>]/.test(token)) return "wildcards * and > must be whole tokens"
   }
-  return tooLong(bucket, filter)
+  return tooLong(bucket, filter, maxControlLine)
 }
 
 export const operationHeader = "KV-Operation"

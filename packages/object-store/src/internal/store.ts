@@ -145,14 +145,8 @@ const duration = (
         )
   })
 
-/** Whether a server version such as `2.9.10` is at least `major.minor`. */
-const versionAtLeast = (version: string, major: number, minor: number): boolean => {
-  const [vMajor = 0, vMinor = 0] = version.split(".").map((part) => Number.parseInt(part, 10))
-  return vMajor > major || (vMajor === major && vMinor >= minor)
-}
-
 const requireFeature = (client: Client, feature: string) =>
-  versionAtLeast(client.server.version, 2, 10) ? Effect.void : fail(
+  NatsClient.serverAtLeast(client.server, 2, 10) ? Effect.void : fail(
     new Errors.FeatureNotSupported({
       feature,
       requiredVersion: "2.10.0",
