@@ -9,24 +9,12 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { KeyValue } from "@nats-effect/kv"
 import { NatsServer } from "@nats-effect/testing"
-import { Context, Duration, Effect, Fiber, Layer, Option, Queue, Stream } from "effect"
+import { unique } from "../src/internal/fixtures.ts"
+import { NatsJs, NatsJsLive } from "./interop/natsjs.ts"
+import { Duration, Effect, Fiber, Layer, Option, Queue, Stream } from "effect"
 
-class NatsJs extends Context.Service<NatsJs, NatsConnection>()("test/NatsJs") {}
-
-const NatsJsLive = Layer.effect(
-  NatsJs,
-  Effect.flatMap(NatsServer.NatsServer, (server) =>
-    Effect.acquireRelease(
-      Effect.promise(() => connect({ servers: server.url })),
-      (nc) => Effect.promise(() => nc.close())
-    ))
-)
-
-let counter = 0
-const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${counter++}`
 
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
 

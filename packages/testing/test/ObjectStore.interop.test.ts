@@ -11,27 +11,16 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Objm, type ObjectInfo as JsObjectInfo, type ObjectStore as JsObjectStore } from "@nats-io/obj"
-import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node"
+import { headers as natsHeaders } from "@nats-io/transport-node"
 import { NatsClient } from "@nats-effect/core"
 import { ObjectStore } from "@nats-effect/object-store"
 import { NatsServer } from "@nats-effect/testing"
-import { Context, Effect, Layer, Stream } from "effect"
+import { unique } from "../src/internal/fixtures.ts"
+import { NatsJs, NatsJsLive } from "./interop/natsjs.ts"
+import { Effect, Layer, Stream } from "effect"
 
 const KiB = 1024
 
-class NatsJs extends Context.Service<NatsJs, NatsConnection>()("test/NatsJs") {}
-
-const NatsJsLive = Layer.effect(
-  NatsJs,
-  Effect.flatMap(NatsServer.NatsServer, (server) =>
-    Effect.acquireRelease(
-      Effect.promise(() => connect({ servers: server.url })),
-      (nc) => Effect.promise(() => nc.close())
-    ))
-)
-
-let counter = 0
-const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${counter++}`
 
 const pattern = (size: number, seed = 0): Uint8Array => {
   const out = new Uint8Array(size)
