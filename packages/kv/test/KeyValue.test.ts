@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
 import { KeyValue } from "@nats-effect/kv"
-import { Config, ConfigProvider, Effect, Layer, Option, Stream, Tracer } from "effect"
+import { Cause, Config, ConfigProvider, Effect, Exit, Layer, Option, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
@@ -112,5 +112,14 @@ describe("KeyValue", () => {
       const keys = byName.get("KeyValue.keys")
       assert.strictEqual(keys?.kind, "consumer")
       assert.strictEqual(keys?.attributes.get("messaging.destination.name"), "$KV.traced.a.*")
+    }).pipe(Effect.provide(NatsClient.layerMemory())))
+
+  it.effect("a failure's trace names the operation, not a line inside the library", () =>
+    Effect.gen(function*() {
+      const kv = yield* KeyValue.make({ bucket: "traced" })
+      const exit = yield* Effect.exit(kv.put("not a key", "1"))
+      assert.isTrue(Exit.isFailure(exit))
+      const lines = Exit.isFailure(exit) ? Cause.pretty(exit.cause).split("\n").map((line) => line.trim()) : []
+      assert.include(lines, "at KeyValue.put")
     }).pipe(Effect.provide(NatsClient.layerMemory())))
 })

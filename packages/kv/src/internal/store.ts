@@ -297,12 +297,14 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
     )
   }
 
-  const writeValue = (key: string, value: Uint8Array | string, revision?: number) =>
-    Effect.gen(function*() {
-      yield* validateKey(key)
-      const data = utf8(value)
-      if (data.length > maxSize) {
-        return yield* fail(
+  // The hot paths (put, get) compose their steps directly: a generator per
+  // call cost get as much as everything else it does on top of the port.
+  const writeValue = (key: string, value: Uint8Array | string, revision?: number) => {
+    const data = utf8(value)
+    return Effect.andThen(
+      validateKey(key),
+      data.length > maxSize
+        ? fail(
           new Errors.ValueTooLarge({
             bucket,
             key,
@@ -311,9 +313,9 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
             message: `the value for ${key} is ${data.length} bytes, bucket ${bucket} takes at most ${maxSize}`
           })
         )
-      }
-      return yield* write(key, data, { revision })
-    })
+        : write(key, data, { revision })
+    )
+  }
 
   const isWrongRevision = (error: KeyValueError) => error.reason._tag === "WrongRevision"
 
@@ -336,21 +338,28 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
         }))
     )
 
-  const get = (key: string, options?: { readonly revision?: number | undefined }) =>
-    Effect.gen(function*() {
-      yield* validateKey(key)
-      const subject = Wire.keySubject(bucket, key)
-      const revision = options?.revision
-      if (revision !== undefined && !(Number.isSafeInteger(revision) && revision > 0)) {
-        return yield* invalidOption("revision", `a revision is a positive integer, got ${revision}`)
-      }
-      const found = yield* js.getMessage(stream, revision === undefined ? { lastBySubject: subject } : { seq: revision })
-        .pipe(Effect.mapError(fromNatsError(bucket, key)))
-      return Option.filter(
-        Option.map(found, (msg) => Wire.toEntry(bucket, msg)),
-        (entry) => entry.operation === "PUT" && Wire.keySubject(bucket, entry.key) === subject
+  const get = (key: string, options?: { readonly revision?: number | undefined }) => {
+    const subject = Wire.keySubject(bucket, key)
+    const revision = options?.revision
+    if (revision !== undefined && !(Number.isSafeInteger(revision) && revision > 0)) {
+      return Effect.andThen(
+        validateKey(key),
+        invalidOption("revision", `a revision is a positive integer, got ${revision}`)
       )
-    })
+    }
+    return Effect.andThen(
+      validateKey(key),
+      js.getMessage(stream, revision === undefined ? { lastBySubject: subject } : { seq: revision }).pipe(
+        Effect.mapError(fromNatsError(bucket, key)),
+        Effect.map((found) =>
+          Option.filter(
+            Option.map(found, (msg) => Wire.toEntry(bucket, msg)),
+            (entry) => entry.operation === "PUT" && Wire.keySubject(bucket, entry.key) === subject
+          )
+        )
+      )
+    )
+  }
 
   const mark = (operation: "DEL" | "PURGE") => (key: string, options?: { readonly revision?: number | undefined }) =>
     Effect.andThen(
@@ -411,12 +420,19 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
       ...(key === undefined ? {} : { "nats.kv.key": keys.join(" ") })
     }
   }
+  // A span's captured stack trace would point at the wrappers below, never at
+  // the caller, and capturing it costs about a third of the span: not captured.
   const traced = <Args extends [string, ...Array<any>], A>(
     name: string,
     kind: "client" | "producer",
     operation: (...args: Args) => Effect.Effect<A, KeyValueError>
   ) =>
-  (...args: Args) => Effect.withSpan(operation(...args), `KeyValue.${name}`, { kind, attributes: spanAttributes(args[0]) })
+  (...args: Args) =>
+    Effect.withSpan(operation(...args), `KeyValue.${name}`, {
+      kind,
+      attributes: spanAttributes(args[0]),
+      captureStackTrace: false
+    })
   const tracedStream = <Args extends Array<any>, A>(
     name: string,
     operation: (...args: Args) => Stream.Stream<A, KeyValueError>,
@@ -425,7 +441,8 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
   (...args: Args) =>
     Stream.withSpan(operation(...args), `KeyValue.${name}`, {
       kind: "consumer",
-      attributes: spanAttributes(keyOf(...args))
+      attributes: spanAttributes(keyOf(...args)),
+      captureStackTrace: false
     })
   return {
     bucket,
