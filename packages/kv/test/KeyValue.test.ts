@@ -117,9 +117,18 @@ describe("KeyValue", () => {
   it.effect("a failure's trace names the operation, not a line inside the library", () =>
     Effect.gen(function*() {
       const kv = yield* KeyValue.make({ bucket: "traced" })
-      const exit = yield* Effect.exit(kv.put("not a key", "1"))
+      const recording = Tracer.make({ span: (options) => new Tracer.NativeSpan(options) })
+      const exit = yield* Effect.exit(kv.put("not a key", "1").pipe(Effect.withTracer(recording)))
       assert.isTrue(Exit.isFailure(exit))
       const lines = Exit.isFailure(exit) ? Cause.pretty(exit.cause).split("\n").map((line) => line.trim()) : []
       assert.include(lines, "at KeyValue.put")
+    }).pipe(Effect.provide(NatsClient.layerMemory())))
+
+  it.effect("makes no span without a tracer that records spans", () =>
+    Effect.gen(function*() {
+      const kv = yield* KeyValue.make({ bucket: "untraced" })
+      const exit = yield* Effect.exit(kv.put("not a key", "1"))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.notInclude(Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "", "KeyValue.put")
     }).pipe(Effect.provide(NatsClient.layerMemory())))
 })

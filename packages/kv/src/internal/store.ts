@@ -2,7 +2,7 @@
  * The key-value store on the `NatsClient` port: bucket creation and opening,
  * and the operations on a bucket. Runs unchanged on every adapter.
  */
-import { NatsClient } from "@nats-effect/core"
+import { NatsClient, NatsTracing } from "@nats-effect/core"
 import type { NatsError } from "@nats-effect/core"
 import { Clock, Duration, Effect, Option, Stream } from "effect"
 import type { Bucket, BucketStatus, Entry, KeyValueOptions, WatchOptions } from "../KeyValue.ts"
@@ -420,30 +420,24 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
       ...(key === undefined ? {} : { "nats.kv.key": keys.join(" ") })
     }
   }
-  // A span's captured stack trace would point at the wrappers below, never at
-  // the caller, and capturing it costs about a third of the span: not captured.
   const traced = <Args extends [string, ...Array<any>], A>(
     name: string,
     kind: "client" | "producer",
     operation: (...args: Args) => Effect.Effect<A, KeyValueError>
   ) =>
   (...args: Args) =>
-    Effect.withSpan(operation(...args), `KeyValue.${name}`, {
-      kind,
-      attributes: spanAttributes(args[0]),
-      captureStackTrace: false
-    })
+    operation(...args).pipe(
+      NatsTracing.withSpan(`KeyValue.${name}`, () => ({ kind, attributes: spanAttributes(args[0]) }))
+    )
   const tracedStream = <Args extends Array<any>, A>(
     name: string,
     operation: (...args: Args) => Stream.Stream<A, KeyValueError>,
     keyOf: (...args: Args) => string | ReadonlyArray<string> | undefined
   ) =>
   (...args: Args) =>
-    Stream.withSpan(operation(...args), `KeyValue.${name}`, {
-      kind: "consumer",
-      attributes: spanAttributes(keyOf(...args)),
-      captureStackTrace: false
-    })
+    operation(...args).pipe(
+      NatsTracing.streamWithSpan(`KeyValue.${name}`, () => ({ kind: "consumer", attributes: spanAttributes(keyOf(...args)) }))
+    )
   return {
     bucket,
     get: traced("get", "client", get),

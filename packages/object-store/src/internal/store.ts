@@ -3,7 +3,7 @@
  * pipelines and the meta operations. Runs unchanged on every adapter.
  */
 import { NodeSink, NodeStream } from "@effect/platform-node"
-import { NatsClient, NatsHeaders } from "@nats-effect/core"
+import { NatsClient, NatsHeaders, NatsTracing as Tracing } from "@nats-effect/core"
 import type { NatsError } from "@nats-effect/core"
 import { Cause, Clock, Duration, Effect, Exit, Option, Schedule, type Scope, Stream } from "effect"
 import { createHash } from "node:crypto"
@@ -24,7 +24,6 @@ import type { ObjectStoreError } from "../ObjectStoreError.ts"
 import * as Nuid from "./nuid.ts"
 import { Rechunker } from "./rechunk.ts"
 import { failWhenStalled } from "./stall.ts"
-import * as Tracing from "./tracing.ts"
 import * as Wire from "./wire.ts"
 
 const defaults = {

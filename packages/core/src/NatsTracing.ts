@@ -1,0 +1,41 @@
+/**
+ * Spans of the packages built on `NatsClient` (the broker, the object store,
+ * KV), one per operation, made only when a tracer that records them is
+ * installed (`OtlpTracer.layer`, `NodeSdk`, ...): with Effect's built-in
+ * tracer nobody reads them, and they cost on every message and chunk.
+ *
+ * @since 0.1.0
+ */
+import { Effect, type Fiber, References, Stream, Tracer } from "effect"
+
+/** Checked per operation: a tracer can be installed for one call (`Effect.withTracer`). */
+const recording = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
+  fiber.getRef(References.TracerEnabled) && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
+
+/** Whether spans are recorded here: a tracer other than Effect's built-in one, and tracing enabled. */
+export const isRecording: Effect.Effect<boolean> = Effect.withFiber((fiber) => Effect.succeed(recording(fiber)))
+
+// A captured stack trace would point inside the library, never at the
+// caller, and capturing it costs about a third of a span.
+const withoutStackTrace = (options: Tracer.SpanOptionsNoTrace): Tracer.SpanOptions => ({
+  captureStackTrace: false,
+  ...options
+})
+
+/** Runs an effect in the span `name` when spans are recorded; `options` is only computed then. */
+export const withSpan = (name: string, options: () => Tracer.SpanOptionsNoTrace) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => recording(fiber) ? Effect.withSpan(effect, name, withoutStackTrace(options())) : effect)
+
+/** Runs a stream in the span `name` when spans are recorded; `options` is only computed then. */
+export const streamWithSpan = (name: string, options: () => Tracer.SpanOptionsNoTrace) =>
+<A, E, R>(stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  Stream.unwrap(
+    Effect.withFiber((fiber) =>
+      Effect.succeed(recording(fiber) ? Stream.withSpan(stream, name, withoutStackTrace(options())) : stream)
+    )
+  )
+
+/** Sets attributes on the operation's span, when there is one. */
+export const annotateSpan = (attributes: Record<string, unknown>): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => recording(fiber) ? Effect.annotateCurrentSpan(attributes) : Effect.void)
