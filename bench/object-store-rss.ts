@@ -12,7 +12,8 @@
 // - obj-slow: the same with @nats-io/obj's get.
 // All but the cold phases warm up first (16 MiB put and get), so their
 // baseline includes the code and the connection's buffers.
-// The bucket `rss` is left for the next phase; the caller deletes it.
+// The bucket `rss` (with every object the phases put) is left for the next
+// phase; the caller deletes it.
 import { Objm, setSha256Backend } from "@nats-io/obj"
 import { connect } from "@nats-io/transport-node"
 import { NatsClient } from "@nats-effect/core"
@@ -93,7 +94,6 @@ switch (phase) {
     const connected = process.memoryUsage.rss()
     await peakGrowth(`nats-effect put ${bigMiB} MiB, cold`, () => run(store.put("cold", source(bigMiB))), connected)
     await peakGrowth(`nats-effect then get ${bigMiB} MiB, cold`, () => run(Stream.runDrain(store.get("cold"))), connected)
-    await run(store.delete("cold"))
     break
   }
   case "obj-cold": {
@@ -113,7 +113,6 @@ switch (phase) {
       const error = await result.error
       if (error) throw error
     }, connected)
-    await theirs.delete("obj-cold")
     await nc.close()
     break
   }
