@@ -141,7 +141,7 @@ const deleteBuckets = async (nc: NatsConnection) => {
 export default async function run() {
   const go = await buildObjbench()
   if (typeof go === "string") {
-    console.log(`skipped: nats.go comparison needs Go and Debian's nats.go sources: ${go}`)
+    console.log(`skipped: file transfers against nats.go need Go and Debian's nats.go sources: ${go}`)
     return
   }
   const sizeMiB = numberFrom("FILES_BENCH_MIB", 256)

@@ -31,26 +31,33 @@ const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 
 /**
  * Runs `work` and reports the highest RSS above `baseline` (by default the
- * RSS after a collection, just before), sampled every 5 ms.
+ * memory after a collection, just before), sampled every 5 ms, and how much
+ * of that growth was V8's heap and ArrayBuffers (chunks) at the peak.
  */
-const peakGrowth = async (what: string, work: () => Promise<unknown>, baseline = (gc(), process.memoryUsage.rss())) => {
+const peakGrowth = async (
+  what: string,
+  work: () => Promise<unknown>,
+  baseline: NodeJS.MemoryUsage = (gc(), process.memoryUsage())
+) => {
   let peak = baseline
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss())
-  }, 5)
+  const sample = () => {
+    const now = process.memoryUsage()
+    if (now.rss > peak.rss) peak = now
+  }
+  const sampler = setInterval(sample, 5)
   const start = performance.now()
   try {
     await work()
   } finally {
     clearInterval(sampler)
   }
-  peak = Math.max(peak, process.memoryUsage.rss())
+  sample()
   const seconds = (performance.now() - start) / 1000
-  const growth = (peak - baseline) / MiB
+  const growth = (field: "rss" | "heapTotal" | "arrayBuffers") => ((peak[field] - baseline[field]) / MiB).toFixed(1)
   console.log(
-    `  ${what.padEnd(48)} peak RSS +${growth.toFixed(1).padStart(5)} MiB over ${(baseline / MiB).toFixed(0)} MiB (${
+    `  ${what.padEnd(48)} peak RSS +${growth("rss").padStart(5)} MiB over ${(baseline.rss / MiB).toFixed(0)} MiB (${
       seconds.toFixed(1)
-    } s)`
+    } s); at the peak V8 heap +${growth("heapTotal")}, ArrayBuffers +${growth("arrayBuffers")} MiB`
   )
 }
 
@@ -91,7 +98,7 @@ if (phase !== "cold" && phase !== "obj-cold") {
 
 switch (phase) {
   case "cold": {
-    const connected = process.memoryUsage.rss()
+    const connected = process.memoryUsage()
     await peakGrowth(`nats-effect put ${bigMiB} MiB, cold`, () => run(store.put("cold", source(bigMiB))), connected)
     await peakGrowth(`nats-effect then get ${bigMiB} MiB, cold`, () => run(Stream.runDrain(store.get("cold"))), connected)
     break
@@ -100,7 +107,7 @@ switch (phase) {
     setSha256Backend("native")
     const nc = await connect({ servers: url })
     const theirs = await new Objm(nc).open("rss")
-    const connected = process.memoryUsage.rss()
+    const connected = process.memoryUsage()
     await peakGrowth(
       `@nats-io/obj put ${bigMiB} MiB, cold`,
       () => theirs.put({ name: "obj-cold" }, readableSource(bigMiB)),
