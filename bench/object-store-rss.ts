@@ -2,12 +2,18 @@
 // RSS before it, each operation in a process of its own (started by
 // `object-store.ts` with NATS_URL set) so that one's high-water mark does not
 // hide the next one's. `node object-store-rss.ts <phase>`:
+// - cold:     put then get 1 GiB in a process with no warm-up, both against
+//             the RSS once connected (what a one-shot upload or download costs);
+// - obj-cold: the same with @nats-io/obj (native SHA-256);
 // - put:      put 1 GiB (source generated lazily), then (not measured) the
 //             object the slow readers read;
 // - get:      get the 1 GiB object (sink discarding);
 // - slow:     get with a reader that spends 5 ms per chunk;
 // - obj-slow: the same with @nats-io/obj's get.
-// The bucket `rss` is left for the next phase; the caller deletes it.
+// All but the cold phases warm up first (16 MiB put and get), so their
+// baseline includes the code and the connection's buffers.
+// The bucket `rss` (with every object the phases put) is left for the next
+// phase; the caller deletes it.
 import { Objm, setSha256Backend } from "@nats-io/obj"
 import { connect } from "@nats-io/transport-node"
 import { NatsClient } from "@nats-effect/core"
@@ -23,33 +29,58 @@ const slowMillisPerChunk = 5
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 
-/** Runs `work` and reports the highest RSS above the RSS before it, sampled every 5 ms. */
-const peakGrowth = async (what: string, work: () => Promise<unknown>) => {
-  gc()
-  const baseline = process.memoryUsage.rss()
+/**
+ * Runs `work` and reports the highest RSS above `baseline` (by default the
+ * memory after a collection, just before), sampled every 5 ms, and how much
+ * of that growth was V8's heap and ArrayBuffers (chunks) at the peak.
+ */
+const peakGrowth = async (
+  what: string,
+  work: () => Promise<unknown>,
+  baseline: NodeJS.MemoryUsage = (gc(), process.memoryUsage())
+) => {
   let peak = baseline
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss())
-  }, 5)
+  const sample = () => {
+    const now = process.memoryUsage()
+    if (now.rss > peak.rss) peak = now
+  }
+  const sampler = setInterval(sample, 5)
   const start = performance.now()
   try {
     await work()
   } finally {
     clearInterval(sampler)
   }
-  peak = Math.max(peak, process.memoryUsage.rss())
+  sample()
   const seconds = (performance.now() - start) / 1000
-  const growth = (peak - baseline) / MiB
+  const growth = (field: "rss" | "heapTotal" | "arrayBuffers") => ((peak[field] - baseline[field]) / MiB).toFixed(1)
   console.log(
-    `  ${what.padEnd(48)} peak RSS +${growth.toFixed(1).padStart(5)} MiB over ${(baseline / MiB).toFixed(0)} MiB (${
+    `  ${what.padEnd(48)} peak RSS +${growth("rss").padStart(5)} MiB over ${(baseline.rss / MiB).toFixed(0)} MiB (${
       seconds.toFixed(1)
-    } s)`
+    } s); at the peak V8 heap +${growth("heapTotal")}, ArrayBuffers +${growth("arrayBuffers")} MiB`
   )
 }
 
+const freshPiece = (i: number) => Buffer.allocUnsafe(MiB).fill(i & 0xff)
+
 /** Fresh 1 MiB pieces, made as they are pulled. */
-const source = (sizeMiB: number) =>
-  Stream.range(1, sizeMiB, 1).pipe(Stream.map((i) => Buffer.allocUnsafe(MiB).fill(i & 0xff)))
+const source = (sizeMiB: number) => Stream.range(1, sizeMiB, 1).pipe(Stream.map(freshPiece))
+
+/** `source` as the ReadableStream @nats-io/obj puts from. */
+const readableSource = (sizeMiB: number) => {
+  let made = 0
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (made === sizeMiB) controller.close()
+      else controller.enqueue(freshPiece(++made))
+    }
+  })
+}
+
+const drain = async (data: ReadableStream<Uint8Array>) => {
+  const reader = data.getReader()
+  while (!(await reader.read()).done) { /* discarded */ }
+}
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
@@ -59,11 +90,39 @@ const runtime = ManagedRuntime.make(
 const store = await runtime.runPromise(ObjectStore.ObjectStore)
 const run = <A, E>(effect: Effect.Effect<A, E>) => runtime.runPromise(effect)
 
-// Warm up, so the baseline includes the code and the connection's buffers.
-await run(store.put("warm-up", source(16)))
-await run(Stream.runDrain(store.get("warm-up")))
+const phase = process.argv[2]
+if (phase !== "cold" && phase !== "obj-cold") {
+  await run(store.put("warm-up", source(16)))
+  await run(Stream.runDrain(store.get("warm-up")))
+}
 
-switch (process.argv[2]) {
+switch (phase) {
+  case "cold": {
+    const connected = process.memoryUsage()
+    await peakGrowth(`nats-effect put ${bigMiB} MiB, cold`, () => run(store.put("cold", source(bigMiB))), connected)
+    await peakGrowth(`nats-effect then get ${bigMiB} MiB, cold`, () => run(Stream.runDrain(store.get("cold"))), connected)
+    break
+  }
+  case "obj-cold": {
+    setSha256Backend("native")
+    const nc = await connect({ servers: url })
+    const theirs = await new Objm(nc).open("rss")
+    const connected = process.memoryUsage()
+    await peakGrowth(
+      `@nats-io/obj put ${bigMiB} MiB, cold`,
+      () => theirs.put({ name: "obj-cold" }, readableSource(bigMiB)),
+      connected
+    )
+    await peakGrowth(`@nats-io/obj then get ${bigMiB} MiB, cold`, async () => {
+      const result = await theirs.get("obj-cold")
+      if (result === null) throw new Error("@nats-io/obj: object not found")
+      await drain(result.data)
+      const error = await result.error
+      if (error) throw error
+    }, connected)
+    await nc.close()
+    break
+  }
   case "put":
     await peakGrowth(`nats-effect put ${bigMiB} MiB`, () => run(store.put("big", source(bigMiB))))
     await run(store.put("slow", source(slowMiB)))
@@ -90,6 +149,6 @@ switch (process.argv[2]) {
     break
   }
   default:
-    throw new Error(`object-store-rss: unknown phase ${process.argv[2]}`)
+    throw new Error(`object-store-rss: unknown phase ${phase}`)
 }
 await runtime.dispose()

@@ -2,7 +2,7 @@
 // after the other so they don't compete for the machine's two cores.
 import * as os from "node:os"
 
-const modules = ["dispatch", "object-store", "kv", "memory"] as const
+const modules = ["dispatch", "object-store", "files", "kv", "memory"] as const
 const wanted = process.argv.slice(2)
 const selected = wanted.length === 0 ? modules : modules.filter((name) => wanted.includes(name))
 
