@@ -238,8 +238,9 @@ const makeJetStream = (
     Effect.clockWith((clock) => {
       const subject = msg.subject
       const context = { operation: "jetstream publish", subject }
-      // Nobody answers: the publisher waits for its timeout.
-      const unanswered = Effect.andThen(Effect.sleep(timeout), Effect.fail(timedOut(context)))
+      // Nobody answers: the publisher waits for its timeout. Built only then: an
+      // error captures a stack, the most costly step of an in-memory publish.
+      const unanswered = Effect.andThen(Effect.sleep(timeout), Effect.suspend(() => Effect.fail(timedOut(context))))
       // A JetStream publish is a request: subscribers of the subject get it too.
       const routed = router.route({ subject, data: msg.data, headers: msg.headers, reply: newInbox() })
       const stream = server.streamFor(subject)
