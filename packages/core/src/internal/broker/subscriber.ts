@@ -153,6 +153,27 @@ export const parseTraceparent = (value: string | undefined): Tracer.ExternalSpan
   return Tracer.externalSpan({ traceId: parts[1]!, spanId: parts[2]!, sampled: (parseInt(parts[3]!, 16) & 1) === 1 })
 }
 
+/**
+ * What a subscriber does when its source of messages (subscription,
+ * consumer) ends: unless it is stopping, it has stopped for good, so it says
+ * why and, under `NatsBroker.launch`, ends the app with the reason.
+ */
+export const onSourceEnd = (
+  isStopping: () => boolean,
+  stoppedForGood: Deferred.Deferred<never, NatsError> | undefined,
+  ended: string
+) =>
+(cause: Cause.Cause<NatsError | Cause.Done>): Effect.Effect<void> => {
+  if (isStopping()) return Effect.logDebug("subscription ended")
+  const error = Option.filter(Cause.findErrorOption(cause), (error): error is NatsError => !Cause.isDone(error))
+  const reason = Option.isSome(error) ? error.value : fromReason(new ConnectionError({ message: ended }))
+  const logged = Effect.logError(
+    "the subscription failed; this subscriber stops for good",
+    Option.isSome(error) ? cause : Cause.fail(reason)
+  )
+  return stoppedForGood === undefined ? logged : Effect.andThen(logged, Deferred.fail(stoppedForGood, reason))
+}
+
 /** Builds a core message's fields as a handler sees them. */
 export const toMessage = (msg: Msg, template: Subject.SubjectTemplate, name: string): Message => {
   const headers = msg.headers ?? noHeaders
@@ -492,21 +513,12 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   )
 
   let stopping = false
-  // The pump ends when the subscription ends. Unless the subscriber is stopping, it has then
-  // stopped for good: the app cannot go on without it.
-  const stoppedForGood = yield* StoppedForGood
-  const onSubscriptionEnd = (cause: Cause.Cause<NatsError | Cause.Done>): Effect.Effect<void> => {
-    if (stopping) return Effect.logDebug("subscription ended")
-    const error = Option.filter(Cause.findErrorOption(cause), (error): error is NatsError => !Cause.isDone(error))
-    const reason = Option.isSome(error)
-      ? error.value
-      : fromReason(new ConnectionError({ message: `the subscription to "${template.subject}" ended` }))
-    const logged = Effect.logError(
-      "the subscription failed; this subscriber stops for good",
-      Option.isSome(error) ? cause : Cause.fail(reason)
-    )
-    return stoppedForGood === undefined ? logged : Effect.andThen(logged, Deferred.fail(stoppedForGood, reason))
-  }
+  const onSubscriptionEnd = onSourceEnd(
+    () => stopping,
+    yield* StoppedForGood,
+    `the subscription to "${template.subject}" ended`
+  )
+
   // Messages taken from the subscription and not yet handled, bounded like a NATS client's
   // pending buffer: core NATS cannot push back, so past the limits the message is dropped.
   let pendingMessages = 0
