@@ -263,5 +263,268 @@ export const suite = (adapter: Adapter) =>
           const info = yield* consumerInfo(name, "retry")
           assert.deepStrictEqual([info.numAckPending, info.ackFloor.streamSeq], [0, 1])
         }))
+
+      it.effect("terminates a payload that does not decode, without calling the handler", () =>
+        Effect.gen(function*() {
+          const name = yield* streamName
+          const subject = `${name}.orders`
+          const received = yield* Queue.unbounded<number>()
+          const app = NatsBroker.subscriber(
+            subject,
+            { stream: name, durable: "strict", schema: Order, ackWait: "300 millis" },
+            (_, message) => Queue.offer(received, message.sequence)
+          )
+          yield* withApp(
+            app,
+            Effect.gen(function*() {
+              yield* NatsBroker.publish(subject, "not an order", { stream: name })
+              yield* NatsBroker.publish(subject, { id: "o-2", quantity: 1 }, { stream: name, schema: Order })
+              assert.strictEqual(yield* Queue.take(received), 2)
+            })
+          )
+          const info = yield* consumerInfo(name, "strict")
+          assert.deepStrictEqual([info.numAckPending, info.numRedelivered, info.ackFloor.streamSeq], [0, 0, 2])
+        }))
+
+      /**
+       * Publishes one message that fails (on its first delivery) and one that
+       * succeeds to a subscriber with `ackPolicy`, its handler blocked on the
+       * first until released; returns
+       * the deliveries (sequence/count), the ack-pending count while the first is
+       * blocked, and the consumer's state after shutdown.
+       */
+      const underPolicy = (ackPolicy: NatsBroker.AckPolicy, broker?: Layer.Layer<NatsBroker.NatsBroker, never, NatsClient.NatsClient>) =>
+        Effect.gen(function*() {
+          const name = yield* streamName
+          const subject = `${name}.jobs`
+          const deliveries = yield* Queue.unbounded<string>()
+          const release = yield* Deferred.make<void>()
+          const app = NatsBroker.subscriber(
+            subject,
+            { stream: name, durable: "policy", ...(broker === undefined ? { ackPolicy } : {}) },
+            (payload, message) =>
+              Effect.gen(function*() {
+                yield* Queue.offer(deliveries, `${message.sequence}/${message.deliveryCount}`)
+                // "fail" fails on its first delivery only, once released.
+                if (payload !== "fail" || message.deliveryCount > 1) return
+                yield* Deferred.await(release)
+                return yield* Effect.fail(new OutOfStock({ message: "none left" }))
+              })
+          )
+          const [pendingWhileBlocked, seen] = yield* withApp(
+            app,
+            Effect.gen(function*() {
+              yield* NatsBroker.publish(subject, "fail", { stream: name })
+              yield* Queue.take(deliveries)
+              const blocked = yield* consumerInfo(name, "policy")
+              yield* Deferred.succeed(release, undefined)
+              yield* NatsBroker.publish(subject, "ok", { stream: name })
+              const seen = ["1/1"]
+              while (!seen.includes("2/1")) seen.push(yield* Queue.take(deliveries))
+              return [blocked.numAckPending, seen] as const
+            }),
+            broker
+          )
+          return { pendingWhileBlocked, seen, after: yield* consumerInfo(name, "policy") }
+        })
+
+      it.effect("ackFirst acks before the handler; ack acks after it, whatever its outcome", () =>
+        Effect.gen(function*() {
+          const first = yield* underPolicy("ackFirst")
+          assert.strictEqual(first.pendingWhileBlocked, 0)
+          assert.deepStrictEqual(first.seen, ["1/1", "2/1"])
+          assert.deepStrictEqual([first.after.numAckPending, first.after.ackFloor.streamSeq], [0, 2])
+
+          const after = yield* underPolicy("ack")
+          assert.strictEqual(after.pendingWhileBlocked, 1)
+          assert.deepStrictEqual(after.seen, ["1/1", "2/1"])
+          assert.deepStrictEqual([after.after.numAckPending, after.after.ackFloor.streamSeq], [0, 2])
+        }))
+
+      it.effect("nackOnError (the default) redelivers a failure at once without backoff; layerWith sets the default", () =>
+        Effect.gen(function*() {
+          const byDefault = yield* underPolicy("nackOnError")
+          assert.deepStrictEqual(byDefault.seen, ["1/1", "1/2", "2/1"])
+          assert.strictEqual(byDefault.after.numRedelivered, 0)
+          const brokerWide = yield* underPolicy("ack", NatsBroker.layerWith({ ackPolicy: "ack" }))
+          assert.deepStrictEqual(brokerWide.seen, ["1/1", "2/1"])
+        }))
+
+      it.effect("rejectOnError terminates a failure and sends it to the dead letters at once", () =>
+        Effect.gen(function*() {
+          const name = yield* streamName
+          const subject = `${name}.jobs`
+          const deadLetter = unique("dead")
+          const letters = yield* Queue.unbounded<NatsMessage.Message>()
+          const deliveries = yield* Queue.unbounded<number>()
+          const app = Layer.merge(
+            NatsBroker.subscriber(
+              subject,
+              { stream: name, durable: "reject", ackPolicy: "rejectOnError", maxDeliver: 5, deadLetter },
+              (_, message) =>
+                Effect.andThen(Queue.offer(deliveries, message.deliveryCount), Effect.die(new Error("bug")))
+            ),
+            NatsBroker.subscriber(deadLetter, {}, (_, message) => Queue.offer(letters, message))
+          )
+          const letter = yield* withApp(
+            app,
+            Effect.andThen(NatsBroker.publish(subject, { id: "o-3", quantity: 1 }, { stream: name }), Queue.take(letters))
+          )
+          assert.deepStrictEqual(yield* Queue.takeAll(deliveries), [1])
+          assert.deepStrictEqual(JSON.parse(new TextDecoder().decode(letter.data)), { id: "o-3", quantity: 1 })
+          assert.deepStrictEqual(
+            [
+              NatsHeaders.get(letter.headers, "nats-effect-dead-letter-delivery-count"),
+              NatsHeaders.get(letter.headers, "nats-effect-dead-letter-error-tag"),
+              NatsHeaders.get(letter.headers, "content-type")
+            ],
+            ["1", "Defect", "application/json"]
+          )
+          assert.include(NatsHeaders.get(letter.headers, "nats-effect-dead-letter-error-message"), "internal error")
+          const info = yield* consumerInfo(name, "reject")
+          assert.deepStrictEqual([info.numAckPending, info.ackFloor.streamSeq], [0, 1])
+        }))
+
+      it.effect("manual leaves settling to the handler; what a handler settles is not settled again", () =>
+        Effect.gen(function*() {
+          const name = yield* streamName
+          const subject = `${name}.jobs`
+          const handled = yield* Queue.unbounded<number>()
+          const app = Layer.merge(
+            NatsBroker.subscriber(
+              `${subject}.manual`,
+              { stream: name, durable: "manual", ackPolicy: "manual" },
+              (_, message) => Queue.offer(handled, message.sequence)
+            ),
+            // Under nackOnError: a nak for later, then success, which would otherwise ack it.
+            NatsBroker.subscriber(
+              `${subject}.own`,
+              { stream: name, durable: "own" },
+              (_, message) => Effect.andThen(message.nak("1 hour"), Queue.offer(handled, message.sequence))
+            )
+          )
+          yield* withApp(
+            app,
+            Effect.gen(function*() {
+              yield* NatsBroker.publish(`${subject}.manual`, "a", { stream: name })
+              yield* NatsBroker.publish(`${subject}.own`, "b", { stream: name })
+              assert.deepStrictEqual([yield* Queue.take(handled), yield* Queue.take(handled)].sort(), [1, 2])
+            })
+          )
+          const manual = yield* consumerInfo(name, "manual")
+          const own = yield* consumerInfo(name, "own")
+          assert.deepStrictEqual([manual.numAckPending, own.numAckPending], [1, 1])
+        }))
+
+      // -----------------------------------------------------------------------
+      // Slow handlers, restarts
+      // -----------------------------------------------------------------------
+
+      const slowHandler = (inProgress: boolean) =>
+        Effect.gen(function*() {
+          const name = yield* streamName
+          const subject = `${name}.slow`
+          const deliveries = yield* Queue.unbounded<number>()
+          const app = NatsBroker.subscriber(
+            subject,
+            { stream: name, durable: "slow", ackWait: "400 millis", inProgress },
+            (_, message) =>
+              // Work that takes longer than twice the ack wait.
+              Effect.andThen(Queue.offer(deliveries, message.deliveryCount), Effect.sleep("1 second"))
+          )
+          return yield* withApp(
+            app,
+            Effect.gen(function*() {
+              yield* NatsBroker.publish(subject, "work", { stream: name })
+              yield* NatsBroker.publish(subject, "next", { stream: name })
+              // The second message is delivered after the first is done (concurrency 1).
+              const seen: Array<number> = []
+              const done = yield* Deferred.make<void>()
+              yield* Effect.forkScoped(Effect.gen(function*() {
+                while (true) {
+                  seen.push(yield* Queue.take(deliveries))
+                  if (seen.length === 2) yield* Deferred.succeed(done, undefined)
+                }
+              }))
+              yield* Deferred.await(done)
+              return seen
+            })
+          )
+        })
+
+      it.effect("reports progress while a slow handler runs, so it is not redelivered under it (opt-out)", () =>
+        Effect.gen(function*() {
+          assert.deepStrictEqual(yield* slowHandler(true), [1, 1])
+          // Without progress reports the server redelivers the first message before the second.
+          assert.deepStrictEqual(yield* slowHandler(false), [1, 2])
+        }), { timeout: 20_000 })
+
+      it.effect("handles every message at least once across a restart of the app, each once per process", () =>
+        Effect.gen(function*() {
+          const name = yield* streamName
+          const subject = `${name}.tasks`
+          const total = 20
+          const run = (handled: Array<string>, enough: number, before: Effect.Effect<void, NatsError.NatsError, NatsBroker.NatsBroker>) =>
+            Effect.gen(function*() {
+              const reached = yield* Deferred.make<void>()
+              const app = NatsBroker.subscriber(
+                subject,
+                { stream: name, durable: "tasks", concurrency: 4, ackWait: "5 seconds" },
+                (payload) =>
+                  Effect.sync(() => {
+                    handled.push(payload as string)
+                    if (handled.length >= enough) Deferred.doneUnsafe(reached, Effect.void)
+                  })
+              )
+              yield* withApp(
+                app,
+                Effect.andThen(before, Deferred.await(reached))
+              )
+            })
+          const first: Array<string> = []
+          yield* run(first, 8, publishText(subject, name, total))
+          const second: Array<string> = []
+          const remaining = total - new Set(first).size
+          yield* run(second, remaining, Effect.void)
+          assert.strictEqual(new Set(first).size, first.length, "handled twice by the first process")
+          assert.strictEqual(new Set(second).size, second.length, "handled twice by the second process")
+          assert.deepStrictEqual(first.filter((payload) => second.includes(payload)), [])
+          assert.strictEqual(new Set([...first, ...second]).size, total)
+          const info = yield* consumerInfo(name, "tasks")
+          assert.deepStrictEqual([info.numAckPending, info.numPending], [0, 0])
+        }))
+
+      // -----------------------------------------------------------------------
+      // Publishing
+      // -----------------------------------------------------------------------
+
+      it.effect("publishes through JetStream: PubAck, de-duplication by msgId, expectations", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = yield* streamName
+          yield* nats.jetstream.streams.add({ name, subjects: [`${name}.>`] })
+          yield* Effect.provide(
+            Effect.gen(function*() {
+              const first = yield* NatsBroker.publish(`${name}.a`, "x", { stream: name, msgId: "m-1" })
+              const again = yield* NatsBroker.publish(`${name}.a`, "x", { stream: name, msgId: "m-1" })
+              assert.deepStrictEqual([first, again], [
+                { stream: name, seq: 1, duplicate: false },
+                { stream: name, seq: 1, duplicate: true }
+              ])
+              const next = yield* NatsBroker.publish(`${name}.a`, "y", {
+                stream: name,
+                expect: { lastSubjectSequence: 1, stream: name }
+              })
+              assert.strictEqual(next.seq, 2)
+              const stale = yield* failure(
+                NatsBroker.publish(`${name}.a`, "z", { stream: name, expect: { lastSubjectSequence: 1 } })
+              )
+              assert.strictEqual(stale._tag, "WrongLastSequence")
+              const unstored = yield* failure(NatsBroker.publish(unique("nowhere"), "z", { stream: name }))
+              assert.strictEqual(unstored._tag, "NoResponders")
+            }),
+            NatsBroker.layer
+          )
+        }))
     })
   })
