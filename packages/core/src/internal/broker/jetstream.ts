@@ -265,10 +265,14 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     return Effect.andThen(reported, settlement("terminate", message.term("the handler failed")))
   }
 
-  const retry = (message: JetStreamMessage): Effect.Effect<void> => {
-    const delay = backoff.length === 0 ? undefined : backoff[Math.min(message.deliveryCount, backoff.length) - 1]
-    return settlement("nak", message.nak(delay))
-  }
+  /**
+   * Without a backoff: nak, redelivered at once. With one, the server
+   * redelivers an unacknowledged message after the entry for its delivery
+   * count (a nak's own delay is added to that timer, not used instead of
+   * it): the ack-wait timer restarts now, so the entry counts from the failure.
+   */
+  const retry = (message: JetStreamMessage): Effect.Effect<void> =>
+    backoff.length === 0 ? settlement("nak", message.nak()) : settlement("restart the ack wait of", message.inProgress)
 
   const settle = (message: JetStreamMessage, outcome: Subscriber.Outcome): Effect.Effect<void> => {
     if (ackPolicy === "manual" || settledMessages.has(message)) return Effect.void
@@ -297,7 +301,6 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     { ...config, handler, settle },
     `on the stream "${stream.name}" as consumer "${consumer}"`
   )
-
   let stopping = false
   const stoppedForGood = yield* Subscriber.StoppedForGood
   const buffer = yield* Queue.unbounded<JsMsg, Cause.Done>()
