@@ -15,7 +15,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { NatsBroker, NatsClient, NatsError, NatsHeaders, NatsMessage } from "@nats-effect/core"
 import { Deferred, Effect, Layer, Option, Queue, Schema } from "effect"
 import type { Adapter } from "../Adapters.ts"
-import { failure, unique } from "../internal/fixtures.ts"
+import { bytes, failure, recordingLogs, text, unique } from "../internal/fixtures.ts"
 
 const Order = Schema.Struct({ id: Schema.String, quantity: Schema.Int })
 
@@ -99,7 +99,7 @@ export const suite = (adapter: Adapter) =>
             NatsBroker.subscriber(`${name}.b.*`, { stream: { name, maxMsgs: 5 } }, (_, message) =>
               Queue.offer(received, message.subject))
           )
-          yield* withApp(
+          const [, logs] = yield* recordingLogs(withApp(
             app,
             Effect.gen(function*() {
               const info = yield* nats.jetstream.streams.info(name)
@@ -111,7 +111,11 @@ export const suite = (adapter: Adapter) =>
               const got = [yield* Queue.take(received), yield* Queue.take(received)]
               assert.deepStrictEqual(got.sort(), [`${name}.a`, `${name}.b.c`])
             })
-          )
+          ))
+          const conflicts = logs.filter((line) => line.level === "Warn" && line.message.includes("another configuration"))
+          assert.deepStrictEqual(conflicts.map((line) => line.message), [
+            `the stream "${name}" exists with another configuration (maxMsgs 100, not 5); its own is kept`
+          ])
         }))
 
       it.effect("creates a stream with the configuration given, and its subscribers' subjects", () =>
@@ -156,6 +160,38 @@ export const suite = (adapter: Adapter) =>
           )
           const info = yield* nats.jetstream.streams.info(name)
           assert.deepStrictEqual(info.config.subjects, [`${name}.>`])
+        }))
+
+      it.effect("starts where its deliverPolicy says; an ephemeral consumer is deleted on shutdown", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = yield* streamName
+          yield* nats.jetstream.streams.add({ name, subjects: [`${name}.>`] })
+          for (const [subject, payload] of [["n", "old"], ["k.a", "a1"], ["k.a", "a2"], ["k.b", "b1"]]) {
+            yield* nats.jetstream.publish(`${name}.${subject}`, bytes(payload))
+          }
+          const fresh = yield* Queue.unbounded<string>()
+          const latest = yield* Queue.unbounded<string>()
+          const app = Layer.merge(
+            NatsBroker.subscriber(`${name}.n`, { stream: name, deliverPolicy: "new" }, (_, message) =>
+              Queue.offer(fresh, text(message.data))),
+            NatsBroker.subscriber(
+              `${name}.k.*`,
+              { stream: name, durable: "latest", deliverPolicy: "lastPerSubject" },
+              (_, message) => Queue.offer(latest, text(message.data))
+            )
+          )
+          yield* withApp(
+            app,
+            Effect.gen(function*() {
+              assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.consumerCount, 2)
+              yield* NatsBroker.publish(`${name}.n`, "new", { stream: name })
+              assert.strictEqual(yield* Queue.take(fresh), "new")
+              assert.deepStrictEqual([yield* Queue.take(latest), yield* Queue.take(latest)], ["a2", "b1"])
+            })
+          )
+          // The durable stays.
+          assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.consumerCount, 1)
         }))
 
       it.effect("refuses a backoff without maxDeliver above its length, or with another ackWait, when built", () =>
@@ -246,7 +282,7 @@ export const suite = (adapter: Adapter) =>
           assert.deepStrictEqual(deliveries.map(([count]) => count), [1, 2, 3])
           assert.isAtLeast(deliveries[1]![1] - deliveries[0]![1], 150)
           assert.isAtLeast(deliveries[2]![1] - deliveries[1]![1], 450)
-          assert.strictEqual(new TextDecoder().decode(letter.data), "order")
+          assert.strictEqual(text(letter.data), "order")
           const header = (key: string) => NatsHeaders.get(letter.headers, key)
           assert.deepStrictEqual(
             [
@@ -371,7 +407,7 @@ export const suite = (adapter: Adapter) =>
             Effect.andThen(NatsBroker.publish(subject, { id: "o-3", quantity: 1 }, { stream: name }), Queue.take(letters))
           )
           assert.deepStrictEqual(yield* Queue.takeAll(deliveries), [1])
-          assert.deepStrictEqual(JSON.parse(new TextDecoder().decode(letter.data)), { id: "o-3", quantity: 1 })
+          assert.deepStrictEqual(JSON.parse(text(letter.data)), { id: "o-3", quantity: 1 })
           assert.deepStrictEqual(
             [
               NatsHeaders.get(letter.headers, "nats-effect-dead-letter-delivery-count"),

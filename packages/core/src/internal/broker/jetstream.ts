@@ -15,7 +15,7 @@
  * not acknowledged is redelivered.
  */
 import { Cause, Duration, Effect, Exit, Fiber, Option, Queue, Scope, Semaphore, Stream } from "effect"
-import type { ConsumerConfig, DeliverPolicy, JsMsg, StreamConfig } from "../../NatsClient.ts"
+import type { ConsumerConfig, DeliverPolicy, JsMsg, StreamConfig, StreamConfigResolved } from "../../NatsClient.ts"
 import { fromReason, InvalidConsumerConfig, type NatsError } from "../../NatsError.ts"
 import type { JetStreamMessage, Message } from "../../NatsMessage.ts"
 import { isSubsetMatch } from "../../NatsSubject.ts"
@@ -111,9 +111,28 @@ export const checkConsumer = (config: {
   return undefined
 }
 
+/** The settings given for a stream that differ from those it has: `maxMsgs 100, not 5`. */
+const configConflicts = (given: StreamSpec["config"], existing: StreamConfigResolved): Array<string> => {
+  const conflicts: Array<string> = []
+  for (const key of Object.keys(given) as Array<keyof StreamSpec["config"]>) {
+    const value = given[key]
+    if (key === "subjects" || value === undefined) continue
+    const current = existing[key]
+    const same = Duration.isDuration(current)
+      ? Duration.equals(current, Duration.fromInputUnsafe(value as Duration.Input))
+      : JSON.stringify(current) === JSON.stringify(value)
+    if (!same) conflicts.push(`${key} ${format(current)}, not ${format(value)}`)
+  }
+  return conflicts
+}
+
+const format = (value: unknown): string =>
+  Duration.isDuration(value) ? Duration.format(value) : typeof value === "string" ? value : JSON.stringify(value)
+
 /**
  * Makes sure the stream exists and captures `subject`: creates it, or adds
- * `subject` to its subjects (the union of every subscriber's); with
+ * `subject` to its subjects (the union of every subscriber's; other
+ * settings that differ are logged, the stream's own kept); with
  * `declare: false` only checks that it exists (`StreamNotFound`).
  */
 const declareStream = (runtime: JetStreamRuntime, spec: StreamSpec, subject: string): Effect.Effect<void, NatsError> => {
@@ -132,6 +151,12 @@ const declareStream = (runtime: JetStreamRuntime, spec: StreamSpec, subject: str
         subjects: subjects.some((own) => isSubsetMatch(subject, own)) ? subjects : [...subjects, subject]
       })
       return yield* Effect.logInfo(`declared the stream "${spec.name}"`)
+    }
+    const conflicts = configConflicts(spec.config, existing.value.config)
+    if (conflicts.length > 0) {
+      yield* Effect.logWarning(
+        `the stream "${spec.name}" exists with another configuration (${conflicts.join(", ")}); its own is kept`
+      )
     }
     const subjects = existing.value.config.subjects
     if (subjects.some((own) => isSubsetMatch(subject, own))) return
