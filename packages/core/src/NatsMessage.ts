@@ -50,7 +50,11 @@ export interface JetStreamMessage extends Message {
   readonly ack: Effect.Effect<void, NatsError>
   /** Acknowledges it and waits until the server has processed the acknowledgement. */
   readonly ackSync: Effect.Effect<void, NatsError>
-  /** Asks for a redelivery, after `delay` when given. */
+  /**
+   * Asks for a redelivery, after `delay` when given. On a consumer with a
+   * `backoff` the server adds `delay` to the backoff entry's timer rather
+   * than using it instead (the subscriber's own retries do not nak then).
+   */
   readonly nak: (delay?: Duration.Input) => Effect.Effect<void, NatsError>
   /** Never delivers it again (the reason goes to the server from nats-server 2.11). */
   readonly term: (reason?: string) => Effect.Effect<void, NatsError>

@@ -304,9 +304,10 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     if (outcome instanceof Codec.DecodeFailure) {
       return settlement("terminate", message.term(`the payload could not be decoded: ${outcome.reason}`))
     }
-    if (Exit.isSuccess(outcome) || ackPolicy === "ack") return settlement("ack", message.ack)
-    // Interrupted on shutdown: left unacknowledged, to be redelivered.
+    if (Exit.isSuccess(outcome)) return settlement("ack", message.ack)
+    // Interrupted, so not done with: left unacknowledged, to be redelivered.
     if (Cause.hasInterruptsOnly(outcome.cause)) return Effect.void
+    if (ackPolicy === "ack") return settlement("ack", message.ack)
     if (ackPolicy === "rejectOnError") return giveUp(message, outcome.cause)
     return maxDeliver > 0 && message.deliveryCount >= maxDeliver ? giveUp(message, outcome.cause) : retry(message)
   }
