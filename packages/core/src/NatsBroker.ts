@@ -179,6 +179,12 @@ export interface SubscriberOptions<
   /** The subscriber's name in logs (annotation `subscriber`). Default: the subject. */
   readonly name?: string | undefined
   /**
+   * Publishes the handler's result there (unless it is `undefined`), besides
+   * a reply when one is expected (FastStream's stacked `@publisher`); a
+   * failed publish fails the handling. Includes the publisher in the app.
+   */
+  readonly publishTo?: Publisher<any, any> | undefined
+  /**
    * Bounds the messages received and not yet handled (the handler is done
    * with a message when it has returned and any reply has been sent), as a
    * NATS client bounds a subscription's pending buffer. Core NATS cannot be
@@ -583,6 +589,90 @@ export const request = <
 ): Effect.Effect<ReplyOf<Rs>, NatsError, NatsBroker> =>
   NatsBroker.use((broker) => broker.request(subject, payload, options) as Effect.Effect<ReplyOf<Rs>, NatsError>)
 
+/** A publisher's defaults: its Schema, its stream (publishing through JetStream), its headers. */
+export interface PublisherOptions<S extends PayloadSchema | undefined = undefined, St extends StreamOption | undefined = undefined> {
+  readonly schema?: S
+  /**
+   * Publish through JetStream to this stream, returning the PubAck. Its
+   * subject counts towards the stream's declaration once the app includes
+   * the publisher (`publisher.layer`, or a subscriber's `publishTo`).
+   */
+  readonly stream?: St
+  /** Sent with every message, under the headers given to a publish. */
+  readonly headers?: HeadersInput | undefined
+}
+
+/** What a publisher's `publish` returns: the PubAck through JetStream, else nothing. */
+export type PublishResult<St extends StreamOption | undefined> = St extends StreamOption ? PubAck : void
+
+/**
+ * A subject to publish to, with its Schema, stream and headers, as a value
+ * (FastStream's `broker.publisher`).
+ */
+export interface Publisher<S extends PayloadSchema | undefined = undefined, St extends StreamOption | undefined = undefined> {
+  readonly subject: string
+  readonly options: PublisherOptions<S, St>
+  readonly publish: (
+    payload: PayloadOf<S>,
+    options?: Omit<PublishOptions<S>, "schema"> & Omit<Partial<JetStreamPublishOptions<S>>, "schema" | "stream">
+  ) => Effect.Effect<PublishResult<St>, NatsError, NatsBroker>
+  readonly request: <Rs extends PayloadSchema | undefined = undefined>(
+    payload: PayloadOf<S>,
+    options?: Omit<RequestOptions<S, Rs>, "schema">
+  ) => Effect.Effect<ReplyOf<Rs>, NatsError, NatsBroker>
+  /**
+   * Includes the publisher in the app: declares its subject in its stream
+   * (created, or added to the stream's subjects) when built.
+   */
+  readonly layer: Layer.Layer<never, NatsError, NatsBroker>
+}
+
+/**
+ * A publisher for `subject`, made without an Effect: `publish` and `request`
+ * take payloads of its Schema's type, with its headers under those given;
+ * with `stream`, `publish` goes through JetStream and returns the PubAck.
+ *
+ * ```ts
+ * const Shipments = NatsBroker.publisher("shipments.created", { schema: Shipment, stream: "SHIPMENTS" })
+ * yield* Shipments.publish({ id: "s-1" }) // PubAck
+ * ```
+ */
+export const publisher = <
+  S extends PayloadSchema | undefined = undefined,
+  St extends StreamOption | undefined = undefined
+>(subject: string, options: PublisherOptions<S, St> = {}): Publisher<S, St> => {
+  const stream = options.stream === undefined ? undefined : streamSpec(options.stream)
+  const headersWith = (given: HeadersInput | undefined): HeadersInput | undefined =>
+    options.headers === undefined ? given : given === undefined ? options.headers : { ...options.headers, ...given }
+  return {
+    subject,
+    options,
+    publish: (payload, publishOptions) =>
+      NatsBroker.use((broker) => {
+        const headers = headersWith(publishOptions?.headers)
+        return stream === undefined
+          ? broker.publish(subject, payload, { ...publishOptions, schema: options.schema, headers })
+          : broker.publishJetStream(subject, payload, {
+            ...publishOptions,
+            schema: options.schema,
+            headers,
+            stream: stream.name
+          })
+      }) as Effect.Effect<any, NatsError, NatsBroker>,
+    request: (payload, requestOptions) =>
+      NatsBroker.use((broker) =>
+        broker.request(subject, payload, {
+          ...requestOptions,
+          schema: options.schema,
+          headers: headersWith(requestOptions?.headers)
+        })
+      ) as Effect.Effect<any, NatsError, NatsBroker>,
+    layer: stream === undefined ? Layer.empty : Layer.effectDiscard(
+      NatsBroker.use((broker) => JetStreamSubscriber.declareStream(broker, stream, subject))
+    )
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Subscribers
 // ---------------------------------------------------------------------------
@@ -669,6 +759,24 @@ export const subscriber: {
     handler: (payload: PayloadOf<S>, message: Message) => Effect.Effect<ReplyOf<Rs> | void, E, R>
   ): Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>>
 } = (
+  subject: string,
+  options: SubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined> | JetStreamSubscriberOptions<
+    PayloadSchema | undefined,
+    PayloadSchema | undefined
+  >,
+  handler: (payload: any, message: any) => Effect.Effect<unknown, unknown, unknown>
+): Layer.Layer<never, NatsError, any> => {
+  const target = options.publishTo
+  const layer = subscriberLayer(
+    subject,
+    options,
+    target === undefined ? handler : (payload, message) =>
+      Effect.tap(handler(payload, message), (value) => value === undefined ? Effect.void : target.publish(value))
+  )
+  return target === undefined ? layer : Layer.merge(target.layer, layer)
+}
+
+const subscriberLayer = (
   subject: string,
   options: SubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined> | JetStreamSubscriberOptions<
     PayloadSchema | undefined,

@@ -55,6 +55,18 @@ describe("NatsBroker types", () => {
       .toEqualTypeOf<Effect.Effect<NatsClient.PubAck, NatsError.NatsError, NatsBroker.NatsBroker>>()
   })
 
+  it("a publisher takes its Schema's type; publish returns the PubAck with a stream", () => {
+    const stored = NatsBroker.publisher("orders", { schema: Order, stream: "ORDERS" })
+    expectTypeOf(stored.publish({ id: "o", quantity: 1 })).toEqualTypeOf<
+      Effect.Effect<NatsClient.PubAck, NatsError.NatsError, NatsBroker.NatsBroker>
+    >()
+    // @ts-expect-error: the payload does not match the Schema
+    stored.publish({ id: "o" })
+    expectTypeOf(NatsBroker.publisher("orders").publish("x")).toEqualTypeOf<
+      Effect.Effect<void, NatsError.NatsError, NatsBroker.NatsBroker>
+    >()
+  })
+
   it("a reply must match the response Schema; failures may be anything", () => {
     NatsBroker.subscriber("orders", { schema: Order, response: Receipt }, (order) =>
       order.quantity > 0 ? Effect.succeed({ id: order.id, ok: true }) : Effect.fail(new Rejected({ message: "none" })))

@@ -562,5 +562,64 @@ export const suite = (adapter: Adapter) =>
             NatsBroker.layer
           )
         }))
+
+      it.effect("a publisher publishes with its Schema and headers, through JetStream with a stream it declares", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = yield* streamName
+          const stored = NatsBroker.publisher(`${name}.out`, { schema: Order, stream: name, headers: { "x-source": "svc" } })
+          const plain = NatsBroker.publisher(`${name}.plain`, { schema: Order })
+          const ping = NatsBroker.publisher(`${name}.ping`)
+          const received = yield* Queue.unbounded<readonly [unknown, string | undefined]>()
+          const app = Layer.mergeAll(
+            stored.layer,
+            plain.layer,
+            NatsBroker.subscriber(`${name}.out`, { schema: Order }, (order, message) =>
+              Queue.offer(received, [order, NatsHeaders.get(message.headers, "x-source")])),
+            NatsBroker.subscriber(`${name}.plain`, { schema: Order }, (order, message) =>
+              Queue.offer(received, [order, NatsHeaders.get(message.headers, "x-source")])),
+            NatsBroker.subscriber(`${name}.ping`, {}, () => Effect.succeed("pong"))
+          )
+          yield* withApp(
+            app,
+            Effect.gen(function*() {
+              assert.deepStrictEqual((yield* nats.jetstream.streams.info(name)).config.subjects, [`${name}.out`])
+              const ack = yield* stored.publish({ id: "o-1", quantity: 1 }, { headers: { "x-extra": "1" } })
+              assert.deepStrictEqual(ack, { stream: name, seq: 1, duplicate: false })
+              assert.deepStrictEqual(yield* Queue.take(received), [{ id: "o-1", quantity: 1 }, "svc"])
+              yield* plain.publish({ id: "o-2", quantity: 2 })
+              assert.deepStrictEqual(yield* Queue.take(received), [{ id: "o-2", quantity: 2 }, undefined])
+              assert.strictEqual(yield* ping.request("ping"), "pong")
+            })
+          )
+        }))
+
+      it.effect("publishTo publishes the handler's result there, besides the reply, declaring its stream", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = yield* streamName
+          const shouted = NatsBroker.publisher(`${name}.shouted`, { stream: name })
+          const forwarded = yield* Queue.unbounded<unknown>()
+          const app = Layer.merge(
+            NatsBroker.subscriber(
+              `${name}.said`,
+              { publishTo: shouted },
+              (payload) => Effect.succeed(String(payload).toUpperCase())
+            ),
+            NatsBroker.subscriber(`${name}.shouted`, {}, (payload) => Queue.offer(forwarded, payload))
+          )
+          yield* withApp(
+            app,
+            Effect.gen(function*() {
+              assert.strictEqual(yield* NatsBroker.request(`${name}.said`, "hello"), "HELLO")
+              assert.strictEqual(yield* Queue.take(forwarded), "HELLO")
+              yield* NatsBroker.publish(`${name}.said`, "again")
+              assert.strictEqual(yield* Queue.take(forwarded), "AGAIN")
+            })
+          )
+          // Once the app is down its handlers are done, and their publishes acknowledged.
+          const info = yield* nats.jetstream.streams.info(name)
+          assert.deepStrictEqual([info.config.subjects, info.state.messages], [[`${name}.shouted`], 2])
+        }))
     })
   })

@@ -135,7 +135,7 @@ const format = (value: unknown): string =>
  * settings that differ are logged, the stream's own kept); with
  * `declare: false` only checks that it exists (`StreamNotFound`).
  */
-const declareStream = (runtime: JetStreamRuntime, spec: StreamSpec, subject: string): Effect.Effect<void, NatsError> => {
+export const declareStream = (runtime: JetStreamRuntime, spec: StreamSpec, subject: string): Effect.Effect<void, NatsError> => {
   const streams = runtime.client.jetstream.streams
   if (!spec.declare) return Effect.asVoid(streams.info(spec.name))
   const declared = Effect.gen(function*() {
