@@ -28,6 +28,12 @@
  * correlation id (its text stays in the responder's log); `request` fails
  * with `RemoteError` for it.
  *
+ * JetStream: a subscriber given `options.stream` consumes a durable (or
+ * ephemeral) pull consumer with at-least-once processing (ack policies,
+ * retries with backoff, dead letters); `publish` with `options.stream` and
+ * `publisher(subject, { stream })` publish through JetStream and return the
+ * PubAck.
+ *
  * Observability: every line logged while a message is handled is annotated
  * with `subject`, `correlation_id` and `subscriber`. When a tracer that
  * records spans is installed (`OtlpTracer.layer`, `NodeSdk`...), publish and
@@ -233,6 +239,9 @@ export type StreamOption =
  * `"manual"`. What the handler settles itself is not settled again.
  */
 export type AckPolicy = JetStreamSubscriber.AckPolicy
+
+/** The headers a dead letter carries besides the failed message's own. */
+export const DeadLetterHeaders = JetStreamSubscriber.DeadLetterHeaders
 
 /** Where a new consumer starts in its stream. */
 export type DeliverPolicy =

@@ -133,7 +133,7 @@ export const StoppedForGood = Context.Reference<Deferred.Deferred<never, NatsErr
  * its queue group and, unless it is that subject, its name (which defaults to
  * the declared subject, `{param}`s included).
  */
-export const liveLine = (name: string, template: Subject.SubjectTemplate, where: string | undefined): string =>
+const liveLine = (name: string, template: Subject.SubjectTemplate, where: string | undefined): string =>
   `listening on ${template.subject}` +
   (where === undefined ? "" : ` ${where}`) +
   (name === template.subject ? "" : ` as "${name}"`)
