@@ -28,6 +28,12 @@
  * correlation id (its text stays in the responder's log); `request` fails
  * with `RemoteError` for it.
  *
+ * JetStream: a subscriber given `options.stream` consumes a durable (or
+ * ephemeral) pull consumer with at-least-once processing (ack policies,
+ * retries with backoff, dead letters); `publish` with `options.stream` and
+ * `publisher(subject, { stream })` publish through JetStream and return the
+ * PubAck.
+ *
  * Observability: every line logged while a message is handled is annotated
  * with `subject`, `correlation_id` and `subscriber`. When a tracer that
  * records spans is installed (`OtlpTracer.layer`, `NodeSdk`...), publish and
@@ -39,15 +45,16 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Duration, Effect, Layer, type Metric, References, Result, Tracer } from "effect"
-import type { Headers, HeadersInput } from "./NatsClient.ts"
+import { Context, Deferred, Duration, Effect, Layer, type Metric, References, Result, Semaphore, Tracer } from "effect"
+import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetStreamPublishOptions as ClientJetStreamPublishOptions, PubAck, StreamConfig } from "./NatsClient.ts"
 import { NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
 import * as NatsHeaders from "./NatsHeaders.ts"
-import type { Message } from "./NatsMessage.ts"
+import type { JetStreamMessage, Message } from "./NatsMessage.ts"
 import { NatsMessage } from "./NatsMessage.ts"
 import * as Codec from "./internal/broker/codec.ts"
 import * as Correlation from "./internal/broker/correlation.ts"
+import * as JetStreamSubscriber from "./internal/broker/jetstream.ts"
 import type * as ObserverEvents from "./internal/broker/observer.ts"
 import * as Subject from "./internal/broker/subject.ts"
 import * as Subscriber from "./internal/broker/subscriber.ts"
@@ -178,6 +185,12 @@ export interface SubscriberOptions<
   /** The subscriber's name in logs (annotation `subscriber`). Default: the subject. */
   readonly name?: string | undefined
   /**
+   * Publishes the handler's result there (unless it is `undefined`), besides
+   * a reply when one is expected (FastStream's stacked `@publisher`); a
+   * failed publish fails the handling. Includes the publisher in the app.
+   */
+  readonly publishTo?: Publisher<any, any> | undefined
+  /**
    * Bounds the messages received and not yet handled (the handler is done
    * with a message when it has returned and any reply has been sent), as a
    * NATS client bounds a subscription's pending buffer. Core NATS cannot be
@@ -191,7 +204,118 @@ export interface SubscriberOptions<
   } | undefined
 }
 
+/**
+ * A JetStream subscriber's stream: its name, or its name with the
+ * configuration to declare it with. A stream is declared when a subscriber
+ * bound to it starts: created with the subscriber's subject, or, when it
+ * exists, given that subject besides its own (the union of every
+ * subscriber's), its other settings kept. `declare: false` only attaches to
+ * the stream (created elsewhere, infrastructure as code): the subscriber
+ * fails with `StreamNotFound` when there is none.
+ */
+export type StreamOption =
+  | string
+  | (Omit<StreamConfig, "subjects"> & {
+    /** Subjects it captures besides those of its subscribers. */
+    readonly subjects?: ReadonlyArray<string> | undefined
+    /** Default true. */
+    readonly declare?: boolean | undefined
+  })
+
+/**
+ * What a JetStream subscriber does with a message once its handler is done
+ * (FastStream's `AckPolicy`):
+ *
+ * - `"ackFirst"`: ack when it is received, before the handler (at most once);
+ * - `"ack"`: ack after the handler, whatever its outcome;
+ * - `"rejectOnError"`: ack on success, terminate on failure (no redelivery);
+ * - `"nackOnError"` (default): ack on success, nak on failure (redelivered
+ *   after the `backoff` entry for its delivery count; after the last,
+ *   `maxDeliver`, delivery: dead letter, when set, and terminate);
+ * - `"manual"`: nothing; the handler settles it with the message's `ack`,
+ *   `nak`, `term`.
+ *
+ * A payload that does not decode is terminated under every policy but
+ * `"manual"`. What the handler settles itself is not settled again.
+ */
+export type AckPolicy = JetStreamSubscriber.AckPolicy
+
+/** The headers a dead letter carries besides the failed message's own. */
+export const DeadLetterHeaders = JetStreamSubscriber.DeadLetterHeaders
+
+/** Where a new consumer starts in its stream. */
+export type DeliverPolicy =
+  | "all"
+  | "new"
+  | "last"
+  | "lastPerSubject"
+  | { readonly startSequence: number }
+  | { readonly startTime: Date }
+
+export interface JetStreamSubscriberOptions<
+  S extends PayloadSchema | undefined = undefined,
+  Rs extends PayloadSchema | undefined = undefined
+> extends Omit<SubscriberOptions<S, Rs>, "queue" | "pendingLimits"> {
+  /** The stream the subscriber consumes from; its subject filters the consumer. */
+  readonly stream: StreamOption
+  /**
+   * The consumer's durable name: it keeps its place across restarts and is
+   * shared by every process with this name (their messages split between
+   * them). Without it, an ephemeral consumer, deleted on shutdown.
+   */
+  readonly durable?: string | undefined
+  /** Where a new consumer starts (default `"all"`). */
+  readonly deliverPolicy?: DeliverPolicy | undefined
+  /** How long the server waits for an acknowledgement before redelivering (default 30 seconds). */
+  readonly ackWait?: Duration.Input | undefined
+  /** Deliveries before the server gives up on a message (default unlimited). */
+  readonly maxDeliver?: number | undefined
+  /**
+   * Delays before each redelivery, by delivery count (the last repeats).
+   * Needs `maxDeliver` greater than its length; the server's ack wait is
+   * then its first entry.
+   */
+  readonly backoff?: ReadonlyArray<Duration.Input> | undefined
+  /** Unacknowledged messages the server lets the consumer have (default: `concurrency`). */
+  readonly maxAckPending?: number | undefined
+  /** Default: the broker's `ackPolicy`, else `"nackOnError"`. */
+  readonly ackPolicy?: AckPolicy | undefined
+  /** Where a message goes when its last delivery fails (with its payload, headers and why). */
+  readonly deadLetter?: string | undefined
+  /**
+   * While a handler runs, tell the server every third of the ack wait that it
+   * is still working on the message, so that it is not redelivered under it.
+   * Default true.
+   */
+  readonly inProgress?: boolean | undefined
+  /** The consumer's description. */
+  readonly description?: string | undefined
+}
+
+export interface JetStreamPublishOptions<S extends PayloadSchema | undefined = undefined>
+  extends Omit<PublishOptions<S>, "replyTo">
+{
+  /**
+   * Publishes through JetStream, returning the `PubAck` of the stream that
+   * stored it (FastStream's `stream=`); to fail when another stream would
+   * store it, set `expect.stream`.
+   */
+  readonly stream: string
+  /** `Nats-Msg-Id`: a second message with it within the stream's duplicate window is not stored. */
+  readonly msgId?: string | undefined
+  /**
+   * The stream, its last sequence, its subject's last sequence, its last
+   * message id: when not as expected the publish fails with
+   * `WrongLastSequence` (sequences) or `ExpectationFailed`.
+   */
+  readonly expect?: ClientJetStreamPublishOptions["expect"]
+  /** Default 5 seconds. */
+  readonly timeout?: Duration.Input | undefined
+}
+
 export interface NatsBrokerOptions {
+  /** The default `ackPolicy` of JetStream subscribers. Default `"nackOnError"`. */
+  readonly ackPolicy?: AckPolicy | undefined
   /**
    * On shutdown, how long to wait for handlers in flight before interrupting
    * them. Default 10 seconds.
@@ -217,6 +341,14 @@ export class NatsBroker extends Context.Service<NatsBroker, {
   readonly requestTimeout: Duration.Duration
   readonly logInterval: Duration.Duration
   readonly observer: Observer | undefined
+  readonly ackPolicy: AckPolicy
+  /** Serializes its subscribers' stream declarations. */
+  readonly declarations: Semaphore.Semaphore
+  readonly publishJetStream: (
+    subject: string,
+    payload: unknown,
+    options: JetStreamPublishOptions<PayloadSchema | undefined>
+  ) => Effect.Effect<PubAck, NatsError>
   readonly publish: (
     subject: string,
     payload: unknown,
@@ -256,6 +388,8 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
   const gracefulTimeout = Duration.fromInputUnsafe(options.gracefulTimeout ?? "10 seconds")
   const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "5 seconds")
   const logInterval = Duration.fromInputUnsafe(options.logInterval ?? "10 seconds")
+  const ackPolicy = options.ackPolicy ?? "nackOnError"
+  const declarations = yield* Semaphore.make(1)
 
   const observePublished = (
     kind: "publish" | "request",
@@ -321,6 +455,35 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     })
   }
 
+  const publishJetStream = (
+    subject: string,
+    payload: unknown,
+    options: JetStreamPublishOptions<PayloadSchema | undefined>
+  ): Effect.Effect<PubAck, NatsError> => {
+    const encoded = Codec.encoderFor(options.schema)(payload)
+    if (Result.isFailure(encoded)) return Effect.fail(encodeFailure(subject, encoded.failure))
+    const { contentType, data } = encoded.success
+    return withTraceContext(() => `publish ${subject}`, "producer", () => ({
+      "messaging.system": "nats",
+      "messaging.operation.type": "publish",
+      "messaging.destination.name": subject,
+      "messaging.message.body.size": data.length
+    }), (traceparent, span) => {
+      const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
+      span?.attribute("messaging.message.conversation_id", correlationId)
+      const published = client.jetstream.publish(subject, data, {
+        headers,
+        msgId: options.msgId,
+        expect: options.expect,
+        timeout: options.timeout
+      })
+      return observer?.onPublished === undefined ? published : Effect.tap(
+        published,
+        () => observePublished("publish", subject, payload, data, headers, correlationId, undefined)
+      )
+    })
+  }
+
   const request = (
     subject: string,
     payload: unknown,
@@ -357,13 +520,24 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     })
   }
 
-  return NatsBroker.of({ client, gracefulTimeout, requestTimeout, logInterval, observer, publish, request })
+  return NatsBroker.of({
+    client,
+    gracefulTimeout,
+    requestTimeout,
+    logInterval,
+    observer,
+    ackPolicy,
+    declarations,
+    publishJetStream,
+    publish,
+    request
+  })
 })
 
 /** The broker with default options. Needs a `NatsClient`. */
 export const layer: Layer.Layer<NatsBroker, never, NatsClient> = Layer.effect(NatsBroker, make({}))
 
-/** The broker with options (graceful shutdown timeout, default request timeout, log interval). */
+/** The broker with options (graceful shutdown timeout, default request timeout, log interval, default ack policy). */
 export const layerWith = (options: NatsBrokerOptions): Layer.Layer<NatsBroker, never, NatsClient> =>
   Layer.effect(NatsBroker, make(options))
 
@@ -375,12 +549,34 @@ export const layerWith = (options: NatsBrokerOptions): Layer.Layer<NatsBroker, n
  * Publishes `payload` to `subject`: bytes as is, a string as `text/plain`,
  * anything else as JSON, through `options.schema` when given. Fails with
  * `EncodeError` when the payload cannot be encoded.
+ *
+ * With `options.stream`, publishes through JetStream and returns the
+ * `PubAck` (`stream`, `seq`, `duplicate`): `msgId` de-duplicates within the
+ * stream's duplicate window, `expect` fails the publish with
+ * `WrongLastSequence` when the stream's (or the subject's) last sequence is
+ * not the one expected, and a subject the stream does not capture fails.
  */
-export const publish = <S extends PayloadSchema | undefined = undefined>(
+export const publish: {
+  <S extends PayloadSchema | undefined = undefined>(
+    subject: string,
+    payload: PayloadOf<S>,
+    options: JetStreamPublishOptions<S>
+  ): Effect.Effect<PubAck, NatsError, NatsBroker>
+  <S extends PayloadSchema | undefined = undefined>(
+    subject: string,
+    payload: PayloadOf<S>,
+    options?: PublishOptions<S>
+  ): Effect.Effect<void, NatsError, NatsBroker>
+} = (
   subject: string,
-  payload: PayloadOf<S>,
-  options?: PublishOptions<S>
-): Effect.Effect<void, NatsError, NatsBroker> => NatsBroker.use((broker) => broker.publish(subject, payload, options))
+  payload: unknown,
+  options?: PublishOptions<PayloadSchema | undefined> | JetStreamPublishOptions<PayloadSchema | undefined>
+): Effect.Effect<any, NatsError, NatsBroker> =>
+  NatsBroker.use((broker) =>
+    options !== undefined && "stream" in options && options.stream !== undefined
+      ? broker.publishJetStream(subject, payload, options)
+      : broker.publish(subject, payload, options as PublishOptions<PayloadSchema | undefined> | undefined)
+  )
 
 /** The reply `request` returns: the `response` Schema's type, else the default decoding. */
 export type ReplyOf<Rs extends PayloadSchema | undefined> = Rs extends PayloadSchema ? Rs["Type"] : unknown
@@ -401,6 +597,90 @@ export const request = <
   options?: RequestOptions<S, Rs>
 ): Effect.Effect<ReplyOf<Rs>, NatsError, NatsBroker> =>
   NatsBroker.use((broker) => broker.request(subject, payload, options) as Effect.Effect<ReplyOf<Rs>, NatsError>)
+
+/** A publisher's defaults: its Schema, its stream (publishing through JetStream), its headers. */
+export interface PublisherOptions<S extends PayloadSchema | undefined = undefined, St extends StreamOption | undefined = undefined> {
+  readonly schema?: S
+  /**
+   * Publish through JetStream to this stream, returning the PubAck. Its
+   * subject counts towards the stream's declaration once the app includes
+   * the publisher (`publisher.layer`, or a subscriber's `publishTo`).
+   */
+  readonly stream?: St
+  /** Sent with every message, under the headers given to a publish. */
+  readonly headers?: HeadersInput | undefined
+}
+
+/** What a publisher's `publish` returns: the PubAck through JetStream, else nothing. */
+export type PublishResult<St extends StreamOption | undefined> = St extends StreamOption ? PubAck : void
+
+/**
+ * A subject to publish to, with its Schema, stream and headers, as a value
+ * (FastStream's `broker.publisher`).
+ */
+export interface Publisher<S extends PayloadSchema | undefined = undefined, St extends StreamOption | undefined = undefined> {
+  readonly subject: string
+  readonly options: PublisherOptions<S, St>
+  readonly publish: (
+    payload: PayloadOf<S>,
+    options?: Omit<PublishOptions<S>, "schema"> & Omit<Partial<JetStreamPublishOptions<S>>, "schema" | "stream">
+  ) => Effect.Effect<PublishResult<St>, NatsError, NatsBroker>
+  readonly request: <Rs extends PayloadSchema | undefined = undefined>(
+    payload: PayloadOf<S>,
+    options?: Omit<RequestOptions<S, Rs>, "schema">
+  ) => Effect.Effect<ReplyOf<Rs>, NatsError, NatsBroker>
+  /**
+   * Includes the publisher in the app: declares its subject in its stream
+   * (created, or added to the stream's subjects) when built.
+   */
+  readonly layer: Layer.Layer<never, NatsError, NatsBroker>
+}
+
+/**
+ * A publisher for `subject`, made without an Effect: `publish` and `request`
+ * take payloads of its Schema's type, with its headers under those given;
+ * with `stream`, `publish` goes through JetStream and returns the PubAck.
+ *
+ * ```ts
+ * const Shipments = NatsBroker.publisher("shipments.created", { schema: Shipment, stream: "SHIPMENTS" })
+ * yield* Shipments.publish({ id: "s-1" }) // PubAck
+ * ```
+ */
+export const publisher = <
+  S extends PayloadSchema | undefined = undefined,
+  St extends StreamOption | undefined = undefined
+>(subject: string, options: PublisherOptions<S, St> = {}): Publisher<S, St> => {
+  const stream = options.stream === undefined ? undefined : streamSpec(options.stream)
+  const headersWith = (given: HeadersInput | undefined): HeadersInput | undefined =>
+    options.headers === undefined ? given : given === undefined ? options.headers : { ...options.headers, ...given }
+  return {
+    subject,
+    options,
+    publish: (payload, publishOptions) =>
+      NatsBroker.use((broker) => {
+        const headers = headersWith(publishOptions?.headers)
+        return stream === undefined
+          ? broker.publish(subject, payload, { ...publishOptions, schema: options.schema, headers })
+          : broker.publishJetStream(subject, payload, {
+            ...publishOptions,
+            schema: options.schema,
+            headers,
+            stream: stream.name
+          })
+      }) as Effect.Effect<any, NatsError, NatsBroker>,
+    request: (payload, requestOptions) =>
+      NatsBroker.use((broker) =>
+        broker.request(subject, payload, {
+          ...requestOptions,
+          schema: options.schema,
+          headers: headersWith(requestOptions?.headers)
+        })
+      ) as Effect.Effect<any, NatsError, NatsBroker>,
+    layer: stream === undefined ? Layer.empty : Layer.effectDiscard(
+      NatsBroker.use((broker) => JetStreamSubscriber.declareStream(broker, stream, subject))
+    )
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Subscribers
@@ -445,17 +725,74 @@ export const request = <
  * A subscription that fails later (its permission revoked, its connection
  * closed for good) stops the subscriber for good: it is logged (Error), and
  * under `NatsBroker.launch` the app ends with the reason.
+ *
+ * With `options.stream` it is a JetStream subscriber: a pull consumer
+ * (durable with `options.durable`, else ephemeral) on that stream, filtered
+ * by `subject`, declared when the layer is built (see `StreamOption`) with
+ * the options as given; options the server would refuse or silently change
+ * fail the layer with `InvalidConsumerConfig` before anything is created.
+ * It never holds more unacknowledged messages than its `concurrency`
+ * (`maxAckPending` defaults to it). The handler gets a `JetStreamMessage`
+ * (`ack`, `nak`, `term`, `inProgress`, `stream`, `sequence`,
+ * `deliveryCount`...); after it, the message is settled by the `ackPolicy`;
+ * while it runs, progress is reported to the server (`inProgress`). When
+ * the last delivery (`maxDeliver`) fails, or any under `"rejectOnError"`,
+ * the message goes to `deadLetter` when set (stored when a stream captures
+ * that subject), with its payload, its headers and the
+ * `nats-effect-dead-letter-subject`, `-stream`, `-sequence`,
+ * `-delivery-count`, `-error-tag`, `-error-message` headers, then is
+ * terminated. On shutdown it stops pulling, lets the handlers in flight
+ * finish (within `gracefulTimeout`), naks what it pulled and did not start,
+ * and flushes, so that acknowledgements reach the server before the
+ * connection closes.
  */
-export const subscriber = <
-  S extends PayloadSchema | undefined = undefined,
-  Rs extends PayloadSchema | undefined = undefined,
-  E = never,
-  R = never
->(
+export const subscriber: {
+  <
+    S extends PayloadSchema | undefined = undefined,
+    Rs extends PayloadSchema | undefined = undefined,
+    E = never,
+    R = never
+  >(
+    subject: string,
+    options: JetStreamSubscriberOptions<S, Rs>,
+    handler: (payload: PayloadOf<S>, message: JetStreamMessage) => Effect.Effect<ReplyOf<Rs> | void, E, R>
+  ): Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>>
+  <
+    S extends PayloadSchema | undefined = undefined,
+    Rs extends PayloadSchema | undefined = undefined,
+    E = never,
+    R = never
+  >(
+    subject: string,
+    options: SubscriberOptions<S, Rs>,
+    handler: (payload: PayloadOf<S>, message: Message) => Effect.Effect<ReplyOf<Rs> | void, E, R>
+  ): Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>>
+} = (
   subject: string,
-  options: SubscriberOptions<S, Rs>,
-  handler: (payload: PayloadOf<S>, message: Message) => Effect.Effect<ReplyOf<Rs> | void, E, R>
-): Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>> =>
+  options: SubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined> | JetStreamSubscriberOptions<
+    PayloadSchema | undefined,
+    PayloadSchema | undefined
+  >,
+  handler: (payload: any, message: any) => Effect.Effect<unknown, unknown, unknown>
+): Layer.Layer<never, NatsError, any> => {
+  const target = options.publishTo
+  const layer = subscriberLayer(
+    subject,
+    options,
+    target === undefined ? handler : (payload, message) =>
+      Effect.tap(handler(payload, message), (value) => value === undefined ? Effect.void : target.publish(value))
+  )
+  return target === undefined ? layer : Layer.merge(target.layer, layer)
+}
+
+const subscriberLayer = (
+  subject: string,
+  options: SubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined> | JetStreamSubscriberOptions<
+    PayloadSchema | undefined,
+    PayloadSchema | undefined
+  >,
+  handler: (payload: any, message: any) => Effect.Effect<unknown, unknown, unknown>
+): Layer.Layer<never, NatsError, any> =>
   Layer.effectDiscard(Effect.gen(function*() {
     const template = Subject.parse(subject)
     if (typeof template === "string") {
@@ -467,9 +804,38 @@ export const subscriber = <
         new RangeError(`the concurrency of the subscriber "${subject}" must be a positive integer, got ${declared}`)
       )
     }
+    const cap = yield* MaxConcurrency
+    const concurrency = cap === undefined ? declared : Math.max(1, Math.min(declared, cap))
+    const broker = yield* NatsBroker
+    const common = {
+      name: options.name ?? subject,
+      template,
+      concurrency,
+      decode: Codec.makeDecoder(options.schema),
+      encodeReply: Codec.makeEncoder(options.response),
+      handler
+    }
+    if ("stream" in options && options.stream !== undefined) {
+      return yield* JetStreamSubscriber.run(broker, {
+        ...common,
+        queue: undefined,
+        stream: streamSpec(options.stream),
+        durable: options.durable,
+        ackPolicy: options.ackPolicy ?? broker.ackPolicy,
+        deliverPolicy: options.deliverPolicy === undefined ? undefined : clientDeliverPolicy(options.deliverPolicy),
+        ackWait: options.ackWait === undefined ? undefined : Duration.fromInputUnsafe(options.ackWait),
+        maxDeliver: options.maxDeliver,
+        backoff: options.backoff?.map(Duration.fromInputUnsafe),
+        maxAckPending: options.maxAckPending,
+        description: options.description,
+        inProgress: options.inProgress ?? true,
+        deadLetter: options.deadLetter
+      })
+    }
+    const core = options as SubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined>
     const pendingLimits = {
-      messages: options.pendingLimits?.messages ?? Subscriber.defaultPendingLimits.messages,
-      bytes: options.pendingLimits?.bytes ?? Subscriber.defaultPendingLimits.bytes
+      messages: core.pendingLimits?.messages ?? Subscriber.defaultPendingLimits.messages,
+      bytes: core.pendingLimits?.bytes ?? Subscriber.defaultPendingLimits.bytes
     }
     if (!(Number.isInteger(pendingLimits.messages) && pendingLimits.messages >= 1 && pendingLimits.bytes >= 1)) {
       return yield* Effect.die(
@@ -479,20 +845,17 @@ export const subscriber = <
         )
       )
     }
-    const cap = yield* MaxConcurrency
-    const concurrency = cap === undefined ? declared : Math.max(1, Math.min(declared, cap))
-    const broker = yield* NatsBroker
-    yield* Subscriber.run(broker, {
-      name: options.name ?? subject,
-      template,
-      queue: options.queue,
-      concurrency,
-      pendingLimits,
-      decode: Codec.makeDecoder(options.schema),
-      encodeReply: Codec.makeEncoder(options.response),
-      handler: handler as (payload: unknown, message: Message) => Effect.Effect<unknown, unknown, unknown>
-    })
-  })) as Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>>
+    yield* Subscriber.run(broker, { ...common, queue: core.queue, pendingLimits })
+  }))
+
+const streamSpec = (option: StreamOption): JetStreamSubscriber.StreamSpec => {
+  if (typeof option === "string") return { name: option, config: {}, declare: true }
+  const { declare, name, ...config } = option
+  return { name, config, declare: declare ?? true }
+}
+
+const clientDeliverPolicy = (policy: DeliverPolicy): ClientDeliverPolicy =>
+  policy === "lastPerSubject" ? "last_per_subject" : policy
 
 /**
  * A counter of the messages subscribers dropped because their pending limits

@@ -215,6 +215,20 @@ export class JetStreamApiError extends Schema.TaggedError<JetStreamApiError>("@n
   }
 }
 
+/**
+ * A JetStream subscriber's consumer options the server would refuse or
+ * silently change (a `backoff` without a `maxDeliver` above its length, an
+ * `ackWait` other than the first `backoff` entry...), refused before the
+ * consumer is created.
+ */
+export class InvalidConsumerConfig extends Schema.TaggedError<InvalidConsumerConfig>(
+  "@nats-effect/core/InvalidConsumerConfig"
+)("InvalidConsumerConfig", { stream: Schema.String, consumer: Schema.String, message: Schema.String }) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
 /** A payload could not be encoded for `subject` (for example by its Schema). */
 export class EncodeError extends Schema.TaggedError<EncodeError>("@nats-effect/core/EncodeError")(
   "EncodeError",
@@ -277,6 +291,7 @@ export const NatsErrorReason = Schema.Union([
   WrongLastSequence,
   ExpectationFailed,
   JetStreamApiError,
+  InvalidConsumerConfig,
   EncodeError,
   DecodeError,
   RemoteError,

@@ -4,7 +4,7 @@
  * (besides the current message, which the broker provides).
  */
 import { describe, expectTypeOf, it } from "@effect/vitest"
-import { NatsBroker, type NatsError, NatsMessage } from "@nats-effect/core"
+import { NatsBroker, type NatsClient, type NatsError, NatsMessage } from "@nats-effect/core"
 import { Context, Effect, type Layer, Schema } from "effect"
 
 class Inventory extends Context.Service<Inventory, { readonly reserve: (id: string) => Effect.Effect<void> }>()(
@@ -40,6 +40,31 @@ describe("NatsBroker types", () => {
       expectTypeOf(payload).toBeUnknown()
       return Effect.void
     })
+  })
+
+  it("a JetStream subscriber's handler gets a JetStreamMessage; a JetStream publish returns the PubAck", () => {
+    const layer = NatsBroker.subscriber("orders", { stream: "ORDERS", schema: Order }, (order, message) => {
+      expectTypeOf(order).toEqualTypeOf<{ readonly id: string; readonly quantity: number }>()
+      expectTypeOf(message).toEqualTypeOf<NatsMessage.JetStreamMessage>()
+      return message.ack
+    })
+    expectTypeOf(layer).toEqualTypeOf<Layer.Layer<never, NatsError.NatsError, NatsBroker.NatsBroker>>()
+    // @ts-expect-error: a JetStream subscriber has no queue group (several processes share a durable instead)
+    NatsBroker.subscriber("orders", { stream: "ORDERS", queue: "workers" }, () => Effect.void)
+    expectTypeOf(NatsBroker.publish("orders", { id: "o", quantity: 1 }, { schema: Order, stream: "ORDERS" }))
+      .toEqualTypeOf<Effect.Effect<NatsClient.PubAck, NatsError.NatsError, NatsBroker.NatsBroker>>()
+  })
+
+  it("a publisher takes its Schema's type; publish returns the PubAck with a stream", () => {
+    const stored = NatsBroker.publisher("orders", { schema: Order, stream: "ORDERS" })
+    expectTypeOf(stored.publish({ id: "o", quantity: 1 })).toEqualTypeOf<
+      Effect.Effect<NatsClient.PubAck, NatsError.NatsError, NatsBroker.NatsBroker>
+    >()
+    // @ts-expect-error: the payload does not match the Schema
+    stored.publish({ id: "o" })
+    expectTypeOf(NatsBroker.publisher("orders").publish("x")).toEqualTypeOf<
+      Effect.Effect<void, NatsError.NatsError, NatsBroker.NatsBroker>
+    >()
   })
 
   it("a reply must match the response Schema; failures may be anything", () => {

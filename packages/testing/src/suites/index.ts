@@ -16,6 +16,7 @@
 export * as JetStreamSuite from "./JetStreamSuite.ts"
 export * as KeyValueStoreSuite from "./KeyValueStoreSuite.ts"
 export * as KeyValueSuite from "./KeyValueSuite.ts"
+export * as NatsBrokerJetStreamSuite from "./NatsBrokerJetStreamSuite.ts"
 export * as NatsBrokerSuite from "./NatsBrokerSuite.ts"
 export * as NatsClientSuite from "./NatsClientSuite.ts"
 export * as ObjectStoreSuite from "./ObjectStoreSuite.ts"

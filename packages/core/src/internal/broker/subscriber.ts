@@ -66,15 +66,27 @@ export const droppedMessages = Metric.counter("nats_effect_subscriber_dropped_me
   incremental: true
 })
 
-export interface SubscriberConfig<A> {
+/** What a subscriber does with a message, whatever it comes from (core NATS or a JetStream consumer). */
+export interface DispatchConfig<A, M extends Message = Message> {
   readonly name: string
   readonly template: Subject.SubjectTemplate
   readonly queue: string | undefined
-  readonly concurrency: number
-  readonly pendingLimits: PendingLimits
   readonly decode: Codec.Decoder<A>
   readonly encodeReply: Codec.Encoder
-  readonly handler: (payload: A, message: Message) => Effect.Effect<unknown, unknown, unknown>
+  readonly handler: (payload: A, message: M) => Effect.Effect<unknown, unknown, unknown>
+  /**
+   * Runs after the reply and the logging, with the outcome: the handler's
+   * exit, or why the payload could not be decoded (JetStream acknowledgement).
+   */
+  readonly settle?: ((message: M, outcome: Outcome) => Effect.Effect<void>) | undefined
+}
+
+/** How a message's handling ended: the handler's exit, or the payload did not decode. */
+export type Outcome = Exit.Exit<unknown, unknown> | Codec.DecodeFailure
+
+export interface SubscriberConfig<A> extends DispatchConfig<A> {
+  readonly concurrency: number
+  readonly pendingLimits: PendingLimits
 }
 
 const noHeaders: Headers = Object.freeze({})
@@ -98,7 +110,7 @@ let subscriberIds = 0
  * correlation id, since its text is the responder's internals (a connection
  * string, a stack) and stays in the responder's log.
  */
-const errorReply = (cause: Cause.Cause<unknown>, correlationId: string): { tag: string; text: string } => {
+export const errorReply = (cause: Cause.Cause<unknown>, correlationId: string): { tag: string; text: string } => {
   if (Cause.hasInterruptsOnly(cause)) return { tag: "Interrupted", text: "the handler was interrupted" }
   const error = Cause.findErrorOption(cause)
   if (Option.isNone(error)) return { tag: "Defect", text: `internal error (correlation id ${correlationId})` }
@@ -121,9 +133,9 @@ export const StoppedForGood = Context.Reference<Deferred.Deferred<never, NatsErr
  * its queue group and, unless it is that subject, its name (which defaults to
  * the declared subject, `{param}`s included).
  */
-const liveLine = (name: string, template: Subject.SubjectTemplate, queue: string | undefined): string =>
+const liveLine = (name: string, template: Subject.SubjectTemplate, where: string | undefined): string =>
   `listening on ${template.subject}` +
-  (queue === undefined ? "" : ` in queue group "${queue}"`) +
+  (where === undefined ? "" : ` ${where}`) +
   (name === template.subject ? "" : ` as "${name}"`)
 
 /** Headers of an error reply: the error's tag, and the request's correlation id. */
@@ -142,20 +154,68 @@ export const parseTraceparent = (value: string | undefined): Tracer.ExternalSpan
 }
 
 /**
- * Subscribes and starts the workers; returns once the subscription is live.
- * Everything is released with the current scope, gracefully.
+ * What a subscriber does when its source of messages (subscription,
+ * consumer) ends: unless it is stopping, it has stopped for good, so it says
+ * why and, under `NatsBroker.launch`, ends the app with the reason.
  */
-export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config: SubscriberConfig<A>) {
-  const { client, observer } = runtime
-  const { concurrency, decode, encodeReply, handler, name, pendingLimits, queue, template } = config
-  const layerScope = yield* Effect.scope
-  const subscriptionScope = yield* Scope.fork(layerScope)
-  const workersScope = yield* Scope.fork(layerScope)
+export const onSourceEnd = (
+  isStopping: () => boolean,
+  stoppedForGood: Deferred.Deferred<never, NatsError> | undefined,
+  ended: string
+) =>
+(cause: Cause.Cause<NatsError | Cause.Done>): Effect.Effect<void> => {
+  if (isStopping()) return Effect.logDebug("subscription ended")
+  const error = Option.filter(Cause.findErrorOption(cause), (error): error is NatsError => !Cause.isDone(error))
+  const reason = Option.isSome(error) ? error.value : fromReason(new ConnectionError({ message: ended }))
+  const logged = Effect.logError(
+    "the subscription failed; this subscriber stops for good",
+    Option.isSome(error) ? cause : Cause.fail(reason)
+  )
+  return stoppedForGood === undefined ? logged : Effect.andThen(logged, Deferred.fail(stoppedForGood, reason))
+}
 
-  const messages = yield* client.subscribe(template.subject, { queue }).pipe(Scope.provide(subscriptionScope))
-  const pull = yield* Stream.toPull(messages).pipe(Scope.provide(subscriptionScope))
+/** Builds a core message's fields as a handler sees them. */
+export const toMessage = (msg: Msg, template: Subject.SubjectTemplate, name: string): Message => {
+  const headers = msg.headers ?? noHeaders
+  return {
+    subject: msg.subject,
+    params: Subject.extract(template, msg.subject),
+    headers,
+    reply: msg.reply,
+    correlationId: (msg.headers === undefined ? undefined : NatsHeaders.get(headers, Codec.CorrelationIdHeader))
+      ?? Correlation.next(),
+    data: msg.data,
+    contentType: msg.headers === undefined ? undefined : NatsHeaders.get(headers, Codec.ContentTypeHeader),
+    subscriber: name
+  }
+}
+
+export interface Dispatcher<M extends Message> {
+  readonly subscriberId: number
+  /** Decode, handler, reply, settle, in the message's context; `Effect.void` when all of it is already done. */
+  readonly handle: (message: M) => Effect.Effect<void>
+  /** Logs a failure and sends the error reply (for handlers interrupted on shutdown). */
+  readonly afterFailure: (message: M, cause: Cause.Cause<unknown>) => Effect.Effect<void>
+}
+
+/**
+ * The per-message path shared by core and JetStream subscribers: decoding
+ * (throttled warnings for what does not decode), the handler in the
+ * message's context (log annotations, span, `NatsMessage`), the reply or
+ * error reply, the observer's events, then `settle`. Reports the subscriber
+ * live (`listening on ...`, `where` its queue group or consumer).
+ */
+export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
+  runtime: BrokerRuntime,
+  config: DispatchConfig<A, M>,
+  where: string | undefined
+) {
+  const { client, observer } = runtime
+  const { decode, encodeReply, name, queue, settle, template } = config
+  const handler = config.handler as (payload: A, message: Message) => Effect.Effect<unknown, unknown, unknown>
+  const layerScope = yield* Effect.scope
   const subscriberId = ++subscriberIds
-  yield* Effect.logInfo(liveLine(name, template, queue))
+  yield* Effect.logInfo(liveLine(name, template, where))
   if (observer?.onSubscribed !== undefined) {
     yield* observer.onSubscribed({ id: subscriberId, subscriber: name, subject: template.template, queue })
   }
@@ -261,21 +321,6 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
     )
   }
 
-  const toMessage = (msg: Msg): Message => {
-    const headers = msg.headers ?? noHeaders
-    return {
-      subject: msg.subject,
-      params: Subject.extract(template, msg.subject),
-      headers,
-      reply: msg.reply,
-      correlationId: (msg.headers === undefined ? undefined : NatsHeaders.get(headers, Codec.CorrelationIdHeader))
-        ?? Correlation.next(),
-      data: msg.data,
-      contentType: msg.headers === undefined ? undefined : NatsHeaders.get(headers, Codec.ContentTypeHeader),
-      subscriber: name
-    }
-  }
-
   // Spans cost more than the rest of the per-message path together: the
   // consumer span is made when a tracer that records them is installed
   // (`OtlpTracer.layer`, `NodeSdk`, ...), not for Effect's built-in one.
@@ -314,15 +359,18 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
     return parent === undefined ? { kind: "consumer", attributes, root: true } : { kind: "consumer", attributes, parent }
   }
 
+  const settled = (effect: Effect.Effect<void>, message: Message, outcome: Outcome): Effect.Effect<void> =>
+    settle === undefined ? effect : Effect.andThen(effect, settle(message as M, outcome))
+
   /**
-   * Decode, handler, reply: what to run for one message. A handler that did
-   * its work before returning (`Effect.void`, `Effect.succeed(x)`...) is not
-   * run again: only its follow-up is, `Effect.void` when there is nothing to
-   * do (no reply, no observer).
+   * Decode, handler, reply, settle: what to run for one message. A handler
+   * that did its work before returning (`Effect.void`, `Effect.succeed(x)`...)
+   * is not run again: only its follow-up is, `Effect.void` when there is
+   * nothing to do (no reply, no observer, no settling).
    */
   const dispatch = (message: Message): Effect.Effect<void> => {
     const decoded = decode(message.data, message.contentType)
-    if (decoded instanceof Codec.DecodeFailure) return onDecodeFailure(message, decoded.reason)
+    if (decoded instanceof Codec.DecodeFailure) return settled(onDecodeFailure(message, decoded.reason), message, decoded)
     let handled: Effect.Effect<unknown, unknown>
     try {
       handled = handler(decoded, message) as Effect.Effect<unknown, unknown>
@@ -331,13 +379,17 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
       handled = Exit.die(defect)
     }
     if (Exit.isExit(handled)) {
-      return Exit.isSuccess(handled)
-        ? afterSuccess(message, decoded, handled.value)
-        : afterFailure(message, Option.some(decoded), handled.cause)
+      return settled(
+        Exit.isSuccess(handled)
+          ? afterSuccess(message, decoded, handled.value)
+          : afterFailure(message, Option.some(decoded), handled.cause),
+        message,
+        handled
+      )
     }
     return Effect.matchCauseEffect(handled, {
-      onSuccess: (value) => afterSuccess(message, decoded, value),
-      onFailure: (cause) => afterFailure(message, Option.some(decoded), cause)
+      onSuccess: (value) => settled(afterSuccess(message, decoded, value), message, Exit.succeed(value)),
+      onFailure: (cause) => settled(afterFailure(message, Option.some(decoded), cause), message, Exit.failCause(cause))
     })
   }
 
@@ -358,25 +410,114 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
     return Effect.useSpan(`process ${template.template}`, spanOptions(message), (span) => withMessage(body, message, span))
   }
 
+  return {
+    subscriberId,
+    handle,
+    afterFailure: (message, cause) =>
+      afterFailure(message, Option.none(), cause).pipe(
+        Effect.annotateLogs({ subject: message.subject, correlation_id: message.correlationId })
+      )
+  } satisfies Dispatcher<M> as Dispatcher<M>
+})
+
+/**
+ * `concurrency` workers taking from `take` and handling inline, so no fiber is
+ * forked per message: one worker takes all that is buffered at once and
+ * handles it in order; several take one message each, in no order.
+ *
+ * The returned Effect is the graceful stop, for the caller's finalizer:
+ * stop taking (idle workers are interrupted, `beforeWait` closes the
+ * source), wait for the busy workers to finish their message up to the
+ * graceful timeout, then interrupt them and report their messages to
+ * `onAbandoned`.
+ */
+export const startWorkers = Effect.fnUntraced(function*<M extends Message>(options: {
+  readonly name: string
+  readonly concurrency: number
+  readonly take: Effect.Effect<ReadonlyArray<M>, Cause.Done>
+  readonly handle: (message: M) => Effect.Effect<void>
+  /** After each message, handled or abandoned. */
+  readonly done: (message: M) => void
+  readonly onAbandoned: (message: M) => Effect.Effect<void>
+  readonly gracefulTimeout: Duration.Duration
+  readonly scope: Scope.Scope
+}) {
+  const { concurrency, handle, take } = options
   let stopping = false
   // What each worker is handling, if anything: a worker is busy while its slot is set.
-  const handling: Array<Message | undefined> = Array.from({ length: concurrency }, () => undefined)
+  const handling: Array<M | undefined> = Array.from({ length: concurrency }, () => undefined)
+  const worker = (index: number) =>
+    Effect.gen(function*() {
+      let inline = 0
+      while (!stopping) {
+        handling[index] = undefined
+        const messages = yield* take
+        for (let i = 0; i < messages.length; i++) {
+          if (stopping) return
+          const message = messages[i]!
+          handling[index] = message
+          const handled = handle(message)
+          if (handled !== Effect.void) {
+            inline = 0
+            yield* handled
+          } else if (++inline === maxInlineRun) {
+            inline = 0
+            yield* Effect.yieldNow
+          }
+          options.done(message)
+        }
+      }
+      handling[index] = undefined
+    }).pipe(Effect.catchCause(() => Effect.void)) // the end of the source: its pump reported why
 
-  // The pump ends when the subscription ends. Unless the subscriber is stopping, it has then
-  // stopped for good: the app cannot go on without it.
-  const stoppedForGood = yield* StoppedForGood
-  const onSubscriptionEnd = (cause: Cause.Cause<NatsError | Cause.Done>): Effect.Effect<void> => {
-    if (stopping) return Effect.logDebug("subscription ended")
-    const error = Option.filter(Cause.findErrorOption(cause), (error): error is NatsError => !Cause.isDone(error))
-    const reason = Option.isSome(error)
-      ? error.value
-      : fromReason(new ConnectionError({ message: `the subscription to "${template.subject}" ended` }))
-    const logged = Effect.logError(
-      "the subscription failed; this subscriber stops for good",
-      Option.isSome(error) ? cause : Cause.fail(reason)
-    )
-    return stoppedForGood === undefined ? logged : Effect.andThen(logged, Deferred.fail(stoppedForGood, reason))
-  }
+  const workers: Array<Fiber.Fiber<void>> = []
+  for (let index = 0; index < concurrency; index++) workers.push(yield* Effect.forkIn(worker(index), options.scope))
+
+  return (beforeWait: Effect.Effect<void>): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      stopping = true
+      const inFlight = workers.filter((_, index) => handling[index] !== undefined)
+      yield* Fiber.interruptAll(workers.filter((_, index) => handling[index] === undefined))
+      yield* beforeWait
+      if (inFlight.length === 0) return
+      const finished = yield* Effect.timeoutOption(Fiber.awaitAll(inFlight), options.gracefulTimeout)
+      if (Option.isSome(finished)) return
+      yield* Effect.logWarning(
+        `${inFlight.length} handler(s) still running after the graceful timeout of ` +
+          `${Duration.format(options.gracefulTimeout)}; interrupting them`
+      )
+      yield* Fiber.interruptAll(inFlight)
+      for (const message of handling) {
+        if (message !== undefined) yield* options.onAbandoned(message)
+      }
+    }).pipe(Effect.annotateLogs({ subscriber: options.name }))
+})
+
+/**
+ * Subscribes and starts the workers; returns once the subscription is live.
+ * Everything is released with the current scope, gracefully.
+ */
+export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config: SubscriberConfig<A>) {
+  const { client } = runtime
+  const { concurrency, name, pendingLimits, queue, template } = config
+  const layerScope = yield* Effect.scope
+  const subscriptionScope = yield* Scope.fork(layerScope)
+  const workersScope = yield* Scope.fork(layerScope)
+
+  const messages = yield* client.subscribe(template.subject, { queue }).pipe(Scope.provide(subscriptionScope))
+  const pull = yield* Stream.toPull(messages).pipe(Scope.provide(subscriptionScope))
+  const dispatcher = yield* makeDispatcher(
+    runtime,
+    config,
+    queue === undefined ? undefined : `in queue group "${queue}"`
+  )
+
+  let stopping = false
+  const onSubscriptionEnd = onSourceEnd(
+    () => stopping,
+    yield* StoppedForGood,
+    `the subscription to "${template.subject}" ended`
+  )
 
   // Messages taken from the subscription and not yet handled, bounded like a NATS client's
   // pending buffer: core NATS cannot push back, so past the limits the message is dropped.
@@ -422,60 +563,26 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   )
 
   // One worker takes every buffered message, in order; several take one each, in no order.
-  const takeNext: Effect.Effect<ReadonlyArray<Msg>, Cause.Done> = concurrency === 1
+  const takeMsgs: Effect.Effect<ReadonlyArray<Msg>, Cause.Done> = concurrency === 1
     ? Queue.takeAll(buffer)
     : Queue.takeBetween(buffer, 1, 1)
-  const worker = (index: number) =>
-    Effect.gen(function*() {
-      let inline = 0
-      while (!stopping) {
-        handling[index] = undefined
-        const msgs = yield* takeNext
-        for (let i = 0; i < msgs.length; i++) {
-          if (stopping) return
-          const msg = msgs[i]!
-          const message = toMessage(msg)
-          handling[index] = message
-          const handled = handle(message)
-          if (handled !== Effect.void) {
-            inline = 0
-            yield* handled
-          } else if (++inline === maxInlineRun) {
-            inline = 0
-            yield* Effect.yieldNow
-          }
-          pendingMessages--
-          pendingBytes -= msg.data.length
-        }
-      }
-      handling[index] = undefined
-    }).pipe(Effect.catchCause(() => Effect.void)) // the end of the buffer: the pump reported why
+  const stop = yield* startWorkers({
+    name,
+    concurrency,
+    take: Effect.map(takeMsgs, (msgs) => msgs.map((msg) => toMessage(msg, template, name))),
+    handle: dispatcher.handle,
+    done: (message) => {
+      pendingMessages--
+      pendingBytes -= message.data.length
+    },
+    // Their requesters get an error reply rather than a timeout.
+    onAbandoned: (message) => dispatcher.afterFailure(message, Cause.interrupt()),
+    gracefulTimeout: runtime.gracefulTimeout,
+    scope: workersScope
+  })
 
-  const workers: Array<Fiber.Fiber<void>> = []
-  for (let index = 0; index < concurrency; index++) workers.push(yield* Effect.forkIn(worker(index), workersScope))
-
-  yield* Effect.addFinalizer(() =>
-    Effect.gen(function*() {
-      stopping = true
-      yield* Fiber.interrupt(pump)
-      const inFlight = workers.filter((_, index) => handling[index] !== undefined)
-      yield* Fiber.interruptAll(workers.filter((_, index) => handling[index] === undefined))
-      yield* Scope.close(subscriptionScope, Exit.void)
-      if (inFlight.length === 0) return
-      const finished = yield* Effect.timeoutOption(Fiber.awaitAll(inFlight), runtime.gracefulTimeout)
-      if (Option.isSome(finished)) return
-      yield* Effect.logWarning(
-        `${inFlight.length} handler(s) still running after the graceful timeout of ` +
-          `${Duration.format(runtime.gracefulTimeout)}; interrupting them`
-      )
-      yield* Fiber.interruptAll(inFlight)
-      // Their requesters get an error reply rather than a timeout.
-      for (const message of handling) {
-        if (message === undefined) continue
-        yield* afterFailure(message, Option.none(), Cause.interrupt()).pipe(
-          Effect.annotateLogs({ subject: message.subject, correlation_id: message.correlationId })
-        )
-      }
-    }).pipe(Effect.annotateLogs({ subscriber: name }))
-  )
+  yield* Effect.addFinalizer(() => {
+    stopping = true
+    return Effect.andThen(Fiber.interrupt(pump), stop(Scope.close(subscriptionScope, Exit.void)))
+  })
 })

@@ -1,0 +1,369 @@
+/**
+ * JetStream subscribers: a durable (or ephemeral) pull consumer on a stream,
+ * its messages handled by the per-message path of core subscribers
+ * (`Subscriber.makeDispatcher`) and then settled by the ack policy.
+ *
+ * Pull-based: the consumer's `maxAckPending` defaults to the subscriber's
+ * concurrency and the client pulls no more than that, so the subscriber
+ * never holds messages it cannot start on (held messages would run out their
+ * ack wait and be delivered twice).
+ *
+ * Shutdown: stop pulling, let the handlers in flight finish within the
+ * graceful timeout, nak what was pulled and not started (so that it is
+ * redelivered at once), flush so that the acknowledgements reach the server
+ * before the connection closes. Nothing finished is handled again; what was
+ * not acknowledged is redelivered.
+ */
+import { Cause, Duration, Effect, Exit, Fiber, Option, Queue, Scope, Semaphore, Stream } from "effect"
+import type { ConsumerConfig, DeliverPolicy, JsMsg, StreamConfig, StreamConfigResolved } from "../../NatsClient.ts"
+import { fromReason, InvalidConsumerConfig, type NatsError } from "../../NatsError.ts"
+import type { JetStreamMessage, Message } from "../../NatsMessage.ts"
+import { isSubsetMatch } from "../../NatsSubject.ts"
+import * as Codec from "./codec.ts"
+import * as Correlation from "./correlation.ts"
+import type * as Subject from "./subject.ts"
+import * as Subscriber from "./subscriber.ts"
+
+/** FastStream's acknowledgement behaviours. */
+export type AckPolicy = "ackFirst" | "ack" | "rejectOnError" | "nackOnError" | "manual"
+
+/** A stream a subscriber is bound to, and whether to declare it. */
+export interface StreamSpec {
+  readonly name: string
+  /** The configuration to create it with (its subjects joined by the subscribers'). */
+  readonly config: Omit<StreamConfig, "name" | "subjects"> & { readonly subjects?: ReadonlyArray<string> | undefined }
+  readonly declare: boolean
+}
+
+export interface JetStreamRuntime extends Subscriber.BrokerRuntime {
+  /** Serializes the stream declarations of one broker's subscribers (a read then an update). */
+  readonly declarations: Semaphore.Semaphore
+}
+
+export interface JetStreamSubscriberConfig<A> extends Subscriber.DispatchConfig<A, JetStreamMessage> {
+  readonly stream: StreamSpec
+  /** Durable name; without it an ephemeral consumer, deleted on shutdown. */
+  readonly durable: string | undefined
+  readonly concurrency: number
+  readonly ackPolicy: AckPolicy
+  readonly deliverPolicy: DeliverPolicy | undefined
+  readonly ackWait: Duration.Duration | undefined
+  readonly maxDeliver: number | undefined
+  readonly backoff: ReadonlyArray<Duration.Duration> | undefined
+  readonly maxAckPending: number | undefined
+  readonly description: string | undefined
+  /** Report progress while a handler runs. */
+  readonly inProgress: boolean
+  readonly deadLetter: string | undefined
+}
+
+/** The headers a dead letter carries besides the message's own. */
+export const DeadLetterHeaders = {
+  subject: "nats-effect-dead-letter-subject",
+  stream: "nats-effect-dead-letter-stream",
+  sequence: "nats-effect-dead-letter-sequence",
+  deliveryCount: "nats-effect-dead-letter-delivery-count",
+  errorTag: "nats-effect-dead-letter-error-tag",
+  errorMessage: "nats-effect-dead-letter-error-message"
+} as const
+
+/** nats-server's default ack wait. */
+const defaultAckWait = Duration.seconds(30)
+
+/**
+ * Checks the consumer options against the server's rules before anything is
+ * created: a `backoff` needs `maxDeliver` above its length, and it replaces
+ * the ack wait with its first entry (an `ackWait` that differs would be
+ * silently ignored).
+ */
+export const checkConsumer = (config: {
+  readonly stream: string
+  readonly consumer: string
+  readonly concurrency: number
+  readonly ackWait: Duration.Duration | undefined
+  readonly maxDeliver: number | undefined
+  readonly backoff: ReadonlyArray<Duration.Duration> | undefined
+  readonly maxAckPending: number | undefined
+}): NatsError | undefined => {
+  const invalid = (message: string) =>
+    fromReason(new InvalidConsumerConfig({ stream: config.stream, consumer: config.consumer, message }))
+  const { ackWait, backoff, maxAckPending, maxDeliver } = config
+  if (maxDeliver !== undefined && !(Number.isInteger(maxDeliver) && (maxDeliver >= 1 || maxDeliver === -1))) {
+    return invalid(`maxDeliver must be a positive integer (or -1: unlimited), got ${maxDeliver}`)
+  }
+  if (maxAckPending !== undefined && !(Number.isInteger(maxAckPending) && maxAckPending >= 1)) {
+    return invalid(`maxAckPending must be a positive integer, got ${maxAckPending}`)
+  }
+  if (backoff !== undefined && backoff.length > 0) {
+    if (maxDeliver === undefined || maxDeliver === -1 || maxDeliver <= backoff.length) {
+      return invalid(
+        `a backoff of ${backoff.length} step(s) needs a maxDeliver greater than ${backoff.length}, ` +
+          `got ${maxDeliver ?? "none"}`
+      )
+    }
+    if (ackWait !== undefined && !Duration.equals(ackWait, backoff[0]!)) {
+      return invalid(
+        `with a backoff the server's ack wait is its first entry (${Duration.format(backoff[0]!)}), ` +
+          `not the ackWait given (${Duration.format(ackWait)})`
+      )
+    }
+  }
+  return undefined
+}
+
+/** The settings given for a stream that differ from those it has: `maxMsgs 100, not 5`. */
+const configConflicts = (given: StreamSpec["config"], existing: StreamConfigResolved): Array<string> => {
+  const conflicts: Array<string> = []
+  for (const key of Object.keys(given) as Array<keyof StreamSpec["config"]>) {
+    const value = given[key]
+    if (key === "subjects" || value === undefined) continue
+    const current = existing[key]
+    const same = Duration.isDuration(current)
+      ? Duration.equals(current, Duration.fromInputUnsafe(value as Duration.Input))
+      : JSON.stringify(current) === JSON.stringify(value)
+    if (!same) conflicts.push(`${key} ${format(current)}, not ${format(value)}`)
+  }
+  return conflicts
+}
+
+const format = (value: unknown): string =>
+  Duration.isDuration(value) ? Duration.format(value) : typeof value === "string" ? value : JSON.stringify(value)
+
+/**
+ * Makes sure the stream exists and captures `subject`: creates it, or adds
+ * `subject` to its subjects (the union of every subscriber's; other
+ * settings that differ are logged, the stream's own kept); with
+ * `declare: false` only checks that it exists (`StreamNotFound`).
+ */
+export const declareStream = (runtime: JetStreamRuntime, spec: StreamSpec, subject: string): Effect.Effect<void, NatsError> => {
+  const streams = runtime.client.jetstream.streams
+  if (!spec.declare) return Effect.asVoid(streams.info(spec.name))
+  const declared = Effect.gen(function*() {
+    const existing = yield* streams.info(spec.name).pipe(
+      Effect.map(Option.some),
+      Effect.catchReason("NatsError", "StreamNotFound", () => Effect.succeedNone)
+    )
+    if (Option.isNone(existing)) {
+      const subjects = spec.config.subjects ?? []
+      yield* streams.add({
+        ...spec.config,
+        name: spec.name,
+        subjects: subjects.some((own) => isSubsetMatch(subject, own)) ? subjects : [...subjects, subject]
+      })
+      return yield* Effect.logInfo(`declared the stream "${spec.name}"`)
+    }
+    const conflicts = configConflicts(spec.config, existing.value.config)
+    if (conflicts.length > 0) {
+      yield* Effect.logWarning(
+        `the stream "${spec.name}" exists with another configuration (${conflicts.join(", ")}); its own is kept`
+      )
+    }
+    const subjects = existing.value.config.subjects
+    if (subjects.some((own) => isSubsetMatch(subject, own))) return
+    yield* streams.update({ name: spec.name, subjects: [...subjects, subject] })
+    yield* Effect.logInfo(`added ${subject} to the subjects of the stream "${spec.name}"`)
+  })
+  return runtime.declarations.withPermits(1)(declared)
+}
+
+// Messages settled by their handler (or by `ackFirst`), which the ack policy leaves alone.
+const settledMessages = new WeakSet<JetStreamMessage>()
+
+const toJetStreamMessage = (msg: JsMsg, template: Subject.SubjectTemplate, name: string): JetStreamMessage => {
+  const base: Message = Subscriber.toMessage(
+    { subject: msg.subject, data: msg.data, headers: msg.headers, reply: undefined },
+    template,
+    name
+  )
+  const message: JetStreamMessage = {
+    ...base,
+    stream: msg.stream,
+    sequence: msg.seq,
+    deliveryCount: msg.deliveryCount,
+    redelivered: msg.redelivered,
+    timestamp: msg.time,
+    ack: Effect.andThen(Effect.sync(() => settledMessages.add(message)), msg.ack),
+    ackSync: Effect.andThen(Effect.sync(() => settledMessages.add(message)), msg.ackSync),
+    nak: (delay) => Effect.andThen(Effect.sync(() => settledMessages.add(message)), msg.nak(delay)),
+    term: (reason) => Effect.andThen(Effect.sync(() => settledMessages.add(message)), msg.term(reason)),
+    inProgress: msg.working
+  }
+  return message
+}
+
+/**
+ * Headers the original publisher meant for the stream that stored the
+ * message (expectations, de-duplication id, rollup), not for the copy in
+ * the dead letters.
+ */
+const isPublishDirective = (key: string): boolean => {
+  const lower = key.toLowerCase()
+  return lower.startsWith("nats-expected-") || lower === "nats-msg-id" || lower === "nats-rollup"
+}
+
+/** Header values are one line each. */
+const headerValue = (text: string): string => text.replace(/[\r\n]+/g, " ")
+
+let ephemeralIds = 0
+
+/**
+ * Declares the stream, creates (or updates) the consumer, starts pulling and
+ * the workers; returns once the subscriber is live. Released with the
+ * current scope, gracefully.
+ */
+export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, config: JetStreamSubscriberConfig<A>) {
+  const { client } = runtime
+  const { ackPolicy, concurrency, deadLetter, name, stream, template } = config
+  const consumer = config.durable ?? `${Correlation.next().replace(/[^A-Za-z0-9_-]/g, "_")}_${++ephemeralIds}`
+  const invalid = checkConsumer({ ...config, stream: stream.name, consumer })
+  if (invalid !== undefined) return yield* Effect.fail(invalid)
+
+  yield* declareStream(runtime, stream, template.subject)
+  const consumerConfig: ConsumerConfig = {
+    name: consumer,
+    filterSubjects: [template.subject],
+    deliver: config.deliverPolicy,
+    ackPolicy: "explicit",
+    ackWait: config.ackWait,
+    maxDeliver: config.maxDeliver,
+    backoff: config.backoff,
+    maxAckPending: config.maxAckPending ?? concurrency,
+    description: config.description
+  }
+  if (config.durable === undefined) {
+    yield* Effect.acquireRelease(
+      client.jetstream.consumers.add(stream.name, consumerConfig),
+      () => Effect.ignore(client.jetstream.consumers.delete(stream.name, consumer))
+    )
+  } else {
+    yield* client.jetstream.consumers.add(stream.name, consumerConfig)
+  }
+
+  const layerScope = yield* Effect.scope
+  const consumeScope = yield* Scope.fork(layerScope)
+  const workersScope = yield* Scope.fork(layerScope)
+  const pull = yield* Stream.toPull(
+    client.jetstream.consumers.consume(stream.name, consumer, { bufferMessages: concurrency })
+  ).pipe(Scope.provide(consumeScope))
+
+  const maxDeliver = config.maxDeliver ?? -1
+  const backoff = config.backoff ?? []
+  // Progress is reported well within the shortest ack wait the server may apply.
+  const effectiveAckWait = backoff.length > 0 ? backoff.reduce((a, b) => Duration.min(a, b)) : config.ackWait ?? defaultAckWait
+  const progressInterval = Duration.divideUnsafe(effectiveAckWait, 3)
+
+  const settlement = (what: string, effect: Effect.Effect<void, NatsError>): Effect.Effect<void> =>
+    Effect.catchCause(effect, (cause) => Effect.logWarning(`could not ${what} the message`, cause))
+
+  const publishDeadLetter = (message: JetStreamMessage, subject: string, cause: Cause.Cause<unknown>) => {
+    const { tag, text } = Subscriber.errorReply(cause, message.correlationId)
+    const headers: Record<string, string | ReadonlyArray<string>> = {}
+    for (const key in message.headers) {
+      if (!isPublishDirective(key)) headers[key] = message.headers[key]!
+    }
+    Object.assign(headers, {
+      [DeadLetterHeaders.subject]: message.subject,
+      [DeadLetterHeaders.stream]: message.stream,
+      [DeadLetterHeaders.sequence]: String(message.sequence),
+      [DeadLetterHeaders.deliveryCount]: String(message.deliveryCount),
+      [DeadLetterHeaders.errorTag]: headerValue(tag),
+      [DeadLetterHeaders.errorMessage]: headerValue(text)
+    })
+    // Stored when a stream captures the dead-letter subject, else published on core NATS.
+    return Effect.flatMap(client.jetstream.streams.list({ subject }), (streams) =>
+      streams.length > 0
+        ? Effect.asVoid(client.jetstream.publish(subject, message.data, { headers }))
+        : client.publish(subject, message.data, { headers }))
+  }
+
+  /** The handler failed and will not be retried: dead letter (when set), then term. */
+  const giveUp = (message: JetStreamMessage, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+    const after = `after ${message.deliveryCount} deliver${message.deliveryCount === 1 ? "y" : "ies"}`
+    const reported = deadLetter === undefined
+      ? Effect.logWarning(`gave up on the message ${after}; terminated it`)
+      : publishDeadLetter(message, deadLetter, cause).pipe(
+        Effect.andThen(Effect.logWarning(`gave up on the message ${after}; sent it to ${deadLetter}`)),
+        Effect.catchCause((error) =>
+          Effect.logError(`could not send the message to the dead-letter subject ${deadLetter}`, error)
+        )
+      )
+    return Effect.andThen(reported, settlement("terminate", message.term("the handler failed")))
+  }
+
+  /**
+   * Without a backoff: nak, redelivered at once. With one, the server
+   * redelivers an unacknowledged message after the entry for its delivery
+   * count (a nak's own delay is added to that timer, not used instead of
+   * it): the ack-wait timer restarts now, so the entry counts from the failure.
+   */
+  const retry = (message: JetStreamMessage): Effect.Effect<void> =>
+    backoff.length === 0 ? settlement("nak", message.nak()) : settlement("restart the ack wait of", message.inProgress)
+
+  const settle = (message: JetStreamMessage, outcome: Subscriber.Outcome): Effect.Effect<void> => {
+    if (ackPolicy === "manual" || settledMessages.has(message)) return Effect.void
+    if (outcome instanceof Codec.DecodeFailure) {
+      return settlement("terminate", message.term(`the payload could not be decoded: ${outcome.reason}`))
+    }
+    if (Exit.isSuccess(outcome)) return settlement("ack", message.ack)
+    // Interrupted, so not done with: left unacknowledged, to be redelivered.
+    if (Cause.hasInterruptsOnly(outcome.cause)) return Effect.void
+    if (ackPolicy === "ack") return settlement("ack", message.ack)
+    if (ackPolicy === "rejectOnError") return giveUp(message, outcome.cause)
+    return maxDeliver > 0 && message.deliveryCount >= maxDeliver ? giveUp(message, outcome.cause) : retry(message)
+  }
+
+  const keepAlive = (message: JetStreamMessage): Effect.Effect<never> =>
+    Effect.forever(Effect.andThen(Effect.sleep(progressInterval), Effect.ignore(message.inProgress)))
+
+  const userHandler = config.handler
+  const handler = (payload: A, message: JetStreamMessage): Effect.Effect<unknown, unknown, unknown> => {
+    let handled = userHandler(payload, message)
+    if (ackPolicy === "ackFirst") handled = Effect.andThen(settlement("ack", message.ack), handled)
+    return config.inProgress ? Effect.raceFirst(handled, keepAlive(message)) : handled
+  }
+
+  const dispatcher = yield* Subscriber.makeDispatcher(
+    runtime,
+    { ...config, handler, settle },
+    `on the stream "${stream.name}" as consumer "${consumer}"`
+  )
+  let stopping = false
+  const stoppedForGood = yield* Subscriber.StoppedForGood
+  const buffer = yield* Queue.unbounded<JsMsg, Cause.Done>()
+  const pump = yield* Effect.forkIn(
+    Effect.forever(Effect.flatMap(pull, (chunk) => Queue.offerAll(buffer, chunk))).pipe(
+      Effect.catchCause(Subscriber.onSourceEnd(
+        () => stopping,
+        stoppedForGood,
+        `the consumer "${consumer}" of the stream "${stream.name}" ended`
+      )),
+      Effect.ensuring(Queue.end(buffer))
+    ),
+    workersScope
+  )
+  const stop = yield* Subscriber.startWorkers({
+    name,
+    concurrency,
+    take: Effect.map(Queue.take(buffer), (msg) => [toJetStreamMessage(msg, template, name)]),
+    handle: dispatcher.handle,
+    done: () => {},
+    // Left unacknowledged: the server redelivers them.
+    onAbandoned: (message) => Effect.logWarning(`interrupted the handler of message ${message.sequence}`),
+    gracefulTimeout: runtime.gracefulTimeout,
+    scope: workersScope
+  })
+
+  yield* Effect.addFinalizer(() => {
+    stopping = true
+    return Fiber.interrupt(pump).pipe(
+      Effect.andThen(stop(Scope.close(consumeScope, Exit.void))),
+      // Pulled and never started: redelivered at once (to another process, or the next run)
+      // rather than after their ack wait.
+      Effect.andThen(Queue.clear(buffer)),
+      Effect.flatMap((left) => Effect.forEach(left, (msg) => Effect.ignore(msg.nak()), { discard: true })),
+      // The acknowledgements of finished handlers reach the server before the connection closes.
+      Effect.andThen(Effect.ignore(client.flush)),
+      Effect.annotateLogs({ subscriber: name })
+    )
+  })
+})

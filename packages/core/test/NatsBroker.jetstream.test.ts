@@ -1,0 +1,75 @@
+/**
+ * JetStream subscriber timing driven by `TestClock`, on the in-memory NATS
+ * (whose redeliveries follow Effect's `Clock`): the backoff delays to the
+ * millisecond, and progress reports that outlast the ack wait. The behaviour
+ * shared with nats-server is tested by the NatsBroker JetStream conformance
+ * suite in @nats-effect/testing.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { NatsBroker, NatsClient } from "@nats-effect/core"
+import { Clock, Effect, Layer, Queue, Schema } from "effect"
+import { TestClock } from "effect/testing"
+
+class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", { message: Schema.String }) {}
+
+const withApp = <A, E, R, E2, R2>(app: Layer.Layer<never, E2, R2>, program: Effect.Effect<A, E, R>) =>
+  Effect.provide(program, app.pipe(Layer.provideMerge(NatsBroker.layer), Layer.provideMerge(NatsClient.layerMemory())))
+
+describe("NatsBroker JetStream subscribers with TestClock", () => {
+  it.effect("redelivers a failed message after the backoff entry for its delivery count", () =>
+    Effect.gen(function*() {
+      const deliveries = yield* Queue.unbounded<readonly [number, number]>()
+      const app = NatsBroker.subscriber(
+        "jobs.run",
+        { stream: "JOBS", durable: "runner", backoff: ["10 seconds", "1 minute"], maxDeliver: 4 },
+        (_, message) =>
+          Effect.andThen(
+            Effect.flatMap(Clock.currentTimeMillis, (now) => Queue.offer(deliveries, [message.deliveryCount, now])),
+            Effect.fail(new Unavailable({ message: "try later" }))
+          )
+      )
+      yield* withApp(
+        app,
+        Effect.gen(function*() {
+          yield* NatsBroker.publish("jobs.run", "job", { stream: "JOBS" })
+          // Each delivery is recorded at the test clock's time: one that came early would show it.
+          assert.deepStrictEqual(yield* Queue.take(deliveries), [1, 0])
+          yield* TestClock.adjust("10 seconds")
+          assert.deepStrictEqual(yield* Queue.take(deliveries), [2, 10_000])
+          yield* TestClock.adjust("1 minute")
+          assert.deepStrictEqual(yield* Queue.take(deliveries), [3, 70_000])
+          // The last entry repeats.
+          yield* TestClock.adjust("1 minute")
+          assert.deepStrictEqual(yield* Queue.take(deliveries), [4, 130_000])
+        })
+      )
+    }))
+
+  it.effect("keeps a handler that runs ten times its ack wait from being redelivered", () =>
+    Effect.gen(function*() {
+      const deliveries = yield* Queue.unbounded<string>()
+      const app = NatsBroker.subscriber(
+        "reports.build",
+        { stream: "REPORTS", durable: "builder", ackWait: "30 seconds" },
+        (payload, message) =>
+          Effect.andThen(
+            Queue.offer(deliveries, `${payload}/${message.deliveryCount}`),
+            payload === "slow" ? Effect.sleep("5 minutes") : Effect.void
+          )
+      )
+      yield* withApp(
+        app,
+        Effect.gen(function*() {
+          yield* NatsBroker.publish("reports.build", "slow", { stream: "REPORTS" })
+          yield* NatsBroker.publish("reports.build", "next", { stream: "REPORTS" })
+          assert.strictEqual(yield* Queue.take(deliveries), "slow/1")
+          yield* TestClock.adjust("5 minutes")
+          // The second message, not a redelivery of the first.
+          assert.strictEqual(yield* Queue.take(deliveries), "next/1")
+          const nats = yield* NatsClient.NatsClient
+          const info = yield* nats.jetstream.consumers.info("REPORTS", "builder")
+          assert.strictEqual(info.numRedelivered, 0)
+        })
+      )
+    }))
+})
