@@ -45,11 +45,12 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Duration, Effect, Layer, type Metric, References, Result, Semaphore, Tracer } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, type Metric, Result, Semaphore, Tracer } from "effect"
 import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetStreamPublishOptions as ClientJetStreamPublishOptions, PubAck, StreamConfig } from "./NatsClient.ts"
 import { NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
 import * as NatsHeaders from "./NatsHeaders.ts"
+import * as NatsTracing from "./NatsTracing.ts"
 import type { JetStreamMessage, Message } from "./NatsMessage.ts"
 import { NatsMessage } from "./NatsMessage.ts"
 import * as Codec from "./internal/broker/codec.ts"
@@ -415,7 +416,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
   // As for subscribers: spans are made when a tracer that records them is
   // installed. Without one, the trace context of the message being handled
   // (if any) is passed on unchanged, so a trace goes through this service.
-  const tracing = (yield* Effect.tracer) !== Tracer.nativeTracer && (yield* References.TracerEnabled)
+  const tracing = yield* NatsTracing.isRecording
 
   /** Runs `send` with the outgoing `traceparent`: in a span of its own when tracing. */
   const withTraceContext = <A>(

@@ -36,6 +36,7 @@ import {
 import type { Headers, Msg, NatsClient } from "../../NatsClient.ts"
 import { ConnectionError, fromReason, type NatsError } from "../../NatsError.ts"
 import * as NatsHeaders from "../../NatsHeaders.ts"
+import * as NatsTracing from "../../NatsTracing.ts"
 import type { Message } from "../../NatsMessage.ts"
 import { NatsMessage } from "../../NatsMessage.ts"
 import * as Codec from "./codec.ts"
@@ -324,7 +325,7 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
   // Spans cost more than the rest of the per-message path together: the
   // consumer span is made when a tracer that records them is installed
   // (`OtlpTracer.layer`, `NodeSdk`, ...), not for Effect's built-in one.
-  const tracing = (yield* Effect.tracer) !== Tracer.nativeTracer && (yield* References.TracerEnabled)
+  const tracing = yield* NatsTracing.isRecording
   const baseAnnotations = yield* References.CurrentLogAnnotations
 
   /** The handler's context for one message: the message, the log annotations and, when tracing, the span. */
