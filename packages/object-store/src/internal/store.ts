@@ -2,12 +2,10 @@
  * The object store on the `NatsClient` port: bucket creation, the put and get
  * pipelines and the meta operations. Runs unchanged on every adapter.
  */
-import { NodeSink, NodeStream } from "@effect/platform-node"
 import { NatsClient, NatsHeaders, NatsTracing as Tracing } from "@nats-effect/core"
 import type { NatsError } from "@nats-effect/core"
 import { Cause, Clock, Duration, Effect, Exit, Option, Schedule, type Scope, Stream } from "effect"
 import { createHash } from "node:crypto"
-import { createReadStream, createWriteStream } from "node:fs"
 import { rename, rm } from "node:fs/promises"
 import type {
   Bucket,
@@ -21,6 +19,7 @@ import type {
 } from "../ObjectStore.ts"
 import * as Errors from "../ObjectStoreError.ts"
 import type { ObjectStoreError } from "../ObjectStoreError.ts"
+import * as Files from "./files.ts"
 import * as Nuid from "./nuid.ts"
 import { Rechunker } from "./rechunk.ts"
 import { failWhenStalled } from "./stall.ts"
@@ -462,23 +461,10 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
   const putBytes = (meta: string | ObjectMeta, data: Uint8Array | string) =>
     put(meta, Stream.succeed(typeof data === "string" ? Buffer.from(data, "utf8") : data))
 
-  const fileError = (path: string, action: string) => (cause: unknown) =>
-    Errors.fromReason(
-      new Errors.FileError({ path, message: `cannot ${action} ${path}: ${String(cause)}`, cause })
-    )
-
   const putFile = (meta: string | ObjectMeta, path: string) =>
     Effect.flatMap(
       resolveChunkSize(typeof meta === "string" ? undefined : meta.options?.maxChunkSize),
-      (chunkSize) =>
-        put(
-          meta,
-          // Reads of one chunk each: the re-chunker passes them on without a copy.
-          NodeStream.fromReadable({
-            evaluate: () => createReadStream(path, { highWaterMark: chunkSize }),
-            onError: fileError(path, "read")
-          })
-        )
+      (chunkSize) => put(meta, Files.readChunks(path, chunkSize))
     )
 
   // --- get ---------------------------------------------------------------
@@ -598,7 +584,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
    * not one) is logged, not turned into a defect over the failure.
    */
   const removePartial = (partial: string) =>
-    Effect.tryPromise({ try: () => rm(partial, { force: true }), catch: fileError(partial, "remove") }).pipe(
+    Effect.tryPromise({ try: () => rm(partial, { force: true }), catch: Files.fileError(partial, "remove") }).pipe(
       Effect.ignore({ log: "Warn", message: `object store: cannot remove the partial file ${partial}` })
     )
 
@@ -607,9 +593,8 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
       const { data, info } = yield* open(name)
       // Written beside the destination and renamed into place once checked.
       const partial = `${path}.${Nuid.next()}.partial`
-      yield* data.pipe(
-        Stream.run(NodeSink.fromWritable({ evaluate: () => createWriteStream(partial), onError: fileError(partial, "write") })),
-        Effect.andThen(Effect.tryPromise({ try: () => rename(partial, path), catch: fileError(path, "write") })),
+      yield* Files.writeStream(partial, data).pipe(
+        Effect.andThen(Effect.tryPromise({ try: () => rename(partial, path), catch: Files.fileError(path, "write") })),
         Effect.onError(() => removePartial(partial))
       )
       return info

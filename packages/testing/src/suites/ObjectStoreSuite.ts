@@ -59,6 +59,12 @@ const reasonTag = <A, R>(effect: Effect.Effect<A, ObjectStoreError.ObjectStoreEr
 
 const client = NatsClient.NatsClient
 
+/** A directory of its own, removed with the scope. */
+const temporaryDirectory = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "nats-effect-os-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
 const open = (options: Partial<ObjectStore.ObjectStoreOptions> & { readonly prefix?: string } = {}) => {
   const { prefix = "os", ...rest } = options
   return ObjectStore.make({ bucket: unique(prefix), ...rest })
@@ -391,10 +397,7 @@ export const suite = (adapter: Adapter) =>
           // Room for the verb, a reply inbox of 50 or so and the size.
           const nearLimit = `${nameOfLine(limit - 160).slice(1)}ü`
 
-          const dir = yield* Effect.acquireRelease(
-            Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "nats-effect-os-"))),
-            (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-          )
+          const dir = yield* temporaryDirectory
           let pulled = 0
           const source = Stream.fromEffect(Effect.sync(() => {
             pulled++
@@ -979,10 +982,7 @@ export const suite = (adapter: Adapter) =>
       it.effect("putFile and getFile stream through local files", () =>
         Effect.gen(function*() {
           const store = yield* open({ chunkSize: 4 * KiB })
-          const dir = yield* Effect.acquireRelease(
-            Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "nats-effect-os-"))),
-            (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-          )
+          const dir = yield* temporaryDirectory
           const data = pattern(300 * KiB + 17)
           const source = Path.join(dir, "source.bin")
           Fs.writeFileSync(source, data)
@@ -1008,6 +1008,50 @@ export const suite = (adapter: Adapter) =>
           }
           const corrupt = Path.join(dir, "corrupt.bin")
           assert.strictEqual(yield* reasonTag(store.getFile("file", corrupt)), "DigestMismatch")
+          assert.deepStrictEqual(Fs.readdirSync(dir).sort(), ["source.bin", "target.bin"])
+        }))
+
+      it.effect("putFile and getFile move an empty file", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          const dir = yield* temporaryDirectory
+          const source = Path.join(dir, "empty.bin")
+          Fs.writeFileSync(source, new Uint8Array(0))
+          const info = yield* store.putFile("empty", source)
+          assert.strictEqual(info.size, 0)
+          assert.strictEqual(info.chunks, 0)
+          assert.strictEqual(info.digest, digestOf(new Uint8Array(0)))
+          const target = Path.join(dir, "target.bin")
+          yield* store.getFile("empty", target)
+          assert.strictEqual(Fs.readFileSync(target).length, 0)
+        }))
+
+      // Files read and written in 1 MiB pieces: chunks of 1000 bytes do not
+      // divide a read, a read or write of them is over IOV_MAX (1024) buffers,
+      // and the file ends inside a chunk and inside a read.
+      it.effect("putFile and getFile move a file over several reads and writes", () =>
+        Effect.gen(function*() {
+          const chunkSize = 1000
+          const store = yield* open({ chunkSize })
+          const dir = yield* temporaryDirectory
+          const data = pattern(2 * 1024 * KiB + 17)
+          const source = Path.join(dir, "source.bin")
+          Fs.writeFileSync(source, data)
+          const info = yield* store.putFile("file", source)
+          assert.strictEqual(info.size, data.length)
+          assert.strictEqual(info.chunks, Math.ceil(data.length / chunkSize))
+          assert.strictEqual(info.digest, digestOf(data))
+          const target = Path.join(dir, "target.bin")
+          yield* store.getFile("file", target)
+          equalBytes(Fs.readFileSync(target), data)
+
+          // A get that fails after some writes leaves no file behind either.
+          const nats = yield* client
+          yield* nats.jetstream.streams.purge(`OBJ_${store.bucket}`, { filter: chunkSubject(info) })
+          for (const piece of piecesOf(pattern(data.length, 5), chunkSize)) {
+            yield* nats.jetstream.publish(chunkSubject(info), piece)
+          }
+          assert.strictEqual(yield* reasonTag(store.getFile("file", Path.join(dir, "corrupt.bin"))), "DigestMismatch")
           assert.deepStrictEqual(Fs.readdirSync(dir).sort(), ["source.bin", "target.bin"])
         }))
     })

@@ -1,0 +1,115 @@
+/**
+ * Local files for `putFile` and `getFile`: large reads and writes on a
+ * `FileHandle`, the handle closed on every exit. Node's file streams read and
+ * write 64–128 KiB at a time with a callback and a buffer each; reads and
+ * writes of 1 MiB cost a fraction of that per byte.
+ */
+import { Cause, Effect, Stream } from "effect"
+import type { FileHandle } from "node:fs/promises"
+import { open } from "node:fs/promises"
+import * as Errors from "../ObjectStoreError.ts"
+import type { ObjectStoreError } from "../ObjectStoreError.ts"
+
+/** Bytes a read asks for and a write gathers, at least. */
+const ioSize = 1024 * 1024
+
+export const fileError = (path: string, action: string) => (cause: unknown): ObjectStoreError =>
+  Errors.fromReason(
+    new Errors.FileError({ path, message: `cannot ${action} ${path}: ${String(cause)}`, cause })
+  )
+
+const opened = (path: string, flags: "r" | "w", action: string) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({ try: () => open(path, flags), catch: fileError(path, action) }),
+    // A written file's failure to close is reported by `writeStream`, which
+    // closes it first; here the transfer has failed, been interrupted, or read.
+    (handle) => Effect.ignore(Effect.tryPromise(() => handle.close()))
+  )
+
+/** The buffers, `filled` bytes of them, without the empty ones. */
+const filledPart = (buffers: ReadonlyArray<Uint8Array>, filled: number): Array<Uint8Array> => {
+  const pieces: Array<Uint8Array> = []
+  for (const buffer of buffers) {
+    if (filled <= 0) break
+    pieces.push(filled >= buffer.length ? buffer : buffer.subarray(0, filled))
+    filled -= buffer.length
+  }
+  return pieces
+}
+
+/**
+ * The bytes of the file at `path`, as pieces of `chunkSize` bytes (the last
+ * one shorter), read 1 MiB or one chunk at a time, one read ahead of the
+ * consumer.
+ *
+ * Each read fills fresh chunk-sized buffers with one `readv`, not a reused
+ * buffer: the re-chunker passes aligned chunks on as they are, and the port
+ * may keep the bytes it publishes (the in-memory adapter stores them as
+ * given), so a buffer reused for the next read would change stored chunks.
+ * Reading into the chunks themselves makes the chunks without a copy; a pool
+ * could only save the allocation by copying every byte once more.
+ */
+export const readChunks = (path: string, chunkSize: number): Stream.Stream<Uint8Array, ObjectStoreError> =>
+  Stream.unwrap(Effect.map(opened(path, "r", "read"), (handle) => {
+    const buffersPerRead = Math.max(1, Math.floor(ioSize / chunkSize))
+    const read = (): Promise<Array<Uint8Array>> => {
+      const buffers = Array.from({ length: buffersPerRead }, () => Buffer.allocUnsafe(chunkSize))
+      // A short read (only at the end, for a regular file) leaves the next
+      // pieces unaligned: the re-chunker copies them into whole chunks.
+      return handle.readv(buffers).then(({ bytesRead }) => filledPart(buffers, bytesRead))
+    }
+    let ahead = read()
+    // Its failure is reported when pulled; a stream ended before is not told.
+    ahead.catch(() => {})
+    const pull = Effect.flatMap(
+      Effect.tryPromise({ try: () => ahead, catch: fileError(path, "read") }),
+      (pieces) => {
+        if (pieces.length === 0) return Cause.done()
+        ahead = read()
+        ahead.catch(() => {})
+        return Effect.succeed(pieces as [Uint8Array, ...Array<Uint8Array>])
+      }
+    )
+    return Stream.fromPull(Effect.succeed(pull))
+  }))
+
+/** Writes all of `pieces`: `writev` may write part of them (at most IOV_MAX buffers at once, or a short write). */
+const writeAll = async (handle: FileHandle, pieces: ReadonlyArray<Uint8Array>) => {
+  let rest = pieces
+  while (rest.length > 0) {
+    const { bytesWritten } = await handle.writev(rest)
+    let written = bytesWritten
+    let index = 0
+    while (index < rest.length && written >= rest[index]!.length) written -= rest[index++]!.length
+    rest = index < rest.length && written > 0
+      ? [rest[index]!.subarray(written), ...rest.slice(index + 1)]
+      : rest.slice(index)
+  }
+}
+
+/**
+ * Writes `data` to a new file at `path` (replacing one there), gathering its
+ * pieces into writes of 1 MiB or more. The file is closed when this ends;
+ * removing it after a failure is the caller's.
+ */
+export const writeStream = <E, R>(path: string, data: Stream.Stream<Uint8Array, E, R>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const handle = yield* opened(path, "w", "write")
+    const write = (pieces: ReadonlyArray<Uint8Array>) =>
+      Effect.tryPromise({ try: () => writeAll(handle, pieces), catch: fileError(path, "write") })
+    let gathered: Array<Uint8Array> = []
+    let size = 0
+    yield* Stream.runForEachArray(data, (pieces) => {
+      for (const piece of pieces) {
+        gathered.push(piece)
+        size += piece.length
+      }
+      if (size < ioSize) return Effect.void
+      const batch = gathered
+      gathered = []
+      size = 0
+      return write(batch)
+    })
+    if (gathered.length > 0) yield* write(gathered)
+    yield* Effect.tryPromise({ try: () => handle.close(), catch: fileError(path, "write") })
+  }))
