@@ -13,6 +13,9 @@ import type { ObjectStoreError } from "../ObjectStoreError.ts"
 /** Bytes a read asks for and a write gathers, at least. */
 const ioSize = 1024 * 1024
 
+/** Linux's limit on the buffers of one readv or writev. */
+const iovMax = 1024
+
 export const fileError = (path: string, action: string) => (cause: unknown): ObjectStoreError =>
   Errors.fromReason(
     new Errors.FileError({ path, message: `cannot ${action} ${path}: ${String(cause)}`, cause })
@@ -51,11 +54,12 @@ const filledPart = (buffers: ReadonlyArray<Uint8Array>, filled: number): Array<U
  */
 export const readChunks = (path: string, chunkSize: number): Stream.Stream<Uint8Array, ObjectStoreError> =>
   Stream.unwrap(Effect.map(opened(path, "r", "read"), (handle) => {
-    const buffersPerRead = Math.max(1, Math.floor(ioSize / chunkSize))
+    // A readv fills at most IOV_MAX buffers: more would be allocated for nothing.
+    const buffersPerRead = Math.min(iovMax, Math.max(1, Math.floor(ioSize / chunkSize)))
     const read = (): Promise<Array<Uint8Array>> => {
       const buffers = Array.from({ length: buffersPerRead }, () => Buffer.allocUnsafe(chunkSize))
-      // A short read (only at the end, for a regular file) leaves the next
-      // pieces unaligned: the re-chunker copies them into whole chunks.
+      // A short read (at the end of a regular file) is passed on as read: the
+      // re-chunker copies unaligned pieces into whole chunks.
       return handle.readv(buffers).then(({ bytesRead }) => filledPart(buffers, bytesRead))
     }
     let ahead = read()

@@ -1026,9 +1026,9 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(Fs.readFileSync(target).length, 0)
         }))
 
-      // Files read and written in 1 MiB pieces: chunks of 1000 bytes do not
-      // divide a read, a read or write of them is over IOV_MAX (1024) buffers,
-      // and the file ends inside a chunk and inside a read.
+      // Files are read and written about 1 MiB at a time: chunks of 1000 bytes
+      // do not divide 1 MiB, a MiB of them is over IOV_MAX (1024) buffers, and
+      // the file ends inside a chunk and inside a read.
       it.effect("putFile and getFile move a file over several reads and writes", () =>
         Effect.gen(function*() {
           const chunkSize = 1000
