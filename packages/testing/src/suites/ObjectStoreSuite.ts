@@ -997,6 +997,9 @@ export const suite = (adapter: Adapter) =>
 
           assert.strictEqual(yield* reasonTag(store.putFile("missing", Path.join(dir, "nope"))), "FileError")
           assert.strictEqual(yield* reasonTag(store.info("missing")), "ObjectNotFound")
+          // A directory opens, and fails on its first read.
+          assert.strictEqual(yield* reasonTag(store.putFile("directory", dir)), "FileError")
+          assert.strictEqual(yield* reasonTag(store.info("directory")), "ObjectNotFound")
           assert.strictEqual(yield* reasonTag(store.getFile("absent", Path.join(dir, "absent.bin"))), "ObjectNotFound")
           // Below a file: neither the partial file can be written nor removed.
           assert.strictEqual(yield* reasonTag(store.getFile("file", Path.join(source, "below"))), "FileError")
