@@ -354,8 +354,11 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     return maxDeliver > 0 && message.deliveryCount >= maxDeliver ? giveUp(message, outcome.cause) : retry(message)
   }
 
-  const keepAlive = (message: JetStreamMessage): Effect.Effect<never> =>
-    Effect.forever(Effect.andThen(Effect.sleep(progressInterval), Effect.ignore(message.inProgress)))
+  const keepAlive = (messages: ReadonlyArray<JetStreamMessage>): Effect.Effect<never> =>
+    Effect.forever(Effect.andThen(
+      Effect.sleep(progressInterval),
+      Effect.forEach(messages, (message) => Effect.ignore(message.inProgress), { discard: true })
+    ))
 
   /** The handler of `messages`, acked first under `ackFirst`, kept alive while it runs. */
   const guarded = (
@@ -366,7 +369,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
       ? Effect.andThen(Effect.forEach(messages, (message) => settlement("ack", message.ack), { discard: true }), handled)
       : handled
     return config.inProgress
-      ? Effect.raceFirst(acked, Effect.raceAll(messages.map(keepAlive)))
+      ? Effect.raceFirst(acked, keepAlive(messages))
       : acked
   }
 
