@@ -15,8 +15,20 @@
 // the other processes of a shared machine disturb less). Each measurement runs
 // once to warm up, then `DISPATCH_RUNS` times; the best run is reported.
 //
-// `node bench/dispatch.ts` runs it alone; `DISPATCH_MESSAGES` and
-// `DISPATCH_RUNS` override the message count (200,000) and runs (3).
+//
+// JetStream dispatch, on one nats-server with JetStream in the same run:
+//   (d) a durable NatsBroker JetStream subscriber decoding the flat payload
+//       with its Schema and acking after the handler (the default policy),
+//       at concurrency 1 and 16
+//   (e) a raw nats.js `consume` loop on a durable consumer that JSON.parses
+//       each payload and acks it (nats.js's default pull settings)
+// The stream is filled before the subscriber starts, so that what is
+// measured is consuming, not publishing; same counting as above.
+//
+// `node bench/dispatch.ts` runs it alone; `DISPATCH_MESSAGES`,
+// `DISPATCH_JS_MESSAGES` and `DISPATCH_RUNS` override the message counts
+// (200,000 core, 50,000 JetStream) and runs (3).
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { NatsBroker, NatsClient } from "@nats-effect/core"
 import { NatsServer } from "@nats-effect/testing"
@@ -24,6 +36,7 @@ import { Effect, Layer, Schema } from "effect"
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads"
 
 const messages = Number(process.env["DISPATCH_MESSAGES"] ?? 200_000)
+const jsMessages = Number(process.env["DISPATCH_JS_MESSAGES"] ?? 50_000)
 const runs = Number(process.env["DISPATCH_RUNS"] ?? 3)
 const size = 256
 
@@ -254,6 +267,81 @@ const brokerMemory = (): Promise<Rate> =>
     }
   }).pipe(Effect.scoped, Effect.runPromise)
 
+// ---------------------------------------------------------------------------
+// JetStream
+// ---------------------------------------------------------------------------
+
+let streams = 0
+
+/** A new stream on one subject holding `jsMessages` flat payloads; deleted by `release`. */
+const filledStream = async (url: string) => {
+  const nc = await connect({ servers: url })
+  const jsm = await jetstreamManager(nc)
+  const js = jetstream(nc)
+  const name = `BENCH_${streams++}`
+  const subject = `bench.js.${name}`
+  await jsm.streams.add({ name, subjects: [subject] })
+  const bytes = payloads.flat.bytes
+  for (let sent = 0; sent < jsMessages; sent += 1000) {
+    const acks: Array<Promise<unknown>> = []
+    for (let i = sent; i < Math.min(sent + 1000, jsMessages); i++) acks.push(js.publish(subject, bytes))
+    await Promise.all(acks)
+  }
+  return {
+    name,
+    subject,
+    release: async () => {
+      await jsm.streams.delete(name)
+      await nc.close()
+    }
+  }
+}
+
+/** (d) A durable NatsBroker JetStream subscriber with a Schema, acking after the handler. */
+const brokerJetStream = async (url: string, concurrency: number): Promise<Rate> => {
+  const stream = await filledStream(url)
+  const rate = await Effect.gen(function*() {
+    const counter = makeCounter(jsMessages)
+    yield* Layer.build(
+      NatsBroker.subscriber(
+        stream.subject,
+        { stream: stream.name, durable: "bench", schema: payloads.flat.schema, concurrency },
+        (decoded) => {
+          if (decoded.id.length > 0) counter.hit()
+          return Effect.void
+        }
+      ).pipe(Layer.provide(NatsBroker.layer), Layer.provide(NatsClient.layer({ servers: url })))
+    )
+    yield* Effect.promise(() => counter.done)
+    return counter.rate()
+  }).pipe(Effect.scoped, Effect.runPromise)
+  await stream.release()
+  return rate
+}
+
+/** (e) A raw nats.js `consume` loop on a durable consumer that parses and acks each message. */
+const rawJetStream = async (url: string): Promise<Rate> => {
+  const stream = await filledStream(url)
+  const nc = await connect({ servers: url })
+  const jsm = await jetstreamManager(nc)
+  await jsm.consumers.add(stream.name, { durable_name: "bench", ack_policy: AckPolicy.Explicit })
+  const consumer = await jetstream(nc).consumers.get(stream.name, "bench")
+  const counter = makeCounter(jsMessages)
+  const messages = await consumer.consume()
+  let received = 0
+  for await (const msg of messages) {
+    const value = JSON.parse(msg.string()) as { readonly id: string }
+    msg.ack()
+    if (value.id.length > 0) counter.hit()
+    if (++received === jsMessages) break
+  }
+  await counter.done
+  await nc.flush()
+  await nc.close()
+  await stream.release()
+  return counter.rate()
+}
+
 const best = (rates: ReadonlyArray<Rate>): Rate => ({
   wall: Math.max(...rates.map((rate) => rate.wall)),
   cpu: Math.max(...rates.map((rate) => rate.cpu))
@@ -301,6 +389,32 @@ export default async function run(): Promise<void> {
     line("(b'') (b) with a nested payload", best(results.bNested))
     ratio("(a'')/(b'')", best(results.aNested), best(results.bNested))
   }).pipe(Effect.provide(NatsServer.layer({ jetstream: false })), Effect.runPromise)
+
+  console.log(
+    `\nJetStream: ${jsMessages.toLocaleString("en-US")} stored messages of ${size} bytes, durable consumer, ` +
+      `ack after each; best of ${runs} runs`
+  )
+  await Effect.gen(function*() {
+    const { url } = yield* NatsServer.NatsServer
+    const variants = {
+      d1: () => brokerJetStream(url, 1),
+      d16: () => brokerJetStream(url, 16),
+      e: () => rawJetStream(url)
+    }
+    const results: Record<keyof typeof variants, Array<Rate>> = { d1: [], d16: [], e: [] }
+    for (let round = 0; round <= runs; round++) {
+      for (const name of Object.keys(variants) as Array<keyof typeof variants>) {
+        const rate = yield* Effect.promise(variants[name])
+        if (round > 0) results[name].push(rate)
+      }
+    }
+    const e = best(results.e)
+    line("(d) NatsBroker JetStream subscriber, concurrency 1", best(results.d1))
+    line("(d) NatsBroker JetStream subscriber, concurrency 16", best(results.d16))
+    line("(e) raw nats.js consume loop + JSON.parse + ack", e)
+    ratio("(d, concurrency 1)/(e)", best(results.d1), e, "   (target >= 0.70)")
+    ratio("(d, concurrency 16)/(e)", best(results.d16), e, "   (target >= 0.70)")
+  }).pipe(Effect.provide(NatsServer.layer({ jetstream: true })), Effect.runPromise)
 
   await brokerMemory()
   const memory: Array<Rate> = []

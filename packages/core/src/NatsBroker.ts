@@ -45,7 +45,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Duration, Effect, Layer, type Metric, Result, Semaphore, Tracer } from "effect"
+import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, type Metric, Result, Semaphore, Tracer } from "effect"
 import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetStreamPublishOptions as ClientJetStreamPublishOptions, PubAck, StreamConfig } from "./NatsClient.ts"
 import { NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
@@ -291,6 +291,29 @@ export interface JetStreamSubscriberOptions<
   readonly inProgress?: boolean | undefined
   /** The consumer's description. */
   readonly description?: string | undefined
+}
+
+/**
+ * A JetStream subscriber whose handler takes its messages in batches
+ * (FastStream's `PullSub(batch=True)`): the decoded payloads of up to
+ * `batch.size` messages at once, in stream order with one worker. A batch is
+ * handed over when it is full or `batch.timeout` after its first message,
+ * whichever comes first; a payload that does not decode is left out (and
+ * terminated, as for any subscriber), so a batch is never empty. Every
+ * message of a batch is then settled by the `ackPolicy` with the batch's
+ * outcome (each dead-lettered on its own last delivery). `maxAckPending`
+ * defaults to `concurrency` batches. Batches have no replies and no
+ * `NatsMessage`: the handler gets the messages beside the payloads.
+ */
+export interface JetStreamBatchSubscriberOptions<S extends PayloadSchema | undefined = undefined>
+  extends Omit<JetStreamSubscriberOptions<S>, "response" | "publishTo">
+{
+  readonly batch: {
+    /** The most messages in a batch (a positive integer). */
+    readonly size: number
+    /** The longest a batch waits to fill, from its first message. */
+    readonly timeout: Duration.Input
+  }
 }
 
 export interface JetStreamPublishOptions<S extends PayloadSchema | undefined = undefined>
@@ -748,6 +771,14 @@ export const publisher = <
  * connection closes.
  */
 export const subscriber: {
+  <S extends PayloadSchema | undefined = undefined, E = never, R = never>(
+    subject: string,
+    options: JetStreamBatchSubscriberOptions<S>,
+    handler: (
+      payloads: Arr.NonEmptyReadonlyArray<PayloadOf<S>>,
+      messages: Arr.NonEmptyReadonlyArray<JetStreamMessage>
+    ) => Effect.Effect<void, E, R>
+  ): Layer.Layer<never, NatsError, NatsBroker | R>
   <
     S extends PayloadSchema | undefined = undefined,
     Rs extends PayloadSchema | undefined = undefined,
@@ -770,13 +801,10 @@ export const subscriber: {
   ): Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>>
 } = (
   subject: string,
-  options: SubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined> | JetStreamSubscriberOptions<
-    PayloadSchema | undefined,
-    PayloadSchema | undefined
-  >,
+  options: AnySubscriberOptions,
   handler: (payload: any, message: any) => Effect.Effect<unknown, unknown, unknown>
 ): Layer.Layer<never, NatsError, any> => {
-  const target = options.publishTo
+  const target = "publishTo" in options ? options.publishTo : undefined
   const layer = subscriberLayer(
     subject,
     options,
@@ -786,12 +814,14 @@ export const subscriber: {
   return target === undefined ? layer : Layer.merge(target.layer, layer)
 }
 
+type AnySubscriberOptions =
+  | SubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined>
+  | JetStreamSubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined>
+  | JetStreamBatchSubscriberOptions<PayloadSchema | undefined>
+
 const subscriberLayer = (
   subject: string,
-  options: SubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined> | JetStreamSubscriberOptions<
-    PayloadSchema | undefined,
-    PayloadSchema | undefined
-  >,
+  options: AnySubscriberOptions,
   handler: (payload: any, message: any) => Effect.Effect<unknown, unknown, unknown>
 ): Layer.Layer<never, NatsError, any> =>
   Layer.effectDiscard(Effect.gen(function*() {
@@ -813,12 +843,12 @@ const subscriberLayer = (
       template,
       concurrency,
       decode: Codec.makeDecoder(options.schema),
-      encodeReply: Codec.makeEncoder(options.response),
-      handler
+      encodeReply: Codec.makeEncoder("response" in options ? options.response : undefined)
     }
     if ("stream" in options && options.stream !== undefined) {
       return yield* JetStreamSubscriber.run(broker, {
         ...common,
+        handling: "batch" in options ? batchHandling(subject, options.batch, handler) : { _tag: "Each", handler },
         queue: undefined,
         stream: streamSpec(options.stream),
         durable: options.durable,
@@ -846,8 +876,24 @@ const subscriberLayer = (
         )
       )
     }
-    yield* Subscriber.run(broker, { ...common, queue: core.queue, pendingLimits })
+    yield* Subscriber.run(broker, { ...common, handler, queue: core.queue, pendingLimits })
   }))
+
+/** A batch subscriber's handling; a size that is not a positive integer, or a timeout that is not positive, is a defect. */
+const batchHandling = (
+  subject: string,
+  batch: JetStreamBatchSubscriberOptions["batch"],
+  handler: (payloads: any, messages: any) => Effect.Effect<unknown, unknown, unknown>
+): JetStreamSubscriber.Handling<unknown> => {
+  const timeout = Duration.fromInputUnsafe(batch.timeout)
+  if (!Number.isInteger(batch.size) || batch.size < 1 || !Duration.isGreaterThan(timeout, Duration.zero)) {
+    throw new RangeError(
+      `the batch of the subscriber "${subject}" needs a positive integer size and a positive timeout, ` +
+        `got ${batch.size} and ${Duration.format(timeout)}`
+    )
+  }
+  return { _tag: "Batch", size: batch.size, timeout, handler }
+}
 
 const streamSpec = (option: StreamOption): JetStreamSubscriber.StreamSpec => {
   if (typeof option === "string") return { name: option, config: {}, declare: true }

@@ -1,13 +1,14 @@
 /**
  * JetStream subscriber timing driven by `TestClock`, on the in-memory NATS
  * (whose redeliveries follow Effect's `Clock`): the backoff delays to the
- * millisecond, and progress reports that outlast the ack wait. The behaviour
+ * millisecond, progress reports that outlast the ack wait, and a batch handed
+ * over when its timeout has passed since its first message. The behaviour
  * shared with nats-server is tested by the NatsBroker JetStream conformance
  * suite in @nats-effect/testing.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { NatsBroker, NatsClient } from "@nats-effect/core"
-import { Clock, Effect, Layer, Queue, Schema } from "effect"
+import { Cause, Clock, type Duration, Effect, Exit, Layer, Option, Queue, Schema } from "effect"
 import { TestClock } from "effect/testing"
 
 class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", { message: Schema.String }) {}
@@ -71,5 +72,42 @@ describe("NatsBroker JetStream subscribers with TestClock", () => {
           assert.strictEqual(info.numRedelivered, 0)
         })
       )
+    }))
+
+  it.effect("hands a partial batch over when its timeout has passed since its first message", () =>
+    Effect.gen(function*() {
+      const batches = yield* Queue.unbounded<readonly [ReadonlyArray<unknown>, number]>()
+      const app = NatsBroker.subscriber(
+        "events.seen",
+        { stream: "EVENTS", durable: "collector", batch: { size: 5, timeout: "10 seconds" } },
+        (payloads) => Effect.flatMap(Clock.currentTimeMillis, (now) => Queue.offer(batches, [payloads, now]))
+      )
+      yield* withApp(
+        app,
+        Effect.gen(function*() {
+          yield* NatsBroker.publish("events.seen", "a", { stream: "EVENTS" })
+          yield* NatsBroker.publish("events.seen", "b", { stream: "EVENTS" })
+          yield* TestClock.adjust("9999 millis")
+          assert.isTrue(Option.isNone(yield* Queue.poll(batches)))
+          yield* TestClock.adjust("1 millis")
+          assert.deepStrictEqual(yield* Queue.take(batches), [["a", "b"], 10_000])
+        })
+      )
+    }))
+
+  it.effect("refuses a batch size that is not a positive integer, or a timeout that is not positive, as a defect", () =>
+    Effect.gen(function*() {
+      const build = (batch: { size: number; timeout: Duration.Input }) =>
+        Layer.build(NatsBroker.subscriber("events.seen", { stream: "EVENTS", batch }, () => Effect.void)).pipe(
+          Effect.provide(Layer.provideMerge(NatsBroker.layer, NatsClient.layerMemory())),
+          Effect.scoped,
+          Effect.exit
+        )
+      for (
+        const batch of [{ size: 0, timeout: "1 second" }, { size: 1.5, timeout: "1 second" }, { size: 2, timeout: "0 millis" }] as const
+      ) {
+        const exit = yield* build(batch)
+        assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause), JSON.stringify(batch))
+      }
     }))
 })

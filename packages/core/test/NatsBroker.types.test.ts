@@ -5,7 +5,7 @@
  */
 import { describe, expectTypeOf, it } from "@effect/vitest"
 import { NatsBroker, type NatsClient, type NatsError, NatsMessage } from "@nats-effect/core"
-import { Context, Effect, type Layer, Schema } from "effect"
+import { type Array as Arr, Context, Effect, type Layer, Schema } from "effect"
 
 class Inventory extends Context.Service<Inventory, { readonly reserve: (id: string) => Effect.Effect<void> }>()(
   "test/Inventory"
@@ -53,6 +53,34 @@ describe("NatsBroker types", () => {
     NatsBroker.subscriber("orders", { stream: "ORDERS", queue: "workers" }, () => Effect.void)
     expectTypeOf(NatsBroker.publish("orders", { id: "o", quantity: 1 }, { schema: Order, stream: "ORDERS" }))
       .toEqualTypeOf<Effect.Effect<NatsClient.PubAck, NatsError.NatsError, NatsBroker.NatsBroker>>()
+  })
+
+  it("a batch handler gets non-empty arrays of payloads and JetStreamMessages, and no NatsMessage", () => {
+    const layer = NatsBroker.subscriber(
+      "orders",
+      { stream: "ORDERS", schema: Order, batch: { size: 10, timeout: "1 second" } },
+      (orders, messages) => {
+        expectTypeOf(orders).toEqualTypeOf<Arr.NonEmptyReadonlyArray<typeof Order.Type>>()
+        expectTypeOf(messages).toEqualTypeOf<Arr.NonEmptyReadonlyArray<NatsMessage.JetStreamMessage>>()
+        return Effect.void
+      }
+    )
+    expectTypeOf(layer).toEqualTypeOf<Layer.Layer<never, NatsError.NatsError, NatsBroker.NatsBroker>>()
+    // A batch has no current message: a handler that asks for one needs it provided.
+    const asking = NatsBroker.subscriber(
+      "orders",
+      { stream: "ORDERS", batch: { size: 10, timeout: "1 second" } },
+      () =>
+        Effect.gen(function*() {
+          yield* NatsMessage.NatsMessage
+        })
+    )
+    expectTypeOf(asking).toEqualTypeOf<
+      Layer.Layer<never, NatsError.NatsError, NatsBroker.NatsBroker | NatsMessage.NatsMessage>
+    >()
+    // @ts-expect-error: a batch has no reply to encode
+    NatsBroker.subscriber("orders", { stream: "ORDERS", batch: { size: 10, timeout: "1 second" }, response: Order }, () =>
+      Effect.void)
   })
 
   it("a publisher takes its Schema's type; publish returns the PubAck with a stream", () => {

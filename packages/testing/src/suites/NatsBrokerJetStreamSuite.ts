@@ -531,6 +531,98 @@ export const suite = (adapter: Adapter) =>
         }))
 
       // -----------------------------------------------------------------------
+      // Batches
+      // -----------------------------------------------------------------------
+
+      it.effect("batch: hands full batches, then a partial one once its timeout has passed, acked together", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = yield* streamName
+          const subject = `${name}.events`
+          yield* nats.jetstream.streams.add({ name, subjects: [subject] })
+          // All there before the subscriber starts: batches fill at once.
+          yield* publishText(subject, name, 7).pipe(Effect.provide(NatsBroker.layer))
+          const batches = yield* Queue.unbounded<readonly [ReadonlyArray<unknown>, number]>()
+          const release = yield* Deferred.make<void>()
+          const app = NatsBroker.subscriber(
+            subject,
+            { stream: name, durable: "batches", batch: { size: 3, timeout: "300 millis" } },
+            (payloads) =>
+              Effect.andThen(
+                Queue.offer(batches, [payloads, Date.now()]),
+                // The first batch waits, to show its messages unacknowledged together.
+                payloads[0] === "m1" ? Deferred.await(release) : Effect.void
+              )
+          )
+          const [seen, pendingWhileBlocked] = yield* withApp(
+            app,
+            Effect.gen(function*() {
+              const first = yield* Queue.take(batches)
+              const blocked = yield* consumerInfo(name, "batches")
+              yield* Deferred.succeed(release, undefined)
+              const rest = [yield* Queue.take(batches), yield* Queue.take(batches)]
+              return [[first, ...rest], blocked.numAckPending] as const
+            })
+          )
+          assert.deepStrictEqual(seen.map(([payloads]) => payloads), [["m1", "m2", "m3"], ["m4", "m5", "m6"], ["m7"]])
+          assert.strictEqual(pendingWhileBlocked, 3)
+          // m7 was there at once: its batch waited the timeout for two more.
+          assert.isAtLeast(seen[2]![1] - seen[1]![1], 250)
+          const info = yield* consumerInfo(name, "batches")
+          assert.deepStrictEqual([info.numAckPending, info.numRedelivered, info.ackFloor.streamSeq], [0, 0, 7])
+        }))
+
+      it.effect("batch: a failed batch is nacked as a whole; a payload that does not decode is terminated and left out", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = yield* streamName
+          const subject = `${name}.orders`
+          yield* nats.jetstream.streams.add({ name, subjects: [subject] })
+          yield* NatsBroker.publish(subject, { id: "o-1", quantity: 1 }, { stream: name, schema: Order }).pipe(
+            Effect.andThen(NatsBroker.publish(subject, "not an order", { stream: name })),
+            Effect.andThen(NatsBroker.publish(subject, { id: "o-2", quantity: 2 }, { stream: name, schema: Order })),
+            Effect.provide(NatsBroker.layer)
+          )
+          const calls = yield* Queue.unbounded<string>()
+          const app = NatsBroker.subscriber(
+            subject,
+            { stream: name, durable: "orders", schema: Order, batch: { size: 3, timeout: "200 millis" } },
+            (orders, messages) =>
+              Effect.andThen(
+                Queue.offer(
+                  calls,
+                  orders.map((order, i) => `${order.id}@${messages[i]!.sequence}/${messages[i]!.deliveryCount}`).join(" ")
+                ),
+                // Fails on the first delivery only.
+                messages[0].deliveryCount === 1 ? Effect.fail(new OutOfStock({ message: "later" })) : Effect.void
+              )
+          )
+          const seen = yield* withApp(app, Effect.all([Queue.take(calls), Queue.take(calls)]))
+          assert.deepStrictEqual(seen, ["o-1@1/1 o-2@3/1", "o-1@1/2 o-2@3/2"])
+          const info = yield* consumerInfo(name, "orders")
+          assert.deepStrictEqual([info.numAckPending, info.numPending, info.ackFloor.streamSeq], [0, 0, 3])
+        }))
+
+      it.effect("batch: rejectOnError terminates every message of a failed batch", () =>
+        Effect.gen(function*() {
+          const name = yield* streamName
+          const subject = `${name}.jobs`
+          const failed = yield* Deferred.make<ReadonlyArray<unknown>>()
+          const app = NatsBroker.subscriber(
+            subject,
+            { stream: name, durable: "rejects", ackPolicy: "rejectOnError", batch: { size: 2, timeout: "5 seconds" } },
+            (payloads) => Effect.andThen(Deferred.succeed(failed, payloads), Effect.fail(new OutOfStock({ message: "no" })))
+          )
+          const payloads = yield* withApp(
+            app,
+            Effect.andThen(publishText(subject, name, 2), Deferred.await(failed))
+          )
+          assert.deepStrictEqual(payloads, ["m1", "m2"])
+          const info = yield* consumerInfo(name, "rejects")
+          assert.deepStrictEqual([info.numAckPending, info.numRedelivered, info.ackFloor.streamSeq], [0, 0, 2])
+        }))
+
+      // -----------------------------------------------------------------------
       // Publishing
       // -----------------------------------------------------------------------
 

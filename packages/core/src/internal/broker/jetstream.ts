@@ -8,6 +8,11 @@
  * never holds messages it cannot start on (held messages would run out their
  * ack wait and be delivered twice).
  *
+ * Batches (`batch`): a worker takes a first message, then more until it has
+ * `size` or `timeout` has passed since the first, and hands their payloads
+ * to the handler at once; each is then settled by the ack policy with the
+ * batch's outcome. `maxAckPending` defaults to `concurrency` batches.
+ *
  * Shutdown: stop pulling, let the handlers in flight finish within the
  * graceful timeout, nak what was pulled and not started (so that it is
  * redelivered at once), flush so that the acknowledgements reach the server
@@ -40,7 +45,19 @@ export interface JetStreamRuntime extends Subscriber.BrokerRuntime {
   readonly declarations: Semaphore.Semaphore
 }
 
-export interface JetStreamSubscriberConfig<A> extends Subscriber.DispatchConfig<A, JetStreamMessage> {
+/** How a subscriber hands messages to its handler: one by one, or in batches. */
+export type Handling<A> =
+  | { readonly _tag: "Each"; readonly handler: Subscriber.DispatchConfig<A, JetStreamMessage>["handler"] }
+  | {
+    readonly _tag: "Batch"
+    readonly size: number
+    /** The longest a batch waits to fill, from its first message. */
+    readonly timeout: Duration.Duration
+    readonly handler: Subscriber.BatchHandler<A, JetStreamMessage>
+  }
+
+export interface JetStreamSubscriberConfig<A> extends Omit<Subscriber.DispatchConfig<A, JetStreamMessage>, "handler"> {
+  readonly handling: Handling<A>
   readonly stream: StreamSpec
   /** Durable name; without it an ephemeral consumer, deleted on shutdown. */
   readonly durable: string | undefined
@@ -207,13 +224,38 @@ const headerValue = (text: string): string => text.replace(/[\r\n]+/g, " ")
 let ephemeralIds = 0
 
 /**
+ * Takes a first message, then more as they come until there are `size` or
+ * `timeout` has passed since the first (or the buffer has ended). Interrupted
+ * (on shutdown) while filling, it naks what it took, to be redelivered at once.
+ */
+const takeBatch = (
+  buffer: Queue.Dequeue<JsMsg, Cause.Done>,
+  size: number,
+  timeout: Duration.Duration
+): Effect.Effect<ReadonlyArray<JsMsg>, Cause.Done> =>
+  Effect.flatMap(Queue.takeBetween(buffer, 1, size), (first) => {
+    const batch = [...first]
+    if (batch.length >= size) return Effect.succeed(batch)
+    const fill: Effect.Effect<void> = Effect.whileLoop({
+      while: () => batch.length < size,
+      body: () => Queue.takeBetween(buffer, 1, size - batch.length),
+      step: (more) => batch.push(...more)
+    }).pipe(Effect.catchCause(() => Effect.void)) // the buffer ended: the batch is what there is
+    return Effect.timeoutOption(fill, timeout).pipe(
+      Effect.as(batch),
+      Effect.onInterrupt(() => Effect.forEach(batch, (msg) => Effect.ignore(msg.nak()), { discard: true }))
+    )
+  })
+
+/**
  * Declares the stream, creates (or updates) the consumer, starts pulling and
  * the workers; returns once the subscriber is live. Released with the
  * current scope, gracefully.
  */
 export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, config: JetStreamSubscriberConfig<A>) {
   const { client } = runtime
-  const { ackPolicy, concurrency, deadLetter, name, stream, template } = config
+  const { ackPolicy, concurrency, deadLetter, handling, name, stream, template } = config
+  const batchSize = handling._tag === "Batch" ? handling.size : 1
   const consumer = config.durable ?? `${Correlation.next().replace(/[^A-Za-z0-9_-]/g, "_")}_${++ephemeralIds}`
   const invalid = checkConsumer({ ...config, stream: stream.name, consumer })
   if (invalid !== undefined) return yield* Effect.fail(invalid)
@@ -227,7 +269,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     ackWait: config.ackWait,
     maxDeliver: config.maxDeliver,
     backoff: config.backoff,
-    maxAckPending: config.maxAckPending ?? concurrency,
+    maxAckPending: config.maxAckPending ?? concurrency * batchSize,
     description: config.description
   }
   if (config.durable === undefined) {
@@ -243,7 +285,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
   const consumeScope = yield* Scope.fork(layerScope)
   const workersScope = yield* Scope.fork(layerScope)
   const pull = yield* Stream.toPull(
-    client.jetstream.consumers.consume(stream.name, consumer, { bufferMessages: concurrency })
+    client.jetstream.consumers.consume(stream.name, consumer, { bufferMessages: concurrency * batchSize })
   ).pipe(Scope.provide(consumeScope))
 
   const maxDeliver = config.maxDeliver ?? -1
@@ -312,20 +354,30 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     return maxDeliver > 0 && message.deliveryCount >= maxDeliver ? giveUp(message, outcome.cause) : retry(message)
   }
 
-  const keepAlive = (message: JetStreamMessage): Effect.Effect<never> =>
-    Effect.forever(Effect.andThen(Effect.sleep(progressInterval), Effect.ignore(message.inProgress)))
+  const keepAlive = (messages: ReadonlyArray<JetStreamMessage>): Effect.Effect<never> =>
+    Effect.forever(Effect.andThen(
+      Effect.sleep(progressInterval),
+      Effect.forEach(messages, (message) => Effect.ignore(message.inProgress), { discard: true })
+    ))
 
-  const userHandler = config.handler
-  const handler = (payload: A, message: JetStreamMessage): Effect.Effect<unknown, unknown, unknown> => {
-    let handled = userHandler(payload, message)
-    if (ackPolicy === "ackFirst") handled = Effect.andThen(settlement("ack", message.ack), handled)
-    return config.inProgress ? Effect.raceFirst(handled, keepAlive(message)) : handled
+  /** The handler of `messages`, acked first under `ackFirst`, kept alive while it runs. */
+  const guarded = (
+    messages: ReadonlyArray<JetStreamMessage>,
+    handled: Effect.Effect<unknown, unknown, unknown>
+  ): Effect.Effect<unknown, unknown, unknown> => {
+    const acked = ackPolicy === "ackFirst"
+      ? Effect.andThen(Effect.forEach(messages, (message) => settlement("ack", message.ack), { discard: true }), handled)
+      : handled
+    return config.inProgress
+      ? Effect.raceFirst(acked, keepAlive(messages))
+      : acked
   }
 
   const dispatcher = yield* Subscriber.makeDispatcher(
     runtime,
-    { ...config, handler, settle },
-    `on the stream "${stream.name}" as consumer "${consumer}"`
+    { ...config, settle },
+    `on the stream "${stream.name}" as consumer "${consumer}"` +
+      (handling._tag === "Batch" ? ` in batches of up to ${handling.size}` : "")
   )
   let stopping = false
   const stoppedForGood = yield* Subscriber.StoppedForGood
@@ -341,17 +393,29 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     ),
     workersScope
   )
-  const stop = yield* Subscriber.startWorkers({
+  const toMessage = (msg: JsMsg) => toJetStreamMessage(msg, template, name)
+  const workers = {
     name,
     concurrency,
-    take: Effect.map(Queue.take(buffer), (msg) => [toJetStreamMessage(msg, template, name)]),
-    handle: dispatcher.handle,
     done: () => {},
-    // Left unacknowledged: the server redelivers them.
-    onAbandoned: (message) => Effect.logWarning(`interrupted the handler of message ${message.sequence}`),
     gracefulTimeout: runtime.gracefulTimeout,
     scope: workersScope
-  })
+  }
+  const stop = handling._tag === "Each"
+    ? yield* Subscriber.startWorkers({
+      ...workers,
+      take: Effect.map(Queue.take(buffer), (msg) => [toMessage(msg)]),
+      handle: dispatcher.handle((payload, message) => guarded([message], handling.handler(payload, message))),
+      // Left unacknowledged: the server redelivers them.
+      onAbandoned: (message) => Effect.logWarning(`interrupted the handler of message ${message.sequence}`)
+    })
+    : yield* Subscriber.startWorkers({
+      ...workers,
+      take: Effect.map(takeBatch(buffer, handling.size, handling.timeout), (batch) => [batch.map(toMessage)]),
+      handle: dispatcher.handleBatch((payloads, messages) => guarded(messages, handling.handler(payloads, messages))),
+      onAbandoned: (messages) =>
+        Effect.logWarning(`interrupted the handler of messages ${messages.map((message) => message.sequence).join(", ")}`)
+    })
 
   yield* Effect.addFinalizer(() => {
     stopping = true

@@ -191,10 +191,25 @@ export const toMessage = (msg: Msg, template: Subject.SubjectTemplate, name: str
   }
 }
 
-export interface Dispatcher<M extends Message> {
+/** A batch subscriber's handler: the decoded payloads of a batch, and their messages (same order). */
+export type BatchHandler<A, M extends Message> = (
+  payloads: ReadonlyArray<A>,
+  messages: ReadonlyArray<M>
+) => Effect.Effect<unknown, unknown, unknown>
+
+export interface Dispatcher<A, M extends Message> {
   readonly subscriberId: number
-  /** Decode, handler, reply, settle, in the message's context; `Effect.void` when all of it is already done. */
-  readonly handle: (message: M) => Effect.Effect<void>
+  /**
+   * Decode, `handler`, reply, settle, in the message's context; `Effect.void`
+   * when all of it is already done.
+   */
+  readonly handle: (handler: DispatchConfig<A, M>["handler"]) => (message: M) => Effect.Effect<void>
+  /**
+   * Decodes a batch (what does not decode is dropped and settled as such),
+   * runs `handler` once with the rest, if any, then settles each message with
+   * its outcome. Batches have no replies.
+   */
+  readonly handleBatch: (handler: BatchHandler<A, M>) => (messages: ReadonlyArray<M>) => Effect.Effect<void>
   /** Logs a failure and sends the error reply (for handlers interrupted on shutdown). */
   readonly afterFailure: (message: M, cause: Cause.Cause<unknown>) => Effect.Effect<void>
 }
@@ -208,12 +223,11 @@ export interface Dispatcher<M extends Message> {
  */
 export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
   runtime: BrokerRuntime,
-  config: DispatchConfig<A, M>,
+  config: Omit<DispatchConfig<A, M>, "handler">,
   where: string | undefined
 ) {
   const { client, observer } = runtime
   const { decode, encodeReply, name, queue, settle, template } = config
-  const handler = config.handler as (payload: A, message: Message) => Effect.Effect<unknown, unknown, unknown>
   const layerScope = yield* Effect.scope
   const subscriberId = ++subscriberIds
   yield* Effect.logInfo(liveLine(name, template, where))
@@ -280,15 +294,18 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
       ))
   }
 
-  const afterFailure = (message: Message, payload: Option.Option<A>, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
-    // A typed failure is the handler's expected outcome: one line with its tag
-    // and message. A defect is a bug: its cause, with the stack.
-    const { tag, text } = errorReply(cause, message.correlationId)
-    const effect = (Cause.hasInterruptsOnly(cause)
+  // A typed failure is the handler's expected outcome: one line with its tag
+  // and message. A defect is a bug: its cause, with the stack.
+  const logFailure = (cause: Cause.Cause<unknown>, tag: string, text: string): Effect.Effect<void> =>
+    Cause.hasInterruptsOnly(cause)
       ? Effect.logWarning("handler interrupted")
       : Cause.hasDies(cause)
       ? Effect.logError("handler failed", cause)
-      : Effect.logWarning(`handler failed with ${tag}: ${text}`)).pipe(Effect.andThen(replyError(message, tag, text)))
+      : Effect.logWarning(`handler failed with ${tag}: ${text}`)
+
+  const afterFailure = (message: Message, payload: Option.Option<A>, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+    const { tag, text } = errorReply(cause, message.correlationId)
+    const effect = logFailure(cause, tag, text).pipe(Effect.andThen(replyError(message, tag, text)))
     return observer?.onHandled === undefined
       ? effect
       : effect.pipe(Effect.andThen(observer.onHandled({ subscriberId, message, payload, exit: Exit.failCause(cause) })))
@@ -369,16 +386,10 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
    * is not run again: only its follow-up is, `Effect.void` when there is
    * nothing to do (no reply, no observer, no settling).
    */
-  const dispatch = (message: Message): Effect.Effect<void> => {
+  const dispatch = (handler: DispatchConfig<A, M>["handler"], message: M): Effect.Effect<void> => {
     const decoded = decode(message.data, message.contentType)
     if (decoded instanceof Codec.DecodeFailure) return settled(onDecodeFailure(message, decoded.reason), message, decoded)
-    let handled: Effect.Effect<unknown, unknown>
-    try {
-      handled = handler(decoded, message) as Effect.Effect<unknown, unknown>
-    } catch (defect) {
-      // A handler that throws instead of returning an Effect fails like one that dies.
-      handled = Exit.die(defect)
-    }
+    const handled = call(() => handler(decoded, message))
     if (Exit.isExit(handled)) {
       return settled(
         Exit.isSuccess(handled)
@@ -399,27 +410,89 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
    * handler is called right away; with one, inside the span and after
    * `onReceived`.
    */
-  const handle = (message: Message): Effect.Effect<void> => {
+  const handle = (handler: DispatchConfig<A, M>["handler"]) => (message: M): Effect.Effect<void> => {
     if (!tracing && observer?.onReceived === undefined) {
-      const effect = dispatch(message)
+      const effect = dispatch(handler, message)
       return effect === Effect.void ? effect : withMessage(effect, message, undefined)
     }
-    let effect = Effect.suspend(() => dispatch(message))
+    let effect = Effect.suspend(() => dispatch(handler, message))
     if (observer?.onReceived !== undefined) effect = Effect.andThen(observer.onReceived({ subscriberId, message }), effect)
     if (!tracing) return withMessage(effect, message, undefined)
     const body = effect
     return Effect.useSpan(`process ${template.template}`, spanOptions(message), (span) => withMessage(body, message, span))
   }
 
+  /**
+   * A batch in one context: the subscriber's log annotations and the batch
+   * size (its messages' subjects and correlation ids differ), no
+   * `NatsMessage`, and when tracing one consumer span for the batch.
+   */
+  const dispatchBatch = (handler: BatchHandler<A, M>, messages: ReadonlyArray<M>): Effect.Effect<void> => {
+    const payloads: Array<A> = []
+    const decodedMessages: Array<M> = []
+    const undecodable: Array<Effect.Effect<void>> = []
+    for (const message of messages) {
+      const decoded = decode(message.data, message.contentType)
+      if (decoded instanceof Codec.DecodeFailure) {
+        undecodable.push(settled(withMessage(onDecodeFailure(message, decoded.reason), message, undefined), message, decoded))
+      } else {
+        payloads.push(decoded)
+        decodedMessages.push(message)
+      }
+    }
+    const rejected = Effect.all(undecodable, { discard: true })
+    if (payloads.length === 0) return rejected
+    const settleAll = (exit: Exit.Exit<unknown, unknown>) =>
+      Effect.forEach(decodedMessages, (message, i) => {
+        const observed = observer?.onHandled === undefined
+          ? Effect.void
+          : observer.onHandled({ subscriberId, message, payload: Option.some(payloads[i]!), exit })
+        return settled(observed, message, exit)
+      }, { discard: true })
+    const body = Effect.matchCauseEffect(call(() => handler(payloads, decodedMessages)), {
+      onSuccess: (value) => settleAll(Exit.succeed(value)),
+      onFailure: (cause) => {
+        const { tag, text } = errorReply(cause, decodedMessages[0]!.correlationId)
+        return Effect.andThen(logFailure(cause, tag, text), settleAll(Exit.failCause(cause)))
+      }
+    }).pipe(
+      Effect.annotateLogs({ subscriber: name, batch_size: payloads.length })
+    )
+    const received = observer?.onReceived === undefined
+      ? body
+      : Effect.andThen(Effect.forEach(decodedMessages, (message) => observer.onReceived!({ subscriberId, message })), body)
+    const traced = !tracing ? received : Effect.withSpan(received, `process ${template.template}`, {
+      kind: "consumer",
+      root: true,
+      attributes: {
+        "messaging.system": "nats",
+        "messaging.operation.type": "process",
+        "messaging.destination.template": template.template,
+        "messaging.batch.message_count": payloads.length
+      }
+    })
+    return Effect.andThen(rejected, traced)
+  }
+
   return {
     subscriberId,
     handle,
+    handleBatch: (handler) => (messages) => dispatchBatch(handler, messages),
     afterFailure: (message, cause) =>
       afterFailure(message, Option.none(), cause).pipe(
         Effect.annotateLogs({ subject: message.subject, correlation_id: message.correlationId })
       )
-  } satisfies Dispatcher<M> as Dispatcher<M>
+  } satisfies Dispatcher<A, M> as Dispatcher<A, M>
 })
+
+/** Calls a handler; one that throws instead of returning an Effect fails like one that dies. */
+const call = (handler: () => Effect.Effect<unknown, unknown, unknown>): Effect.Effect<unknown, unknown> => {
+  try {
+    return handler() as Effect.Effect<unknown, unknown>
+  } catch (defect) {
+    return Exit.die(defect)
+  }
+}
 
 /**
  * `concurrency` workers taking from `take` and handling inline, so no fiber is
@@ -432,7 +505,7 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
  * graceful timeout, then interrupt them and report their messages to
  * `onAbandoned`.
  */
-export const startWorkers = Effect.fnUntraced(function*<M extends Message>(options: {
+export const startWorkers = Effect.fnUntraced(function*<M>(options: {
   readonly name: string
   readonly concurrency: number
   readonly take: Effect.Effect<ReadonlyArray<M>, Cause.Done>
@@ -571,7 +644,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
     name,
     concurrency,
     take: Effect.map(takeMsgs, (msgs) => msgs.map((msg) => toMessage(msg, template, name))),
-    handle: dispatcher.handle,
+    handle: dispatcher.handle(config.handler),
     done: (message) => {
       pendingMessages--
       pendingBytes -= message.data.length
