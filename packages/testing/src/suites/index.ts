@@ -8,7 +8,7 @@
  * NatsClientSuite.suite({ name: "my-adapter", layer: () => MyAdapter.layer() })
  * ```
  *
- * `ObjectStoreSuite` needs `@nats-effect/object-store` installed, `KeyValueSuite`,
+ * `ObjectStoreSuite` and `ObjectWatcherSuite` need `@nats-effect/object-store` installed, `KeyValueSuite`,
  * `KeyValueWatcherSuite` and `KeyValueStoreSuite` `@nats-effect/kv`.
  *
  * @since 0.1.0
@@ -21,3 +21,4 @@ export * as NatsBrokerJetStreamSuite from "./NatsBrokerJetStreamSuite.ts"
 export * as NatsBrokerSuite from "./NatsBrokerSuite.ts"
 export * as NatsClientSuite from "./NatsClientSuite.ts"
 export * as ObjectStoreSuite from "./ObjectStoreSuite.ts"
+export * as ObjectWatcherSuite from "./ObjectWatcherSuite.ts"
