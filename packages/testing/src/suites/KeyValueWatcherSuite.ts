@@ -151,6 +151,25 @@ export const suite = (adapter: Adapter) =>
           }))
         }))
 
+      it.effect("hands over the values stored before the layer was built, then the changes", () =>
+        Effect.gen(function*() {
+          const bucket = yield* newBucket
+          const kv = yield* KeyValue.make({ bucket })
+          yield* kv.put("k.old", "before")
+          yield* kv.put("k.gone", "x")
+          yield* kv.delete("k.gone")
+          const received = yield* Queue.unbounded<Seen>()
+          const app = KeyValue.watcher(bucket, "k.*", {}, (value, message) => Queue.offer(received, seen(value, message)))
+          yield* withApp(app, Effect.gen(function*() {
+            yield* kv.put("k.new", "after")
+            const changes = [yield* Queue.take(received), yield* Queue.take(received)]
+            assert.deepStrictEqual(changes.map((change) => [change.key, change.value]), [
+              ["k.old", "before"],
+              ["k.new", "after"]
+            ])
+          }))
+        }))
+
       it.effect("watches before afterStartup runs", () =>
         Effect.gen(function*() {
           const bucket = yield* newBucket
