@@ -862,7 +862,11 @@ export interface WatcherOptions<I, A, M extends Message> {
   readonly name?: string | undefined
   /** Handlers running at once; default 1, which handles the items in order. */
   readonly concurrency?: number | undefined
-  /** The watch of `filter` (`keys` with `*` for each `{param}`), opened when the layer is built, closed when it is released. */
+  /**
+   * The watch of `filter` (`keys` with `*` for each `{param}`), read from when the layer is built, closed
+   * when it is released. A consumer is created on the first read, possibly after `afterStartup` ran: a
+   * source that must not miss what `afterStartup` writes starts from a revision read when it is made.
+   */
   readonly source: (filter: string) => Stream.Stream<I, unknown>
   /** The item's key, the message's `subject`. */
   readonly subjectOf: (item: I) => string
@@ -877,8 +881,8 @@ export interface WatcherOptions<I, A, M extends Message> {
  * object store's): the building block of `KeyValue.watcher` and
  * `ObjectStore.watcher`. The handler runs as a subscriber's does (in the
  * message's context, `NatsMessage` provided, failures logged and the
- * watcher goes on), the watch is open when the layer is built (so before
- * `afterStartup` runs), pulled only as fast as the handlers take its items,
+ * watcher goes on), the watch is read from when the layer is built (see
+ * `source`), pulled only as fast as the handlers take its items,
  * and closed on shutdown after the handlers in flight finish (within the
  * broker's `gracefulTimeout`). A watch that fails stops the watcher for
  * good, as a subscription does.

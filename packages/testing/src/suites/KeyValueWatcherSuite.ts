@@ -10,9 +10,9 @@
  * @since 0.1.0
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { NatsBroker, NatsMessage } from "@nats-effect/core"
+import { NatsBroker, NatsError, NatsMessage } from "@nats-effect/core"
 import { KeyValue } from "@nats-effect/kv"
-import { Effect, Layer, Option, Queue, Schema } from "effect"
+import { Cause, Effect, Exit, Layer, Option, Queue, Schema } from "effect"
 import type { Adapter } from "../Adapters.ts"
 import { text, unique } from "../internal/fixtures.ts"
 
@@ -183,6 +183,19 @@ export const suite = (adapter: Adapter) =>
           yield* withApp(app, Effect.gen(function*() {
             assert.strictEqual((yield* Queue.take(received)).value, "at startup")
           }))
+        }))
+
+      it.effect("ends NatsBroker.launch when the bucket is deleted under the watcher", () =>
+        Effect.gen(function*() {
+          const bucket = yield* newBucket
+          const app = KeyValue.watcher(bucket, "k", {}, () => Effect.void).pipe(
+            NatsBroker.afterStartup(Effect.flatMap(KeyValue.make({ bucket }), (kv) => kv.destroy())),
+            Layer.provideMerge(NatsBroker.layer)
+          )
+          const exit = yield* Effect.exit(NatsBroker.launch(app))
+          const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : Option.none()
+          assert.isTrue(Option.isSome(error) && NatsError.isNatsError(error.value))
+          assert.strictEqual(Option.isSome(error) && NatsError.isNatsError(error.value) && error.value.reason._tag, "ConnectionError")
         }))
 
       it.effect("goes on after a handler fails", () =>

@@ -167,12 +167,14 @@ export const onSourceEnd = (
 ) =>
 (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
   if (isStopping()) return Effect.logDebug("subscription ended")
-  // A watch's source fails with its own errors (a `KeyValueError`): the reason is then the one below.
-  const error = Option.filter(Cause.findErrorOption(cause), (error): error is NatsError => isNatsError(error))
-  const reason = Option.isSome(error) ? error.value : fromReason(new ConnectionError({ message: ended }))
+  const failure = Option.filter(Cause.findErrorOption(cause), (error) => !Cause.isDone(error))
+  // A watch's source fails with its own errors (a `KeyValueError`): logged as they are, the app ends with `ended`.
+  const reason = Option.isSome(failure) && isNatsError(failure.value)
+    ? failure.value
+    : fromReason(new ConnectionError({ message: ended }))
   const logged = Effect.logError(
     "the subscription failed; this subscriber stops for good",
-    Option.isSome(error) ? cause : Cause.fail(reason)
+    Option.isSome(failure) ? cause : Cause.fail(reason)
   )
   return stoppedForGood === undefined ? logged : Effect.andThen(logged, Deferred.fail(stoppedForGood, reason))
 }
