@@ -45,7 +45,7 @@
  *
  * @since 0.1.0
  */
-import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, type Metric, Result, Semaphore, Tracer } from "effect"
+import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, type Metric, Result, Semaphore, type Stream, Tracer } from "effect"
 import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetStreamPublishOptions as ClientJetStreamPublishOptions, PubAck, StreamConfig } from "./NatsClient.ts"
 import { NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
@@ -59,6 +59,7 @@ import * as JetStreamSubscriber from "./internal/broker/jetstream.ts"
 import type * as ObserverEvents from "./internal/broker/observer.ts"
 import * as Subject from "./internal/broker/subject.ts"
 import * as Subscriber from "./internal/broker/subscriber.ts"
+import * as Watcher from "./internal/broker/watcher.ts"
 
 // ---------------------------------------------------------------------------
 // Payload types
@@ -829,14 +830,7 @@ const subscriberLayer = (
     if (typeof template === "string") {
       return yield* Effect.die(fromReason(new InvalidSubject({ subject, message: template })))
     }
-    const declared = options.concurrency ?? 1
-    if (!Number.isInteger(declared) || declared < 1) {
-      return yield* Effect.die(
-        new RangeError(`the concurrency of the subscriber "${subject}" must be a positive integer, got ${declared}`)
-      )
-    }
-    const cap = yield* MaxConcurrency
-    const concurrency = cap === undefined ? declared : Math.max(1, Math.min(declared, cap))
+    const concurrency = yield* resolveConcurrency(subject, options.concurrency)
     const broker = yield* NatsBroker
     const common = {
       name: options.name ?? subject,
@@ -894,6 +888,76 @@ const batchHandling = (
   }
   return { _tag: "Batch", size: batch.size, timeout, handler }
 }
+
+/** The declared concurrency (default 1), within `MaxConcurrency`; not a positive integer: a defect. */
+const resolveConcurrency = (subject: string, declared: number = 1): Effect.Effect<number> =>
+  !Number.isInteger(declared) || declared < 1
+    ? Effect.die(new RangeError(`the concurrency of the subscriber "${subject}" must be a positive integer, got ${declared}`))
+    : Effect.gen(function*() {
+      const cap = yield* MaxConcurrency
+      return cap === undefined ? declared : Math.max(1, Math.min(declared, cap))
+    })
+
+/** How a watch's items become a watcher's messages. */
+export interface WatcherOptions<I, A, M extends Message> {
+  /** The keys watched, with `{param}` tokens (`flags.{name}`); a message's `params` come from its `subject`. */
+  readonly keys: string
+  /** What the live line says after `listening on <keys>`: `in the KV bucket "config"`. */
+  readonly where: string
+  /** Default: `keys`. */
+  readonly name?: string | undefined
+  /** Handlers running at once; default 1, which handles the items in order. */
+  readonly concurrency?: number | undefined
+  /**
+   * The watch of `filter` (`keys` with `*` for each `{param}`), read from when the layer is built, closed
+   * when it is released. A consumer is created on the first read, possibly after `afterStartup` ran: a
+   * source that must not miss what `afterStartup` writes starts from a revision read when it is made.
+   */
+  readonly source: (filter: string) => Stream.Stream<I, unknown>
+  /** The item's key, the message's `subject`. */
+  readonly subjectOf: (item: I) => string
+  /** The item as the handler's message, given the fields every message has. */
+  readonly toMessage: (item: I, base: Message) => M
+  /** The handler's value, or why the item has none it can take (logged, the handler is not called). */
+  readonly decode: (message: M) => Result.Result<A, string>
+}
+
+/**
+ * A subscriber whose messages are the items of a watch (a KV bucket's, an
+ * object store's): the building block of `KeyValue.watcher` and
+ * `ObjectStore.watcher`. The handler runs as a subscriber's does (in the
+ * message's context, `NatsMessage` provided, failures logged and the
+ * watcher goes on), the watch is read from when the layer is built (see
+ * `source`), pulled only as fast as the handlers take its items,
+ * and closed on shutdown after the handlers in flight finish (within the
+ * broker's `gracefulTimeout`). A watch that fails stops the watcher for
+ * good, as a subscription does.
+ */
+export const watcher = <I, A, M extends Message, E, R>(
+  options: WatcherOptions<I, A, M>,
+  handler: (value: A, message: M) => Effect.Effect<unknown, E, R>
+): Layer.Layer<never, never, NatsBroker | Exclude<R, NatsMessage>> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const template = Subject.parse(options.keys)
+    if (typeof template === "string") {
+      return yield* Effect.die(fromReason(new InvalidSubject({ subject: options.keys, message: template })))
+    }
+    const broker = yield* NatsBroker
+    yield* Watcher.run(broker, {
+      name: options.name ?? options.keys,
+      template,
+      where: options.where,
+      concurrency: yield* resolveConcurrency(options.keys, options.concurrency),
+      source: options.source(template.subject),
+      subjectOf: options.subjectOf,
+      toMessage: options.toMessage,
+      decode: (message) => {
+        const decoded = options.decode(message)
+        return Result.isSuccess(decoded) ? decoded.success : new Codec.DecodeFailure(decoded.failure)
+      },
+      handler: handler as (value: A, message: M) => Effect.Effect<unknown, unknown, unknown>
+    })
+  })) as Layer.Layer<never, never, NatsBroker | Exclude<R, NatsMessage>>
 
 const streamSpec = (option: StreamOption): JetStreamSubscriber.StreamSpec => {
   if (typeof option === "string") return { name: option, config: {}, declare: true }

@@ -22,9 +22,9 @@
  *
  * @since 0.1.0
  */
-import type { NatsClient } from "@nats-effect/core"
-import type { Duration, Option, Schema, Stream } from "effect"
-import { Config, Context, Effect, Layer } from "effect"
+import { NatsBroker, type NatsClient, type NatsMessage } from "@nats-effect/core"
+import type { Duration } from "effect"
+import { Config, Context, Effect, Exit, Layer, Option, Result, Schema, Stream } from "effect"
 import { KeyValueStore } from "effect/persistence"
 import type { KeyValueError } from "./KeyValueError.ts"
 import * as Stores from "./internal/keyValueStore.ts"
@@ -59,9 +59,10 @@ export interface WatchOptions {
   /**
    * What comes before the updates: the last message of each key
    * (`"lastValue"`, the default), every message still stored (`"history"`),
-   * or nothing (`"updatesOnly"`).
+   * nothing (`"updatesOnly"`), or every message after a revision
+   * (`{ afterRevision }`: where an earlier watch left off).
    */
-  readonly include?: "lastValue" | "history" | "updatesOnly" | undefined
+  readonly include?: "lastValue" | "history" | "updatesOnly" | { readonly afterRevision: number } | undefined
   /** Leave delete and purge markers out. */
   readonly ignoreDeletes?: boolean | undefined
 }
@@ -320,3 +321,117 @@ export const layerKeyValueStore = (
   options: KeyValueOptions
 ): Layer.Layer<KeyValueStore.KeyValueStore, KeyValueError, NatsClient.NatsClient> =>
   Layer.effect(KeyValueStore.KeyValueStore, Effect.map(Buckets.make(options), Stores.toKeyValueStore))
+
+// ---------------------------------------------------------------------------
+// Watchers
+// ---------------------------------------------------------------------------
+
+/** A change of a key as a watcher's handler receives it: `subject` is the key, `params` its `{param}` tokens. */
+export interface WatchMessage extends NatsMessage.Message {
+  readonly bucket: string
+  readonly key: string
+  readonly revision: number
+  readonly operation: Operation
+  /** When the server stored it. */
+  readonly created: Date
+  /** How many changes the server had left to deliver after this one. */
+  readonly delta: number
+}
+
+export interface WatcherOptions<S extends ValueSchema | undefined = undefined> {
+  /** Values decoded from JSON through this Schema's JSON codec; without it, the bytes. */
+  readonly schema?: S
+  /**
+   * What comes before the changes: the value of each key when the layer is
+   * built (`"lastValue"`, the default; deleted keys left out; a key changed
+   * while the watch starts comes with those changes instead), every message still
+   * stored (`"history"`), or nothing (`"updatesOnly"`).
+   */
+  readonly include?: "lastValue" | "history" | "updatesOnly" | undefined
+  /** Leave delete and purge markers out. */
+  readonly ignoreDeletes?: boolean | undefined
+  /** Handlers running at once; default 1, which handles the changes in revision order. */
+  readonly concurrency?: number | undefined
+  /** Default: `keys`. */
+  readonly name?: string | undefined
+}
+
+/** A watcher's value: the Schema's type, or bytes; `undefined` for a delete or a purge. */
+export type WatchedValue<S extends ValueSchema | undefined> = (S extends ValueSchema ? S["Type"] : Uint8Array) | undefined
+
+/**
+ * A subscriber to the changes of `keys` in `bucket` (FastStream's
+ * `kv_watch`): `keys` is a key or a filter (`flags.*`, `cfg.>`), with
+ * `{param}` tokens for the key's parts (`flags.{name}`). The handler gets
+ * the value (decoded by `schema` when given; `undefined` for a delete or a
+ * purge) and the change (`WatchMessage`, also `NatsMessage`), and can use
+ * the bucket as `KeyValue`. The bucket is opened (created when missing) and
+ * the watch started when the layer is built, so before `afterStartup` runs;
+ * with one handler at a time (the default) changes are handled in revision
+ * order. A value the Schema does not decode is logged and skipped; a failing
+ * handler is logged and the watcher goes on.
+ *
+ * ```ts
+ * const FlagWatcher = KeyValue.watcher("config", "flags.{name}", { schema: Schema.Boolean }, (on, message) =>
+ *   Effect.log(`${message.params.name} is ${on === undefined ? "gone" : on ? "on" : "off"}`))
+ * ```
+ */
+export const watcher = <S extends ValueSchema | undefined = undefined, E = never, R = never>(
+  bucket: string,
+  keys: string,
+  options: WatcherOptions<S>,
+  handler: (value: WatchedValue<S>, message: WatchMessage) => Effect.Effect<unknown, E, R>
+): Layer.Layer<never, KeyValueError, NatsClient.NatsClient | NatsBroker.NatsBroker | Exclude<R, KeyValue | NatsMessage.NatsMessage>> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const store = yield* Buckets.make({ bucket })
+    // The watch's consumer is created when it is first read, after the layer is built: it starts
+    // from the bucket's revision now, so changes made once the layer is built (by `afterStartup`) are seen.
+    const status = yield* store.status()
+    const now = status.streamInfo.state.lastSeq
+    const include = options.include ?? "lastValue"
+    const watch = (filter: string): Stream.Stream<Entry, KeyValueError> => {
+      const changes = store.watch({ key: filter, include: include === "history" ? "history" : { afterRevision: now } })
+      return include === "lastValue"
+        ? Stream.concat(
+          store.keys(filter).pipe(
+            Stream.mapEffect((key) => store.get(key)),
+            Stream.filter((found) => Option.isSome(found) && found.value.revision <= now),
+            Stream.map((found) => Option.getOrThrow(found))
+          ),
+          changes
+        )
+        : changes
+    }
+    const decodeValue = options.schema === undefined
+      ? (data: Uint8Array) => Result.succeed(data)
+      : watchDecoder(options.schema)
+    return NatsBroker.watcher({
+      keys,
+      where: `in the KV bucket "${bucket}"`,
+      name: options.name,
+      concurrency: options.concurrency,
+      source: (filter) =>
+        options.ignoreDeletes ? Stream.filter(watch(filter), (entry) => entry.operation === "PUT") : watch(filter),
+      subjectOf: (entry: Entry) => entry.key,
+      toMessage: (entry, base): WatchMessage => ({
+        ...base,
+        data: entry.value,
+        bucket,
+        key: entry.key,
+        revision: entry.revision,
+        operation: entry.operation,
+        created: entry.created,
+        delta: entry.delta
+      }),
+      decode: (message): Result.Result<WatchedValue<S>, string> =>
+        message.operation === "PUT" ? decodeValue(message.data) : Result.succeed(undefined)
+    }, (value, message) => Effect.provideService(handler(value, message), KeyValue, store))
+  })) as Layer.Layer<never, KeyValueError, NatsClient.NatsClient | NatsBroker.NatsBroker | Exclude<R, KeyValue | NatsMessage.NatsMessage>>
+
+const watchDecoder = (schema: ValueSchema) => {
+  const decode = Schema.decodeUnknownExit(Typed.jsonCodec(schema))
+  return (data: Uint8Array): Result.Result<any, string> => {
+    const exit = decode(Typed.textDecoder.decode(data))
+    return Exit.isSuccess(exit) ? Result.succeed(exit.value) : Result.fail(Typed.issueOf(exit.cause))
+  }
+}

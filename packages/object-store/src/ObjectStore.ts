@@ -31,9 +31,9 @@
  *
  * @since 0.1.0
  */
-import type { NatsClient } from "@nats-effect/core"
-import type { Duration, Scope, Stream } from "effect"
-import { Config, Context, Effect, Layer } from "effect"
+import { NatsBroker, type NatsClient, type NatsMessage } from "@nats-effect/core"
+import type { Duration, Scope } from "effect"
+import { Config, Context, Effect, Layer, Result, Stream } from "effect"
 import * as Store from "./internal/store.ts"
 import type { ObjectStoreError } from "./ObjectStoreError.ts"
 
@@ -99,6 +99,8 @@ export interface WatchOptions {
   readonly ignoreDeletes?: boolean | undefined
   /** Only changes made after the watch starts, not the current entries (overrides `includeHistory`). */
   readonly updatesOnly?: boolean | undefined
+  /** Only changes after this revision (where an earlier watch left off; overrides the two above). */
+  readonly afterRevision?: number | undefined
 }
 
 export interface SweepOptions {
@@ -301,3 +303,84 @@ export const Service = <Self>() =>
   // A subclass shares the key's string identity, so this layer provides it.
   return Object.assign(key, { options, layer: Layer.effect(key, make(options)) })
 }
+
+// ---------------------------------------------------------------------------
+// Watchers
+// ---------------------------------------------------------------------------
+
+/** A change of an object as a watcher's handler receives it: `subject` is the object's name. */
+export interface WatchMessage extends NatsMessage.Message {
+  readonly bucket: string
+  readonly info: ObjectInfo
+}
+
+export interface WatcherOptions {
+  /**
+   * Before the changes, every meta message still stored rather than the
+   * latest of each object when the layer is built (without it, deleted
+   * objects are left out of those; an object changed while the watch starts
+   * comes with those changes instead).
+   */
+  readonly includeHistory?: boolean | undefined
+  /** Leave deletions out. */
+  readonly ignoreDeletes?: boolean | undefined
+  /** Handlers running at once; default 1, which handles the changes in revision order. */
+  readonly concurrency?: number | undefined
+  /** Default: `objects in <bucket>`. */
+  readonly name?: string | undefined
+}
+
+/**
+ * A subscriber to the objects of `bucket` (FastStream's `obj_watch`): the
+ * handler gets the `ObjectInfo` of each new, changed or deleted object
+ * (`deleted: true`), with the change as `WatchMessage` (also `NatsMessage`),
+ * and can read the object through the bucket as `ObjectStore`. The bucket is
+ * opened (created when missing) and the watch started when the layer is
+ * built, so before `afterStartup` runs; with one handler at a time (the
+ * default) changes are handled in revision order. A failing handler is
+ * logged and the watcher goes on.
+ *
+ * ```ts
+ * const Uploads = ObjectStore.watcher("uploads", {}, (info) =>
+ *   Effect.gen(function*() {
+ *     const os = yield* ObjectStore.ObjectStore
+ *     if (!info.deleted) yield* Effect.log(`${info.name}: ${(yield* os.getBytes(info.name)).length} bytes`)
+ *   }))
+ * ```
+ */
+export const watcher = <E = never, R = never>(
+  bucket: string,
+  options: WatcherOptions,
+  handler: (info: ObjectInfo, message: WatchMessage) => Effect.Effect<unknown, E, R>
+): Layer.Layer<
+  never,
+  ObjectStoreError,
+  NatsClient.NatsClient | NatsBroker.NatsBroker | Exclude<R, ObjectStore | NatsMessage.NatsMessage>
+> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const store = yield* make({ bucket })
+    // The watch's consumer is created when it is first read, after the layer is built: it starts
+    // from the bucket's revision now, so changes made once the layer is built (by `afterStartup`) are seen.
+    const now = (yield* store.status()).streamInfo.state.lastSeq
+    const changes = store.watch({ afterRevision: now, ignoreDeletes: options.ignoreDeletes })
+    const watch = options.includeHistory
+      ? store.watch({ includeHistory: true, ignoreDeletes: options.ignoreDeletes })
+      : Stream.concat(
+        Stream.fromIterableEffect(store.list()).pipe(Stream.filter((info) => info.revision <= now)),
+        changes
+      )
+    return NatsBroker.watcher({
+      keys: ">",
+      where: `in the object store "${bucket}"`,
+      name: options.name ?? `objects in ${bucket}`,
+      concurrency: options.concurrency,
+      source: () => watch,
+      subjectOf: (info: ObjectInfo) => info.name,
+      toMessage: (info, base): WatchMessage => ({ ...base, bucket, info }),
+      decode: (message) => Result.succeed(message.info)
+    }, (info, message) => Effect.provideService(handler(info, message), ObjectStore, store))
+  })) as Layer.Layer<
+    never,
+    ObjectStoreError,
+    NatsClient.NatsClient | NatsBroker.NatsBroker | Exclude<R, ObjectStore | NatsMessage.NatsMessage>
+  >

@@ -390,7 +390,13 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
 
   const watch = (options: WatchOptions = {}) =>
     entries(asFilters(options.key), {
-      deliver: options.include === "history" ? "all" : options.include === "updatesOnly" ? "new" : "last_per_subject"
+      deliver: typeof options.include === "object"
+        ? { startSequence: options.include.afterRevision + 1 }
+        : options.include === "history"
+        ? "all"
+        : options.include === "updatesOnly"
+        ? "new"
+        : "last_per_subject"
     }).pipe(Stream.filter((entry) => !(options.ignoreDeletes && entry.operation !== "PUT")))
 
   const streamInfo = js.streams.info(stream).pipe(Effect.mapError(fromNatsError(bucket)))

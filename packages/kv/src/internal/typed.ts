@@ -7,15 +7,18 @@ import { Cause, Effect, Exit, Option, Schema, Stream } from "effect"
 import type { Bucket, Entry, TypedBucket, ValueSchema } from "../KeyValue.ts"
 import * as Errors from "../KeyValueError.ts"
 
-const textDecoder = new TextDecoder()
+export const textDecoder = new TextDecoder()
 
-const issueOf = (cause: Cause.Cause<unknown>): string => {
+export const issueOf = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
   return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ")
 }
 
+/** Values as JSON text, through the Schema's JSON codec. */
+export const jsonCodec = <S extends ValueSchema>(schema: S) => Schema.fromJsonString(Schema.toCodecJson(schema))
+
 export const typed = <S extends ValueSchema>(schema: S) => (bucket: Bucket): TypedBucket<S["Type"]> => {
-  const json = Schema.fromJsonString(Schema.toCodecJson(schema))
+  const json = jsonCodec(schema)
   const encode = Schema.encodeExit(json)
   const decode = Schema.decodeUnknownExit(json)
   const name = bucket.bucket

@@ -634,7 +634,13 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
 
   const watch = (options: WatchOptions = {}) =>
     metaStream({
-      deliver: options.updatesOnly ? "new" : options.includeHistory ? "all" : "last_per_subject"
+      deliver: options.afterRevision !== undefined
+        ? { startSequence: options.afterRevision + 1 }
+        : options.updatesOnly
+        ? "new"
+        : options.includeHistory
+        ? "all"
+        : "last_per_subject"
     }).pipe(Stream.filter((info) => !(options.ignoreDeletes && info.deleted)))
 
   const remove = (name: string) =>

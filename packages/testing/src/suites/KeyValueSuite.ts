@@ -506,6 +506,17 @@ export const suite = (adapter: Adapter) =>
           yield* Fiber.interrupt(updates)
         }))
 
+      it.effect("watch with afterRevision gives every message after that revision", () =>
+        Effect.gen(function*() {
+          const kv = yield* open({ history: 5 })
+          yield* kv.put("a", "1")
+          const from = yield* kv.put("b", "2")
+          yield* kv.delete("a")
+          yield* kv.put("b", "3")
+          const entries = yield* kv.watch({ include: { afterRevision: from } }).pipe(Stream.take(2), Stream.runCollect)
+          assert.deepStrictEqual(entries.map(summary), [["a", "DEL", ""], ["b", "PUT", "3"]])
+        }))
+
       // -----------------------------------------------------------------------
       // Typed buckets and services
       // -----------------------------------------------------------------------

@@ -494,6 +494,17 @@ export const suite = (adapter: Adapter) =>
           yield* Fiber.interrupt(watching)
         }))
 
+      it.effect("watch with afterRevision gives every change after that revision", () =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          yield* store.putBytes("before", "1")
+          const from = yield* store.putBytes("from", "2")
+          yield* store.putBytes("after", "3")
+          yield* store.delete("before")
+          const infos = yield* store.watch({ afterRevision: from.revision }).pipe(Stream.take(2), Stream.runCollect)
+          assert.deepStrictEqual(infos.map((info) => [info.name, info.deleted]), [["after", false], ["before", true]])
+        }))
+
       it.effect("watch options: ignoreDeletes, includeHistory, updatesOnly", () =>
         Effect.gen(function*() {
           const store = yield* open()

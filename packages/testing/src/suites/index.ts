@@ -8,15 +8,17 @@
  * NatsClientSuite.suite({ name: "my-adapter", layer: () => MyAdapter.layer() })
  * ```
  *
- * `ObjectStoreSuite` needs `@nats-effect/object-store` installed, `KeyValueSuite`
- * and `KeyValueStoreSuite` `@nats-effect/kv`.
+ * `ObjectStoreSuite` and `ObjectWatcherSuite` need `@nats-effect/object-store` installed, `KeyValueSuite`,
+ * `KeyValueWatcherSuite` and `KeyValueStoreSuite` `@nats-effect/kv`.
  *
  * @since 0.1.0
  */
 export * as JetStreamSuite from "./JetStreamSuite.ts"
 export * as KeyValueStoreSuite from "./KeyValueStoreSuite.ts"
 export * as KeyValueSuite from "./KeyValueSuite.ts"
+export * as KeyValueWatcherSuite from "./KeyValueWatcherSuite.ts"
 export * as NatsBrokerJetStreamSuite from "./NatsBrokerJetStreamSuite.ts"
 export * as NatsBrokerSuite from "./NatsBrokerSuite.ts"
 export * as NatsClientSuite from "./NatsClientSuite.ts"
 export * as ObjectStoreSuite from "./ObjectStoreSuite.ts"
+export * as ObjectWatcherSuite from "./ObjectWatcherSuite.ts"

@@ -34,7 +34,7 @@ import {
   Tracer
 } from "effect"
 import type { Headers, Msg, NatsClient } from "../../NatsClient.ts"
-import { ConnectionError, fromReason, type NatsError } from "../../NatsError.ts"
+import { ConnectionError, fromReason, isNatsError, type NatsError } from "../../NatsError.ts"
 import * as NatsHeaders from "../../NatsHeaders.ts"
 import * as NatsTracing from "../../NatsTracing.ts"
 import type { Message } from "../../NatsMessage.ts"
@@ -72,7 +72,8 @@ export interface DispatchConfig<A, M extends Message = Message> {
   readonly name: string
   readonly template: Subject.SubjectTemplate
   readonly queue: string | undefined
-  readonly decode: Codec.Decoder<A>
+  /** The payload from the body; a watcher's decoding also reads its message (a delete has no value). */
+  readonly decode: (data: Uint8Array, contentType: string | undefined, message: M) => A | Codec.DecodeFailure
   readonly encodeReply: Codec.Encoder
   readonly handler: (payload: A, message: M) => Effect.Effect<unknown, unknown, unknown>
   /**
@@ -164,13 +165,16 @@ export const onSourceEnd = (
   stoppedForGood: Deferred.Deferred<never, NatsError> | undefined,
   ended: string
 ) =>
-(cause: Cause.Cause<NatsError | Cause.Done>): Effect.Effect<void> => {
+(cause: Cause.Cause<unknown>): Effect.Effect<void> => {
   if (isStopping()) return Effect.logDebug("subscription ended")
-  const error = Option.filter(Cause.findErrorOption(cause), (error): error is NatsError => !Cause.isDone(error))
-  const reason = Option.isSome(error) ? error.value : fromReason(new ConnectionError({ message: ended }))
+  const failure = Option.filter(Cause.findErrorOption(cause), (error) => !Cause.isDone(error))
+  // A watch's source fails with its own errors (a `KeyValueError`): logged as they are, the app ends with `ended`.
+  const reason = Option.isSome(failure) && isNatsError(failure.value)
+    ? failure.value
+    : fromReason(new ConnectionError({ message: ended }))
   const logged = Effect.logError(
     "the subscription failed; this subscriber stops for good",
-    Option.isSome(error) ? cause : Cause.fail(reason)
+    Option.isSome(failure) ? cause : Cause.fail(reason)
   )
   return stoppedForGood === undefined ? logged : Effect.andThen(logged, Deferred.fail(stoppedForGood, reason))
 }
@@ -387,7 +391,7 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
    * nothing to do (no reply, no observer, no settling).
    */
   const dispatch = (handler: DispatchConfig<A, M>["handler"], message: M): Effect.Effect<void> => {
-    const decoded = decode(message.data, message.contentType)
+    const decoded = decode(message.data, message.contentType, message)
     if (decoded instanceof Codec.DecodeFailure) return settled(onDecodeFailure(message, decoded.reason), message, decoded)
     const handled = call(() => handler(decoded, message))
     if (Exit.isExit(handled)) {
@@ -432,7 +436,7 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
     const decodedMessages: Array<M> = []
     const undecodable: Array<Effect.Effect<void>> = []
     for (const message of messages) {
-      const decoded = decode(message.data, message.contentType)
+      const decoded = decode(message.data, message.contentType, message)
       if (decoded instanceof Codec.DecodeFailure) {
         undecodable.push(settled(withMessage(onDecodeFailure(message, decoded.reason), message, undefined), message, decoded))
       } else {
