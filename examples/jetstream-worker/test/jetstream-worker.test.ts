@@ -1,18 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
 import { NatsServer } from "@nats-effect/testing"
-import { Context, Effect, Layer, Logger } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { type Outcome, run, stream } from "../src/app.ts"
+import { recordingLogs } from "../../logs.ts"
 
-/** Runs `effect`, recording the messages it logs. */
-const recordingLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.suspend(() => {
-    const lines: Array<string> = []
-    const recorder = Logger.make(({ message }) => {
-      lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
-    })
-    return Effect.map(Effect.provide(effect, Logger.layer([recorder])), (value) => [value, lines] as const)
-  })
 
 /** Every job done but `broken.png`, dead-lettered after its three deliveries, each retry after its backoff delay. */
 const checkOutcome = (outcome: Outcome) => {

@@ -4,16 +4,8 @@ import { KeyValue } from "@nats-effect/kv"
 import { NatsServer } from "@nats-effect/testing"
 import { Context, Deferred, Effect, Layer, Logger, Stream } from "effect"
 import { FeatureFlags, run } from "../src/app.ts"
+import { recordingLogs } from "../../logs.ts"
 
-/** Runs `effect`, recording the messages it logs. */
-const recordingLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.suspend(() => {
-    const lines: Array<string> = []
-    const recorder = Logger.make(({ message }) => {
-      lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
-    })
-    return Effect.map(Effect.provide(effect, Logger.layer([recorder])), (value) => [value, lines] as const)
-  })
 
 const quiet = ["Hello, Ada", "HELLO, ADA!", "Hello, Ada"]
 

@@ -2,18 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { NatsBroker, NatsClient } from "@nats-effect/core"
 import { ObjectStore } from "@nats-effect/object-store"
 import { NatsServer } from "@nats-effect/testing"
-import { Context, Deferred, Effect, Layer, Logger } from "effect"
+import { Context, Deferred, Effect, Layer } from "effect"
 import { FileChecked, Handler, run } from "../src/app.ts"
+import { recordingLogs } from "../../logs.ts"
 
-/** Runs `effect`, recording the messages it logs. */
-const recordingLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.suspend(() => {
-    const lines: Array<string> = []
-    const recorder = Logger.make(({ message }) => {
-      lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
-    })
-    return Effect.map(Effect.provide(effect, Logger.layer([recorder])), (value) => [value, lines] as const)
-  })
 
 describe("object storage example", () => {
   it.live("the handler gets Hi! and reads File mock, on the in-memory NATS", () =>
