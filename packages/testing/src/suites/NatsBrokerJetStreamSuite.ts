@@ -13,7 +13,7 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsBroker, NatsClient, NatsError, NatsHeaders, NatsMessage } from "@nats-effect/core"
-import { Deferred, Effect, Layer, Option, Queue, Schema } from "effect"
+import { Deferred, type Duration, Effect, Layer, Option, Queue, Schema, Stream } from "effect"
 import type { Adapter } from "../Adapters.ts"
 import { bytes, failure, recordingLogs, text, unique } from "../internal/fixtures.ts"
 
@@ -37,6 +37,22 @@ const streamName = Effect.gen(function*() {
   yield* Effect.addFinalizer(() => Effect.ignore(nats.jetstream.streams.delete(name)))
   return name
 })
+
+/**
+ * Completes once `duration` has passed by the server's clock, awaited instead
+ * of slept: a message left unacknowledged comes back after its consumer's ack
+ * wait.
+ */
+const serverElapsed = (duration: Duration.Input) =>
+  Effect.scoped(Effect.gen(function*() {
+    const nats = yield* client
+    const name = unique("TIMER")
+    yield* nats.jetstream.streams.add({ name, subjects: [name] })
+    yield* Effect.addFinalizer(() => Effect.ignore(nats.jetstream.streams.delete(name)))
+    yield* nats.jetstream.publish(name, new Uint8Array(0))
+    yield* nats.jetstream.consumers.add(name, { name: "timer", ackWait: duration })
+    yield* Stream.runDrain(Stream.take(nats.jetstream.consumers.consume(name, "timer"), 2))
+  }))
 
 const consumerInfo = (stream: string, consumer: string) =>
   Effect.flatMap(client, (nats) => Effect.andThen(nats.flush, nats.jetstream.consumers.info(stream, consumer)))
@@ -466,7 +482,7 @@ export const suite = (adapter: Adapter) =>
             { stream: name, durable: "slow", ackWait: "400 millis", inProgress },
             (_, message) =>
               // Work that takes longer than twice the ack wait.
-              Effect.andThen(Queue.offer(deliveries, message.deliveryCount), Effect.sleep("1 second"))
+              Effect.andThen(Queue.offer(deliveries, message.deliveryCount), serverElapsed("1 second"))
           )
           return yield* withApp(
             app,
