@@ -456,11 +456,17 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
         return send(handled === undefined ? undefined : NatsHeaders.get(handled.headers, Codec.TraceparentHeader), undefined)
       })
 
-  const publish = (
+  /**
+   * Encodes a payload and sends it in a `publish <subject>` producer span with
+   * the outgoing headers: what core and JetStream publishes share.
+   */
+  const encodeAndSend = <A>(
     subject: string,
     payload: unknown,
-    options?: PublishOptions<PayloadSchema | undefined>
-  ): Effect.Effect<void, NatsError> => {
+    options: PublishOptions<PayloadSchema | undefined> | undefined,
+    reply: string | undefined,
+    send: (data: Uint8Array, headers: HeadersInput) => Effect.Effect<A, NatsError>
+  ): Effect.Effect<A, NatsError> => {
     const encoded = Codec.encoderFor(options?.schema)(payload)
     if (Result.isFailure(encoded)) return Effect.fail(encodeFailure(subject, encoded.failure))
     const { contentType, data } = encoded.success
@@ -472,42 +478,33 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     }), (traceparent, span) => {
       const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
       span?.attribute("messaging.message.conversation_id", correlationId)
-      const reply = options?.replyTo
-      const published = client.publish(subject, data, { headers, reply })
+      const sent = send(data, headers)
       return observer?.onPublished === undefined
-        ? published
-        : Effect.andThen(published, observePublished("publish", subject, payload, data, headers, correlationId, reply))
+        ? sent
+        : Effect.tap(sent, () => observePublished("publish", subject, payload, data, headers, correlationId, reply))
     })
   }
+
+  const publish = (
+    subject: string,
+    payload: unknown,
+    options?: PublishOptions<PayloadSchema | undefined>
+  ): Effect.Effect<void, NatsError> =>
+    encodeAndSend(subject, payload, options, options?.replyTo, (data, headers) =>
+      client.publish(subject, data, { headers, reply: options?.replyTo }))
 
   const publishJetStream = (
     subject: string,
     payload: unknown,
     options: JetStreamPublishOptions<PayloadSchema | undefined>
-  ): Effect.Effect<PubAck, NatsError> => {
-    const encoded = Codec.encoderFor(options.schema)(payload)
-    if (Result.isFailure(encoded)) return Effect.fail(encodeFailure(subject, encoded.failure))
-    const { contentType, data } = encoded.success
-    return withTraceContext(() => `publish ${subject}`, "producer", () => ({
-      "messaging.system": "nats",
-      "messaging.operation.type": "publish",
-      "messaging.destination.name": subject,
-      "messaging.message.body.size": data.length
-    }), (traceparent, span) => {
-      const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
-      span?.attribute("messaging.message.conversation_id", correlationId)
-      const published = client.jetstream.publish(subject, data, {
+  ): Effect.Effect<PubAck, NatsError> =>
+    encodeAndSend(subject, payload, options, undefined, (data, headers) =>
+      client.jetstream.publish(subject, data, {
         headers,
         msgId: options.msgId,
         expect: options.expect,
         timeout: options.timeout
-      })
-      return observer?.onPublished === undefined ? published : Effect.tap(
-        published,
-        () => observePublished("publish", subject, payload, data, headers, correlationId, undefined)
-      )
-    })
-  }
+      }))
 
   const request = (
     subject: string,
