@@ -45,7 +45,7 @@
  *
  * @since 0.1.0
  */
-import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, type Metric, Result, Semaphore, type Stream, Tracer } from "effect"
+import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, type Metric, Result, type Scope, Semaphore, type Stream, Tracer } from "effect"
 import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetStreamPublishOptions as ClientJetStreamPublishOptions, PubAck, StreamConfig } from "./NatsClient.ts"
 import { NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
@@ -896,7 +896,7 @@ const resolveConcurrency = (subject: string, declared: number = 1): Effect.Effec
     })
 
 /** How a watch's items become a watcher's messages. */
-export interface WatcherOptions<I, A, M extends Message> {
+export interface WatcherOptions<I, A, M extends Message, EO = never> {
   /** The keys watched, with `{param}` tokens (`flags.{name}`); a message's `params` come from its `subject`. */
   readonly keys: string
   /** What the live line says after `listening on <keys>`: `in the KV bucket "config"`. */
@@ -906,11 +906,12 @@ export interface WatcherOptions<I, A, M extends Message> {
   /** Handlers running at once; default 1, which handles the items in order. */
   readonly concurrency?: number | undefined
   /**
-   * The watch of `filter` (`keys` with `*` for each `{param}`), read from when the layer is built, closed
-   * when it is released. A consumer is created on the first read, possibly after `afterStartup` ran: a
-   * source that must not miss what `afterStartup` writes starts from a revision read when it is made.
+   * Opens the watch of `filter` (`keys` with `*` for each `{param}`) when the layer is built, in a scope
+   * closed when it is released. A source that must not miss what `afterStartup` writes creates its
+   * consumer here (`NatsClient.jetstream.openOrdered`), not on the Stream's first read, which may come
+   * later. Failing to open fails the layer.
    */
-  readonly source: (filter: string) => Stream.Stream<I, unknown>
+  readonly source: (filter: string) => Effect.Effect<Stream.Stream<I, unknown>, EO, Scope.Scope>
   /** The item's key, the message's `subject`. */
   readonly subjectOf: (item: I) => string
   /** The item as the handler's message, given the fields every message has. */
@@ -930,10 +931,10 @@ export interface WatcherOptions<I, A, M extends Message> {
  * broker's `gracefulTimeout`). A watch that fails stops the watcher for
  * good, as a subscription does.
  */
-export const watcher = <I, A, M extends Message, E, R>(
-  options: WatcherOptions<I, A, M>,
+export const watcher = <I, A, M extends Message, E, R, EO = never>(
+  options: WatcherOptions<I, A, M, EO>,
   handler: (value: A, message: M) => Effect.Effect<unknown, E, R>
-): Layer.Layer<never, never, NatsBroker | Exclude<R, NatsMessage>> =>
+): Layer.Layer<never, EO, NatsBroker | Exclude<R, NatsMessage>> =>
   Layer.effectDiscard(Effect.gen(function*() {
     const template = Subject.parse(options.keys)
     if (typeof template === "string") {
@@ -954,7 +955,7 @@ export const watcher = <I, A, M extends Message, E, R>(
       },
       handler: handler as (value: A, message: M) => Effect.Effect<unknown, unknown, unknown>
     })
-  })) as Layer.Layer<never, never, NatsBroker | Exclude<R, NatsMessage>>
+  })) as Layer.Layer<never, EO, NatsBroker | Exclude<R, NatsMessage>>
 
 const streamSpec = (option: StreamOption): JetStreamSubscriber.StreamSpec => {
   if (typeof option === "string") return { name: option, config: {}, declare: true }

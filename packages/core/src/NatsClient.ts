@@ -329,6 +329,15 @@ export interface JetStream {
    * Fails with `StreamNotFound` when the stream is deleted while it is read.
    */
   readonly ordered: (stream: string, options?: OrderedConsumerOptions) => Stream.Stream<StoredMsg, NatsError>
+  /**
+   * `ordered`, with the consumer created (and its first pull sent) now rather
+   * than when the Stream is first read; deleted when the scope closes. A
+   * watch that must be live when a layer is built opens it so.
+   */
+  readonly openOrdered: (
+    stream: string,
+    options?: OrderedConsumerOptions
+  ) => Effect.Effect<Stream.Stream<StoredMsg, NatsError>, NatsError, Scope.Scope>
   /** Durable consumers with acknowledgement. */
   readonly consumers: {
     /** Creates the consumer, or updates it when it exists. */
@@ -425,7 +434,11 @@ export interface Driver {
     readonly publish: (msg: OutgoingMsg, timeout: Duration.Duration) => Effect.Effect<PubAck, NatsError>
     readonly streams: JetStream["streams"]
     readonly getMessage: JetStream["getMessage"]
-    readonly ordered: (stream: string, request: OrderedConsumerRequest) => Stream.Stream<StoredMsg, NatsError>
+    /** Creates the consumer in the scope (deleted when it closes) and returns its messages. */
+    readonly ordered: (
+      stream: string,
+      request: OrderedConsumerRequest
+    ) => Effect.Effect<Stream.Stream<StoredMsg, NatsError>, NatsError, Scope.Scope>
     readonly consumers: {
       readonly add: JetStream["consumers"]["add"]
       readonly info: JetStream["consumers"]["info"]

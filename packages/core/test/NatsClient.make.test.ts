@@ -56,7 +56,7 @@ const recordingDriver = () => {
         list: () => Effect.sync(() => (record("stream list"), []))
       },
       getMessage: (stream, query) => Effect.sync(() => (record("get message", stream, query), Option.none())),
-      ordered: (stream, request) => Stream.fromEffect(Effect.sync(() => record("ordered", stream, request))).pipe(Stream.drain),
+      ordered: (stream, request) => Effect.sync(() => (record("ordered", stream, request), Stream.empty)),
       consumers: {
         add: (stream, config) => Effect.sync(() => (record("consumer add", stream, config.name), consumerInfo)),
         info: (stream, name) => Effect.sync(() => (record("consumer info", stream, name), consumerInfo)),

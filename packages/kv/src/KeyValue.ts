@@ -23,7 +23,7 @@
  * @since 0.1.0
  */
 import { NatsBroker, type NatsClient, type NatsMessage } from "@nats-effect/core"
-import type { Duration } from "effect"
+import type { Duration, Scope } from "effect"
 import { Config, Context, Effect, Exit, Layer, Option, Result, Schema, Stream } from "effect"
 import { KeyValueStore } from "effect/persistence"
 import type { KeyValueError } from "./KeyValueError.ts"
@@ -131,6 +131,14 @@ export interface Store<Value, Input, Removed> {
    * just before a purge.
    */
   readonly watch: (options?: WatchOptions) => Stream.Stream<Entry<Value | Removed>, KeyValueError>
+  /**
+   * `watch`, with its consumer created now (not when the Stream is first
+   * read) and deleted when the scope closes: what it delivers is fixed when
+   * this returns, however late the Stream is read.
+   */
+  readonly openWatch: (
+    options?: WatchOptions
+  ) => Effect.Effect<Stream.Stream<Entry<Value | Removed>, KeyValueError>, KeyValueError, Scope.Scope>
   readonly status: () => Effect.Effect<BucketStatus, KeyValueError>
   /** Deletes the bucket and everything in it. */
   readonly destroy: () => Effect.Effect<void, KeyValueError>
@@ -384,24 +392,31 @@ export const watcher = <S extends ValueSchema | undefined = undefined, E = never
 ): Layer.Layer<never, KeyValueError, NatsClient.NatsClient | NatsBroker.NatsBroker | Exclude<R, KeyValue | NatsMessage.NatsMessage>> =>
   Layer.unwrap(Effect.gen(function*() {
     const store = yield* Buckets.make({ bucket })
-    // The watch's consumer is created when it is first read, after the layer is built: it starts
-    // from the bucket's revision now, so changes made once the layer is built (by `afterStartup`) are seen.
+    // Opened when the layer is built, from the bucket's revision now: changes made
+    // once it is built (by `afterStartup`) are seen, and none is missed while its
+    // first read waits (older servers, 2.9.10 among them, move a lagging consumer past them on a purge).
     const status = yield* store.status()
     const now = status.streamInfo.state.lastSeq
     const include = options.include ?? "lastValue"
-    const watch = (filter: string): Stream.Stream<Entry, KeyValueError> => {
-      const changes = store.watch({ key: filter, include: include === "history" ? "history" : { afterRevision: now } })
-      return include === "lastValue"
-        ? Stream.concat(
-          store.keys(filter).pipe(
-            Stream.mapEffect((key) => store.get(key)),
-            Stream.filter((found) => Option.isSome(found) && found.value.revision <= now),
-            Stream.map((found) => Option.getOrThrow(found))
-          ),
-          changes
-        )
-        : changes
-    }
+    const watch = (filter: string) =>
+      Effect.map(
+        store.openWatch({
+          key: filter,
+          include: include === "history" ? "history" : { afterRevision: now },
+          ignoreDeletes: options.ignoreDeletes
+        }),
+        (changes): Stream.Stream<Entry, KeyValueError> =>
+          include === "lastValue"
+            ? Stream.concat(
+              store.keys(filter).pipe(
+                Stream.mapEffect((key) => store.get(key)),
+                Stream.filter((found) => Option.isSome(found) && found.value.revision <= now),
+                Stream.map((found) => Option.getOrThrow(found))
+              ),
+              changes
+            )
+            : changes
+      )
     const decodeValue = options.schema === undefined
       ? (data: Uint8Array) => Result.succeed(data)
       : watchDecoder(options.schema)
@@ -410,8 +425,7 @@ export const watcher = <S extends ValueSchema | undefined = undefined, E = never
       where: `in the KV bucket "${bucket}"`,
       name: options.name,
       concurrency: options.concurrency,
-      source: (filter) =>
-        options.ignoreDeletes ? Stream.filter(watch(filter), (entry) => entry.operation === "PUT") : watch(filter),
+      source: watch,
       subjectOf: (entry: Entry) => entry.key,
       toMessage: (entry, base): WatchMessage => ({
         ...base,

@@ -184,8 +184,23 @@ export interface Bucket {
   readonly list: () => Effect.Effect<ReadonlyArray<ObjectInfo>, ObjectStoreError>
   /** Marks the object deleted and removes its chunks. */
   readonly delete: (name: string) => Effect.Effect<void, ObjectStoreError>
-  /** The current entries (unless `updatesOnly`), then every change, until interrupted. */
+  /**
+   * The current entries (unless `updatesOnly`), then every change, until
+   * interrupted. Older servers (nats-server 2.9.10 among them; fixed by
+   * nats-server pull request 3838, February 2023) move a consumer past the
+   * metas it has not delivered yet whenever an object is written (each meta
+   * is a rollup): a watch read more slowly than the bucket changes can miss
+   * changes there. The watch keeps reading ahead (its buffer) to narrow that.
+   */
   readonly watch: (options?: WatchOptions) => Stream.Stream<ObjectInfo, ObjectStoreError>
+  /**
+   * `watch`, with its consumer created now (not when the Stream is first
+   * read) and deleted when the scope closes: what it delivers is fixed when
+   * this returns, however late the Stream is read.
+   */
+  readonly openWatch: (
+    options?: WatchOptions
+  ) => Effect.Effect<Stream.Stream<ObjectInfo, ObjectStoreError>, ObjectStoreError, Scope.Scope>
   /**
    * Adds `name` as a link to an object: `target` names one in this bucket or
    * is the info of one in any bucket. Links to links and to deleted objects
@@ -359,15 +374,19 @@ export const watcher = <E = never, R = never>(
 > =>
   Layer.unwrap(Effect.gen(function*() {
     const store = yield* make({ bucket })
-    // The watch's consumer is created when it is first read, after the layer is built: it starts
-    // from the bucket's revision now, so changes made once the layer is built (by `afterStartup`) are seen.
+    // Opened when the layer is built, from the bucket's revision now: changes made
+    // once it is built (by `afterStartup`) are seen, and none is missed while its
+    // first read waits (older servers, 2.9.10 among them, move a lagging consumer past them on a rollup).
     const now = (yield* store.status()).streamInfo.state.lastSeq
-    const changes = store.watch({ afterRevision: now, ignoreDeletes: options.ignoreDeletes })
     const watch = options.includeHistory
-      ? store.watch({ includeHistory: true, ignoreDeletes: options.ignoreDeletes })
-      : Stream.concat(
-        Stream.fromIterableEffect(store.list()).pipe(Stream.filter((info) => info.revision <= now)),
-        changes
+      ? store.openWatch({ includeHistory: true, ignoreDeletes: options.ignoreDeletes })
+      : Effect.map(
+        store.openWatch({ afterRevision: now, ignoreDeletes: options.ignoreDeletes }),
+        (changes) =>
+          Stream.concat(
+            Stream.fromIterableEffect(store.list()).pipe(Stream.filter((info) => info.revision <= now)),
+            changes
+          )
       )
     return NatsBroker.watcher({
       keys: ">",

@@ -107,10 +107,10 @@ const expectationHeaders = (options: JetStreamPublishOptions | undefined): Recor
 }
 
 /** Fails a Stream or an Effect with the first problem found, or runs it. */
-const checkedEffect = <A>(
+const checkedEffect = <A, R = never>(
   problem: NatsError.NatsError | undefined,
-  effect: () => Effect.Effect<A, NatsError.NatsError>
-): Effect.Effect<A, NatsError.NatsError> => problem === undefined ? effect() : Effect.fail(problem)
+  effect: () => Effect.Effect<A, NatsError.NatsError, R>
+): Effect.Effect<A, NatsError.NatsError, R> => problem === undefined ? effect() : Effect.fail(problem)
 
 const checkedStream = <A>(
   problem: () => NatsError.NatsError | undefined,
@@ -359,26 +359,28 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
     )
   }
 
-  const ordered: JetStream["ordered"] = (stream, orderedOptions = {}) => {
-    const context = { operation: "ordered consumer", stream }
-    const bufferMessages = orderedOptions.bufferMessages ?? defaultBufferMessages
-    return checkedStream(
-      () =>
+  const openOrdered: JetStream["openOrdered"] = (stream, orderedOptions = {}) =>
+    Effect.suspend(() => {
+      const context = { operation: "ordered consumer", stream }
+      const bufferMessages = orderedOptions.bufferMessages ?? defaultBufferMessages
+      return checkedEffect(
         firstProblem(
           checkNames(context),
           checkPositive(bufferMessages, "bufferMessages", context),
           checkFilters(stream, undefined, orderedOptions.filterSubjects, context)
         ),
-      () =>
-        driver.jetstream.ordered(stream, {
-          filterSubjects: orderedOptions.filterSubjects ?? [],
-          deliver: orderedOptions.deliver ?? ("all" satisfies DeliverPolicy),
-          headersOnly: orderedOptions.headersOnly ?? false,
-          untilCaughtUp: orderedOptions.untilCaughtUp ?? false,
-          bufferMessages
-        })
-    )
-  }
+        () =>
+          driver.jetstream.ordered(stream, {
+            filterSubjects: orderedOptions.filterSubjects ?? [],
+            deliver: orderedOptions.deliver ?? ("all" satisfies DeliverPolicy),
+            headersOnly: orderedOptions.headersOnly ?? false,
+            untilCaughtUp: orderedOptions.untilCaughtUp ?? false,
+            bufferMessages
+          })
+      )
+    })
+
+  const ordered: JetStream["ordered"] = (stream, orderedOptions) => Stream.unwrap(openOrdered(stream, orderedOptions))
 
   const consumers: JetStream["consumers"] = {
     add: (stream, config) => {
@@ -425,6 +427,7 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
       streams,
       getMessage,
       ordered,
+      openOrdered,
       consumers
     }
   }

@@ -367,15 +367,21 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
       write(key, empty, { headers: Wire.markerHeaders[operation], revision: options?.revision })
     ).pipe(Effect.asVoid)
 
-  /** Stored messages of the bucket matching `filters`, as entries. */
+  /** Stored messages of the bucket matching `filters`, as entries, from a consumer created now. */
+  const openEntries = (filters: ReadonlyArray<string>, options: NatsClient.OrderedConsumerOptions) =>
+    Effect.flatMap(filterSubjects(filters), (subjects) =>
+      js.openOrdered(stream, { ...options, filterSubjects: subjects }).pipe(
+        Effect.mapError(fromNatsError(bucket)),
+        Effect.map((messages) =>
+          messages.pipe(
+            Stream.mapError(fromNatsError(bucket)),
+            Stream.map((msg) => Wire.toEntry(bucket, msg))
+          )
+        )
+      ))
+
   const entries = (filters: ReadonlyArray<string>, options: NatsClient.OrderedConsumerOptions) =>
-    Stream.unwrap(
-      Effect.map(filterSubjects(filters), (subjects) =>
-        js.ordered(stream, { ...options, filterSubjects: subjects }).pipe(
-          Stream.mapError(fromNatsError(bucket)),
-          Stream.map((msg) => Wire.toEntry(bucket, msg))
-        ))
-    )
+    Stream.unwrap(openEntries(filters, options))
 
   const asFilters = (filter: string | ReadonlyArray<string> | undefined): ReadonlyArray<string> =>
     filter === undefined ? [Wire.allKeys] : typeof filter === "string" ? [filter] : filter
@@ -388,16 +394,19 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
 
   const history = (key: string) => entries([key], { deliver: "all", untilCaughtUp: true })
 
-  const watch = (options: WatchOptions = {}) =>
-    entries(asFilters(options.key), {
-      deliver: typeof options.include === "object"
-        ? { startSequence: options.include.afterRevision + 1 }
-        : options.include === "history"
-        ? "all"
-        : options.include === "updatesOnly"
-        ? "new"
-        : "last_per_subject"
-    }).pipe(Stream.filter((entry) => !(options.ignoreDeletes && entry.operation !== "PUT")))
+  const openWatch = (options: WatchOptions = {}) =>
+    Effect.map(
+      openEntries(asFilters(options.key), {
+        deliver: typeof options.include === "object"
+          ? { startSequence: options.include.afterRevision + 1 }
+          : options.include === "history"
+          ? "all"
+          : options.include === "updatesOnly"
+          ? "new"
+          : "last_per_subject"
+      }),
+      Stream.filter((entry) => !(options.ignoreDeletes && entry.operation !== "PUT"))
+    )
 
   const streamInfo = js.streams.info(stream).pipe(Effect.mapError(fromNatsError(bucket)))
 
@@ -435,6 +444,11 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
     operation(...args).pipe(
       NatsTracing.withSpan(`KeyValue.${name}`, () => ({ kind, attributes: spanAttributes(args[0]) }))
     )
+  const tracedOpenWatch = (options?: WatchOptions) =>
+    Effect.map(openWatch(options), (changes) =>
+      changes.pipe(
+        NatsTracing.streamWithSpan("KeyValue.watch", () => ({ kind: "consumer", attributes: spanAttributes(options?.key) }))
+      ))
   const tracedStream = <Args extends Array<any>, A>(
     name: string,
     operation: (...args: Args) => Stream.Stream<A, KeyValueError>,
@@ -458,7 +472,8 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
     purge: traced("purge", "producer", mark("PURGE")),
     keys: tracedStream("keys", keys, (filter) => filter),
     history: tracedStream("history", history, (key) => key),
-    watch: tracedStream("watch", watch, (options) => options?.key),
+    watch: (options?: WatchOptions) => Stream.unwrap(tracedOpenWatch(options)),
+    openWatch: tracedOpenWatch,
     status: () => Effect.map(streamInfo, (info) => toStatus(bucket, info)),
     destroy: () => js.streams.delete(stream).pipe(Effect.mapError(fromNatsError(bucket))),
     purgeDeletes

@@ -73,6 +73,7 @@ export const typed = <S extends ValueSchema>(schema: S) => (bucket: Bucket): Typ
     keys: bucket.keys,
     history: (key) => Stream.mapEffect(bucket.history(key), decodeEntry),
     watch: (options) => Stream.mapEffect(bucket.watch(options), decodeEntry),
+    openWatch: (options) => Effect.map(bucket.openWatch(options), Stream.mapEffect(decodeEntry)),
     status: bucket.status,
     destroy: bucket.destroy,
     purgeDeletes: bucket.purgeDeletes

@@ -610,8 +610,8 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
     )
 
   /** The meta messages of the bucket, decoded; one that does not decode is logged and skipped. */
-  const metaStream = (options: NatsClient.OrderedConsumerOptions) =>
-    js.ordered(stream, { ...options, filterSubjects: [Wire.allMetaSubjects(bucket)] }).pipe(
+  const decodeMetas = (metas: Stream.Stream<NatsClient.StoredMsg, NatsError.NatsError>) =>
+    metas.pipe(
       Stream.mapError(fromNatsError(bucket)),
       Stream.mapEffect((msg) => {
         const decoded = Wire.decodeInfo(bucket, msg)
@@ -622,8 +622,13 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
       Stream.filter((info): info is ObjectInfo => info !== undefined)
     )
 
+  const metaConsumer = (options: NatsClient.OrderedConsumerOptions): NatsClient.OrderedConsumerOptions => ({
+    ...options,
+    filterSubjects: [Wire.allMetaSubjects(bucket)]
+  })
+
   const list = () =>
-    metaStream({ deliver: "last_per_subject", untilCaughtUp: true }).pipe(
+    decodeMetas(js.ordered(stream, metaConsumer({ deliver: "last_per_subject", untilCaughtUp: true }))).pipe(
       Stream.filter((info) => !info.deleted),
       Stream.runCollect,
       Tracing.withSpan("ObjectStore.list", () => ({
@@ -632,16 +637,24 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
       }))
     )
 
-  const watch = (options: WatchOptions = {}) =>
-    metaStream({
-      deliver: options.afterRevision !== undefined
-        ? { startSequence: options.afterRevision + 1 }
-        : options.updatesOnly
-        ? "new"
-        : options.includeHistory
-        ? "all"
-        : "last_per_subject"
-    }).pipe(Stream.filter((info) => !(options.ignoreDeletes && info.deleted)))
+  const openWatch = (options: WatchOptions = {}) =>
+    js.openOrdered(
+      stream,
+      metaConsumer({
+        deliver: options.afterRevision !== undefined
+          ? { startSequence: options.afterRevision + 1 }
+          : options.updatesOnly
+          ? "new"
+          : options.includeHistory
+          ? "all"
+          : "last_per_subject"
+      })
+    ).pipe(
+      Effect.mapError(fromNatsError(bucket)),
+      Effect.map((metas) => decodeMetas(metas).pipe(Stream.filter((info) => !(options.ignoreDeletes && info.deleted))))
+    )
+
+  const watch = (options?: WatchOptions) => Stream.unwrap(openWatch(options))
 
   const remove = (name: string) =>
     Effect.andThen(
@@ -846,6 +859,7 @@ const makeBucket = (client: Client, bucket: string, tuning: Tuning, scope: Scope
     list,
     delete: remove,
     watch,
+    openWatch,
     link,
     linkBucket,
     updateMeta,

@@ -506,6 +506,18 @@ export const suite = (adapter: Adapter) =>
           yield* Fiber.interrupt(updates)
         }))
 
+      it.effect("openWatch starts the watch when it returns, however late the Stream is read", () =>
+        Effect.scoped(Effect.gen(function*() {
+          const kv = yield* open()
+          yield* kv.put("cfg.before", "1")
+          const updates = yield* kv.openWatch({ key: "cfg.>", include: "updatesOnly", ignoreDeletes: true })
+          yield* kv.put("cfg.after", "2")
+          yield* kv.delete("cfg.before")
+          yield* kv.put("cfg.last", "3")
+          const entries = yield* updates.pipe(Stream.take(2), Stream.runCollect)
+          assert.deepStrictEqual(entries.map(summary), [["cfg.after", "PUT", "2"], ["cfg.last", "PUT", "3"]])
+        })))
+
       it.effect("watch with afterRevision gives every message after that revision", () =>
         Effect.gen(function*() {
           const kv = yield* open({ history: 5 })

@@ -505,6 +505,22 @@ export const suite = (adapter: Adapter) =>
           assert.deepStrictEqual(infos.map((info) => [info.name, info.deleted]), [["after", false], ["before", true]])
         }))
 
+      it.effect("openWatch starts the watch when it returns, however late the Stream is read", () =>
+        Effect.scoped(Effect.gen(function*() {
+          const store = yield* open()
+          yield* store.putBytes("before", "1")
+          const updates = yield* store.openWatch({ updatesOnly: true })
+          // Each put rolls its meta up: older servers (2.9.10) move a consumer that
+          // has not delivered "after" yet past it, so the watch must be reading already.
+          const after = yield* store.putBytes("after", "2")
+          const later = yield* store.putBytes("later", "3")
+          const infos = yield* updates.pipe(Stream.take(2), Stream.runCollect)
+          assert.deepStrictEqual(infos.map((info) => [info.name, info.revision]), [
+            ["after", after.revision],
+            ["later", later.revision]
+          ])
+        })))
+
       it.effect("watch options: ignoreDeletes, includeHistory, updatesOnly", () =>
         Effect.gen(function*() {
           const store = yield* open()

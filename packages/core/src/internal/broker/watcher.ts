@@ -16,14 +16,15 @@ import * as Correlation from "./correlation.ts"
 import * as Subject from "./subject.ts"
 import * as Subscriber from "./subscriber.ts"
 
-export interface WatcherConfig<I, A, M extends Message> {
+export interface WatcherConfig<I, A, M extends Message, EO> {
   readonly name: string
   /** The keys watched, `{param}`s included; a message's `params` come from its `subject`. */
   readonly template: Subject.SubjectTemplate
   /** What the live line says after `listening on <keys>`. */
   readonly where: string
   readonly concurrency: number
-  readonly source: Stream.Stream<I, unknown>
+  /** Opened when the watcher starts, in a scope closed when it stops taking. */
+  readonly source: Effect.Effect<Stream.Stream<I, unknown>, EO, Scope.Scope>
   /** The item as the handler's message, given the fields every message has. */
   readonly toMessage: (item: I, base: Message) => M
   readonly subjectOf: (item: I) => string
@@ -35,15 +36,15 @@ const noHeaders = Object.freeze({})
 const noData = new Uint8Array(0)
 
 /** Opens the source and starts the workers; returns once the source is open. Released with the current scope. */
-export const run = Effect.fnUntraced(function*<I, A, M extends Message>(
+export const run = Effect.fnUntraced(function*<I, A, M extends Message, EO>(
   runtime: Subscriber.BrokerRuntime,
-  config: WatcherConfig<I, A, M>
+  config: WatcherConfig<I, A, M, EO>
 ) {
   const { concurrency, name, template } = config
   const layerScope = yield* Effect.scope
   const sourceScope = yield* Scope.fork(layerScope)
   const workersScope = yield* Scope.fork(layerScope)
-  const pull = yield* Stream.toPull(config.source).pipe(Scope.provide(sourceScope))
+  const pull = yield* Effect.flatMap(config.source, Stream.toPull).pipe(Scope.provide(sourceScope))
   const dispatcher = yield* Subscriber.makeDispatcher<A, M>(runtime, {
     name,
     template,

@@ -194,18 +194,18 @@ const awaitChange = (consumer: Consumer, version: number, until: number | undefi
 type Delivery = Extract<ReturnType<Consumer["next"]>, { _tag: "Deliver" }>
 
 /**
- * A consumer's deliveries as a Stream. As a nats.js pull consumer, each pull
- * takes what is available up to `batch` messages (its `bufferMessages`), so
- * nothing is delivered before the reader asks for more. `release` runs when
- * the Stream ends.
+ * A consumer, acquired now, and its deliveries as a Stream. As a nats.js
+ * pull consumer, each pull takes what is available up to `batch` messages
+ * (its `bufferMessages`), so nothing is delivered before the reader asks for
+ * more. `release` runs when the scope closes.
  */
 const deliveries = <A>(
   batch: number,
   acquire: (now: number) => Result.Result<Consumer, NatsError.NatsError>,
   release: (consumer: Consumer) => void,
   toItem: (consumer: Consumer, delivery: Delivery) => A
-): Stream.Stream<A, NatsError.NatsError> =>
-  Stream.unwrap(Effect.map(
+): Effect.Effect<Stream.Stream<A, NatsError.NatsError>, NatsError.NatsError, Scope.Scope> =>
+  Effect.map(
     Effect.acquireRelease(withTime(acquire), (consumer) => Effect.sync(() => release(consumer))),
     (consumer) => {
       const pull: Effect.Effect<readonly [A, ...Array<A>], NatsError.NatsError | Cause.Done> = Effect.clockWith(
@@ -227,7 +227,7 @@ const deliveries = <A>(
       )
       return Stream.fromPull(Effect.succeed(pull))
     }
-  ))
+  )
 
 const makeJetStream = (
   server: JetStreamServer,
@@ -281,12 +281,12 @@ const makeJetStream = (
       withTime((now) => Result.map(server.consumer(stream, name, "consumer info", now), (c) => c.info())),
     delete: (stream, name) => Effect.suspend(() => Effect.fromResult(server.deleteConsumer(stream, name))),
     consume: (stream, name, bufferMessages) =>
-      deliveries(
+      Stream.unwrap(deliveries(
         bufferMessages,
         (now) => server.consumer(stream, name, "consume", now),
         () => undefined,
         (consumer, delivery) => toJsMsg(stream, consumer, delivery)
-      )
+      ))
   }
 
   return { publish, streams, getMessage, ordered, consumers }

@@ -60,11 +60,34 @@ const acquireMessages = (
 
 /** A consumer's messages as a Stream. */
 const messagesStream = <A>(
-  iterator: ConsumerMessages,
+  iterator: AsyncIterable<NatsJsMsg>,
   context: ErrorContext,
   convert: (msg: NatsJsMsg) => A
 ): Stream.Stream<A, NatsError.NatsError> =>
   Stream.fromAsyncIterable(iterator, (cause) => fromNatsJs(cause, context)).pipe(Stream.map(convert))
+
+/**
+ * The messages, with the first read started now: nats.js sends a consumer's
+ * first pull only when its iterator is first read, and until then the server
+ * holds back what the consumer has to deliver, which older servers (2.9.10)
+ * skips on a rollup or purge of any subject the consumer matches.
+ */
+const readingNow = (messages: ConsumerMessages): AsyncIterable<NatsJsMsg> => {
+  const iterator = messages[Symbol.asyncIterator]()
+  let first: Promise<IteratorResult<NatsJsMsg>> | undefined = iterator.next()
+  // Marked handled: a failure before the Stream is read reaches the reader, not the process.
+  first.catch(() => {})
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => {
+        const started = first
+        first = undefined
+        return started ?? iterator.next()
+      },
+      return: (value?: unknown) => iterator.return?.(value) ?? Promise.resolve({ done: true, value: undefined })
+    })
+  }
+}
 
 const toStoredMsg = (stream: string, msg: NatsJsMsg): StoredMsg => {
   const info = msg.info
@@ -210,7 +233,7 @@ const forgetPullsOnRecreate = (messages: ConsumerMessages): ConsumerMessages => 
 
 export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): Driver["jetstream"]["ordered"] =>
 (stream, request) =>
-  Stream.unwrap(Effect.gen(function*() {
+  Effect.gen(function*() {
     const context: ErrorContext = { operation: "ordered consumer", stream }
     const consumer = yield* Effect.acquireRelease(
       Effect.tryPromise({
@@ -234,9 +257,9 @@ export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): Driver["jet
       })
     )
     yield* stopWhenStreamIsGone(api, iterator, context)
-    const messages = messagesStream(iterator, context, (msg) => toStoredMsg(stream, msg))
+    const messages = messagesStream(readingNow(iterator), context, (msg) => toStoredMsg(stream, msg))
     return request.untilCaughtUp ? Stream.takeUntil(messages, (msg) => msg.pending === 0) : messages
-  }))
+  })
 
 const orderedOptions = (request: OrderedConsumerRequest) => {
   const deliver = deliverFields(request.deliver)
