@@ -1129,6 +1129,8 @@ export type AsyncApiDocument = AsyncApi.AsyncApiDocument
 export type AsyncApiChannel = AsyncApi.AsyncApiChannel
 export type AsyncApiOperation = AsyncApi.AsyncApiOperation
 export type AsyncApiMessage = AsyncApi.AsyncApiMessage
+/** A subscriber, publisher or watcher as the broker knows it (`NatsBroker["endpoints"]`). */
+export type Endpoint = AsyncApi.Endpoint
 
 /**
  * The AsyncAPI 3.0 document of an app: builds `app` on an in-memory NATS

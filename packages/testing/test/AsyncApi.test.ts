@@ -115,8 +115,14 @@ describe("NatsBroker.asyncApi", () => {
       assert.strictEqual(resolve(document, prices!.messages[0]!.$ref).contentType, "text/plain")
       assert.isDefined(prices!.reply)
       assert.strictEqual(resolve(document, prices!.reply!.channel.$ref).address, null)
-      const reply = resolve(document, prices!.reply!.messages[0]!.$ref)
+      const [replyRef, errorRef, ...otherReplies] = prices!.reply!.messages
+      assert.strictEqual(otherReplies.length, 0)
+      const reply = resolve(document, replyRef!.$ref)
       assert.deepStrictEqual(reply.payload, { $ref: "#/components/schemas/Price" })
+      // A failure answers with its tag in the `nats-effect-error` header and its message as text.
+      const error = resolve(document, errorRef!.$ref)
+      assert.strictEqual(error.contentType, "text/plain")
+      assert.deepStrictEqual(error.headers.required, ["nats-effect-error"])
       assert.deepStrictEqual(document.components.schemas["Price"], {
         type: "object",
         properties: {

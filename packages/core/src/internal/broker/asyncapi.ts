@@ -11,7 +11,7 @@
  */
 import { Context, Effect, JsonSchema, Schema } from "effect"
 import { EncodeError, fromReason, type NatsError } from "../../NatsError.ts"
-import type * as Codec from "./codec.ts"
+import * as Codec from "./codec.ts"
 
 /** What the app's layer declared, as the document shows it. */
 export interface Endpoint {
@@ -63,7 +63,9 @@ export interface AsyncApiOptions {
 export interface AsyncApiMessage {
   /** Its key in the channel's messages. */
   readonly name: string
+  readonly description?: string
   readonly contentType?: string
+  readonly headers?: unknown
   readonly payload: unknown
   readonly correlationId?: { readonly location: string }
 }
@@ -100,6 +102,22 @@ export interface AsyncApiDocument {
   readonly channels: Readonly<Record<string, AsyncApiChannel>>
   readonly operations: Readonly<Record<string, AsyncApiOperation>>
   readonly components: { readonly schemas: Readonly<Record<string, unknown>> }
+}
+
+const correlationId = { location: `$message.header#/${Codec.CorrelationIdHeader}` }
+
+/** What a requester gets when the handler fails or its payload does not decode. */
+const errorReply: AsyncApiMessage = {
+  name: "error",
+  description: "The request failed: the failure's tag in a header, its message as the body",
+  contentType: Codec.ContentTypeText,
+  headers: {
+    type: "object",
+    properties: { [Codec.ErrorHeader]: { type: "string", description: "The failure's tag (DecodeError, ...)" } },
+    required: [Codec.ErrorHeader]
+  },
+  payload: { type: "string" },
+  correlationId
 }
 
 const paramToken = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g
@@ -209,7 +227,7 @@ const build = (endpoints: ReadonlyArray<Endpoint>, options: AsyncApiOptions): As
     const body = {
       ...(contentType === undefined ? {} : { contentType }),
       payload,
-      ...(correlated ? { correlationId: { location: "$message.header#/correlation_id" } } : {})
+      ...(correlated ? { correlationId } : {})
     }
     const text = JSON.stringify(body)
     const same = Object.values(messages).find(({ name, ...other }) => JSON.stringify(other) === text)
@@ -253,12 +271,15 @@ const build = (endpoints: ReadonlyArray<Endpoint>, options: AsyncApiOptions): As
       channels[replyKey] = {
         address: null,
         description: `The reply subject (inbox) of each request to ${endpoint.address}`,
-        messages: {}
+        messages: { error: errorReply }
       }
       const replyPayload = payloadOf(endpoint.response, endpoint.address)
       reply = {
         channel: { $ref: `#/channels/${replyKey}` },
-        messages: [addMessage(replyKey, "reply", replyPayload, contentTypeOf(replyPayload, undefined), true)]
+        messages: [
+          addMessage(replyKey, "reply", replyPayload, contentTypeOf(replyPayload, undefined), true),
+          { $ref: `#/channels/${replyKey}/messages/error` }
+        ]
       }
     }
     operations[operationKey] = {
