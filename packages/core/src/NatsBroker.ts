@@ -374,7 +374,8 @@ export class NatsBroker extends Context.Service<NatsBroker, {
   readonly declarations: Semaphore.Semaphore
   /**
    * Every subscriber, publisher and watcher built on this broker, added as
-   * its layer is built: what `asyncApi` documents.
+   * its layer is built and removed when it is released: what `asyncApi`
+   * documents.
    */
   readonly endpoints: Array<AsyncApi.Endpoint>
   readonly publishJetStream: (
@@ -712,7 +713,7 @@ export const publisher = <
       ) as Effect.Effect<any, NatsError, NatsBroker>,
     layer: Layer.effectDiscard(Effect.gen(function*() {
       const broker = yield* NatsBroker
-      broker.endpoints.push({
+      yield* declareEndpoint(broker, {
         action: "send",
         name: subject,
         address: subject,
@@ -856,7 +857,7 @@ const subscriberLayer = (
     }
     const concurrency = yield* resolveConcurrency(subject, options.concurrency)
     const broker = yield* NatsBroker
-    broker.endpoints.push(subscriberEndpoint(subject, options, broker.ackPolicy))
+    yield* declareEndpoint(broker, subscriberEndpoint(subject, options, broker.ackPolicy))
     if (yield* AsyncApi.Documenting) return
     const common = {
       name: options.name ?? subject,
@@ -898,6 +899,13 @@ const subscriberLayer = (
     }
     yield* Subscriber.run(broker, { ...common, handler, queue: core.queue, pendingLimits })
   }))
+
+/** Adds an endpoint to the broker's, for as long as the layer that declares it is built. */
+const declareEndpoint = (broker: NatsBroker["Service"], endpoint: AsyncApi.Endpoint): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.andThen(
+    Effect.sync(() => broker.endpoints.push(endpoint)),
+    Effect.addFinalizer(() => Effect.sync(() => broker.endpoints.splice(broker.endpoints.indexOf(endpoint), 1)))
+  )
 
 /** A subscriber as the AsyncAPI document shows it; a JetStream one with its stream and consumer. */
 const subscriberEndpoint = (subject: string, options: AnySubscriberOptions, ackPolicy: AckPolicy): AsyncApi.Endpoint => {
@@ -1024,7 +1032,7 @@ export const watcher = <I, A, M extends Message, E, R, EO = never>(
       return yield* Effect.die(fromReason(new InvalidSubject({ subject: options.keys, message: template })))
     }
     const broker = yield* NatsBroker
-    broker.endpoints.push({
+    yield* declareEndpoint(broker, {
       action: "receive",
       name: options.name ?? options.keys,
       address: options.document?.address ?? options.keys,

@@ -11,7 +11,7 @@ import { NatsBroker, NatsClient } from "@nats-effect/core"
 import { KeyValue } from "@nats-effect/kv"
 import { ObjectStore } from "@nats-effect/object-store"
 import { Ajv, type SchemaObject } from "ajv"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Exit, Layer, Schema, Scope } from "effect"
 
 // The AsyncAPI schema bundles the draft-07 meta-schema it is written in: Ajv's own copy is left out
 // (formats are not checked: the document has no URIs or e-mail addresses).
@@ -190,6 +190,19 @@ describe("NatsBroker.asyncApi", () => {
           "receive $O.uploads.M.{name}"
         ]
       )
+    }).pipe(Effect.scoped))
+
+  it.effect("forgets an endpoint when its layer is released", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(Layer.provideMerge(NatsBroker.layer, NatsClient.layerMemory()))
+      const broker = Context.get(context, NatsBroker.NatsBroker)
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(NatsBroker.subscriber("jobs", {}, () => Effect.void), scope).pipe(
+        Effect.provideContext(context)
+      )
+      assert.deepStrictEqual(broker.endpoints.map((endpoint) => endpoint.address), ["jobs"])
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(broker.endpoints, [])
     }).pipe(Effect.scoped))
 
   it.effect("declares nothing on the server: a stream that is only attached to need not exist", () =>
