@@ -43,6 +43,11 @@
  * tracer no span is made (it would cost more than the rest of the
  * per-message path) and a received `traceparent` is passed on unchanged.
  *
+ * Documentation: the broker knows every subscriber, publisher and watcher
+ * its app's layer builds; `asyncApi(App, { title, version })` builds the app
+ * on the in-memory NATS, running nothing, and returns its AsyncAPI 3.0
+ * document.
+ *
  * @since 0.1.0
  */
 import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, type Metric, Result, type Scope, Semaphore, type Stream, Tracer } from "effect"
