@@ -1128,7 +1128,9 @@ export const afterStartup = <A, E2, R2>(work: Effect.Effect<A, E2, R2>) =>
   self: Layer.Layer<ROut, E, RIn>
 ): Layer.Layer<ROut, E | E2, RIn | Exclude<R2, ROut>> =>
   Layer.provideMerge(
-    Layer.effectDiscard(Effect.flatMap(AsyncApi.Documenting, (documenting) => documenting ? Effect.void : work)),
+    Layer.effectDiscard(
+      Effect.flatMap(AsyncApi.Documenting, (documenting): Effect.Effect<unknown, E2, R2> => documenting ? Effect.void : work)
+    ),
     self
   )
 
