@@ -43,16 +43,22 @@
  * tracer no span is made (it would cost more than the rest of the
  * per-message path) and a received `traceparent` is passed on unchanged.
  *
+ * Documentation: the broker knows every subscriber, publisher and watcher
+ * its app's layer builds; `asyncApi(App, { title, version })` builds the app
+ * on the in-memory NATS, running nothing, and returns its AsyncAPI 3.0
+ * document.
+ *
  * @since 0.1.0
  */
 import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, type Metric, Result, type Scope, Semaphore, type Stream, Tracer } from "effect"
 import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetStreamPublishOptions as ClientJetStreamPublishOptions, PubAck, StreamConfig } from "./NatsClient.ts"
-import { NatsClient } from "./NatsClient.ts"
+import { layerMemory, NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
 import * as NatsHeaders from "./NatsHeaders.ts"
 import * as NatsTracing from "./NatsTracing.ts"
 import type { JetStreamMessage, Message } from "./NatsMessage.ts"
 import { NatsMessage } from "./NatsMessage.ts"
+import * as AsyncApi from "./internal/broker/asyncapi.ts"
 import * as Codec from "./internal/broker/codec.ts"
 import * as Correlation from "./internal/broker/correlation.ts"
 import * as JetStreamSubscriber from "./internal/broker/jetstream.ts"
@@ -186,6 +192,8 @@ export interface SubscriberOptions<
   readonly concurrency?: number | undefined
   /** The subscriber's name in logs (annotation `subscriber`). Default: the subject. */
   readonly name?: string | undefined
+  /** What it does, for the app's AsyncAPI document (`NatsBroker.asyncApi`). */
+  readonly description?: string | undefined
   /**
    * Publishes the handler's result there (unless it is `undefined`), besides
    * a reply when one is expected (FastStream's stacked `@publisher`); a
@@ -290,7 +298,7 @@ export interface JetStreamSubscriberOptions<
    * Default true.
    */
   readonly inProgress?: boolean | undefined
-  /** The consumer's description. */
+  /** What it does: in the app's AsyncAPI document, and the consumer's description. */
   readonly description?: string | undefined
 }
 
@@ -369,6 +377,12 @@ export class NatsBroker extends Context.Service<NatsBroker, {
   readonly ackPolicy: AckPolicy
   /** Serializes its subscribers' stream declarations. */
   readonly declarations: Semaphore.Semaphore
+  /**
+   * Every subscriber, publisher and watcher built on this broker, added as
+   * its layer is built and removed when it is released: what `asyncApi`
+   * documents.
+   */
+  readonly endpoints: Array<AsyncApi.Endpoint>
   readonly publishJetStream: (
     subject: string,
     payload: unknown,
@@ -550,6 +564,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     observer,
     ackPolicy,
     declarations,
+    endpoints: [],
     publishJetStream,
     publish,
     request
@@ -631,6 +646,8 @@ export interface PublisherOptions<S extends PayloadSchema | undefined = undefine
   readonly stream?: St
   /** Sent with every message, under the headers given to a publish. */
   readonly headers?: HeadersInput | undefined
+  /** What it publishes, for the app's AsyncAPI document (`NatsBroker.asyncApi`). */
+  readonly description?: string | undefined
 }
 
 /** What a publisher's `publish` returns: the PubAck through JetStream, else nothing. */
@@ -653,7 +670,8 @@ export interface Publisher<S extends PayloadSchema | undefined = undefined, St e
   ) => Effect.Effect<ReplyOf<Rs>, NatsError, NatsBroker>
   /**
    * Includes the publisher in the app: declares its subject in its stream
-   * (created, or added to the stream's subjects) when built.
+   * (created, or added to the stream's subjects) when built, and makes it
+   * part of the app's AsyncAPI document.
    */
   readonly layer: Layer.Layer<never, NatsError, NatsBroker>
 }
@@ -698,9 +716,24 @@ export const publisher = <
           headers: headersWith(requestOptions?.headers)
         })
       ) as Effect.Effect<any, NatsError, NatsBroker>,
-    layer: stream === undefined ? Layer.empty : Layer.effectDiscard(
-      NatsBroker.use((broker) => JetStreamSubscriber.declareStream(broker, stream, subject))
-    )
+    layer: Layer.effectDiscard(Effect.gen(function*() {
+      const broker = yield* NatsBroker
+      yield* declareEndpoint(broker, {
+        action: "send",
+        name: subject,
+        address: subject,
+        description: options.description,
+        schema: options.schema,
+        contentType: undefined,
+        response: undefined,
+        queue: undefined,
+        correlated: true,
+        extensions: stream === undefined ? {} : { "x-nats-jetstream": { stream: stream.name } }
+      })
+      if (stream !== undefined && !(yield* AsyncApi.Documenting)) {
+        yield* JetStreamSubscriber.declareStream(broker, stream, subject)
+      }
+    }))
   }
 }
 
@@ -829,6 +862,8 @@ const subscriberLayer = (
     }
     const concurrency = yield* resolveConcurrency(subject, options.concurrency)
     const broker = yield* NatsBroker
+    yield* declareEndpoint(broker, subscriberEndpoint(subject, options, broker.ackPolicy))
+    if (yield* AsyncApi.Documenting) return
     const common = {
       name: options.name ?? subject,
       template,
@@ -870,6 +905,51 @@ const subscriberLayer = (
     yield* Subscriber.run(broker, { ...common, handler, queue: core.queue, pendingLimits })
   }))
 
+/** Adds an endpoint to the broker's, for as long as the layer that declares it is built. */
+const declareEndpoint = (broker: NatsBroker["Service"], endpoint: AsyncApi.Endpoint): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.andThen(
+    Effect.sync(() => broker.endpoints.push(endpoint)),
+    Effect.addFinalizer(() => Effect.sync(() => broker.endpoints.splice(broker.endpoints.indexOf(endpoint), 1)))
+  )
+
+/** A subscriber as the AsyncAPI document shows it; a JetStream one with its stream and consumer. */
+const subscriberEndpoint = (subject: string, options: AnySubscriberOptions, ackPolicy: AckPolicy): AsyncApi.Endpoint => {
+  const common = {
+    action: "receive",
+    name: options.name ?? subject,
+    address: subject,
+    description: options.description,
+    schema: options.schema,
+    contentType: undefined,
+    correlated: true
+  } as const
+  if (!("stream" in options && options.stream !== undefined)) {
+    const core = options as SubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined>
+    return { ...common, response: core.response, queue: core.queue, extensions: {} }
+  }
+  const policy = options.deliverPolicy
+  const consumer = {
+    stream: streamSpec(options.stream).name,
+    durable: options.durable,
+    ackPolicy: options.ackPolicy ?? ackPolicy,
+    deliverPolicy: policy === undefined || typeof policy === "string" || "startSequence" in policy
+      ? policy
+      : { startTime: policy.startTime.toISOString() },
+    maxDeliver: options.maxDeliver,
+    deadLetter: options.deadLetter,
+    batchSize: "batch" in options ? options.batch.size : undefined
+  }
+  return {
+    ...common,
+    // A JetStream message has no reply subject: its handler's result goes nowhere but `publishTo`.
+    response: undefined,
+    queue: undefined,
+    extensions: {
+      "x-nats-jetstream": Object.fromEntries(Object.entries(consumer).filter(([, value]) => value !== undefined))
+    }
+  }
+}
+
 /** A batch subscriber's handling; a size that is not a positive integer, or a timeout that is not positive, is a defect. */
 const batchHandling = (
   subject: string,
@@ -903,6 +983,10 @@ export interface WatcherOptions<I, A, M extends Message, EO = never> {
   readonly where: string
   /** Default: `keys`. */
   readonly name?: string | undefined
+  /** What it does, for the app's AsyncAPI document (`NatsBroker.asyncApi`). */
+  readonly description?: string | undefined
+  /** How the app's AsyncAPI document shows what it watches. */
+  readonly document?: WatcherDocument | undefined
   /** Handlers running at once; default 1, which handles the items in order. */
   readonly concurrency?: number | undefined
   /**
@@ -918,6 +1002,18 @@ export interface WatcherOptions<I, A, M extends Message, EO = never> {
   readonly toMessage: (item: I, base: Message) => M
   /** The handler's value, or why the item has none it can take (logged, the handler is not called). */
   readonly decode: (message: M) => Result.Result<A, string>
+}
+
+/** How a watcher appears in the app's AsyncAPI document: a `receive` operation on `address`. */
+export interface WatcherDocument {
+  /** The subject of the changes on the wire, `{param}` tokens kept: `$KV.config.flags.{name}`. Default: `keys`. */
+  readonly address?: string | undefined
+  /** The Schema of the payloads (its JSON Schema is shown); without it, any payload. */
+  readonly schema?: PayloadSchema | undefined
+  /** Default: `application/json` with a Schema that does not encode to a string. */
+  readonly contentType?: string | undefined
+  /** `x-` extensions of the operation: `{ "x-nats-kv": { bucket: "config", keys: "flags.{name}" } }`. */
+  readonly extensions?: Readonly<Record<`x-${string}`, unknown>> | undefined
 }
 
 /**
@@ -941,6 +1037,19 @@ export const watcher = <I, A, M extends Message, E, R, EO = never>(
       return yield* Effect.die(fromReason(new InvalidSubject({ subject: options.keys, message: template })))
     }
     const broker = yield* NatsBroker
+    yield* declareEndpoint(broker, {
+      action: "receive",
+      name: options.name ?? options.keys,
+      address: options.document?.address ?? options.keys,
+      description: options.description,
+      schema: options.document?.schema,
+      contentType: options.document?.contentType,
+      response: undefined,
+      queue: undefined,
+      correlated: false,
+      extensions: options.document?.extensions ?? {}
+    })
+    if (yield* AsyncApi.Documenting) return
     yield* Watcher.run(broker, {
       name: options.name ?? options.keys,
       template,
@@ -1011,9 +1120,73 @@ export const launch = <ROut, E, RIn>(app: Layer.Layer<ROut, E, RIn>): Effect.Eff
  * layers built so far are released). For background work that should run as
  * long as the app, fork it in the app's scope from `work`
  * (`Effect.forkScoped`). `work` may use the services of the layer it follows;
- * its other requirements become the layer's.
+ * its other requirements become the layer's. It does not run when the app is
+ * built for its AsyncAPI document (`asyncApi`).
  */
 export const afterStartup = <A, E2, R2>(work: Effect.Effect<A, E2, R2>) =>
 <ROut, E, RIn>(
   self: Layer.Layer<ROut, E, RIn>
-): Layer.Layer<ROut, E | E2, RIn | Exclude<R2, ROut>> => Layer.provideMerge(Layer.effectDiscard(work), self)
+): Layer.Layer<ROut, E | E2, RIn | Exclude<R2, ROut>> =>
+  Layer.provideMerge(
+    Layer.effectDiscard(
+      Effect.flatMap(AsyncApi.Documenting, (documenting): Effect.Effect<unknown, E2, R2> => documenting ? Effect.void : work)
+    ),
+    self
+  )
+
+// ---------------------------------------------------------------------------
+// AsyncAPI
+// ---------------------------------------------------------------------------
+
+export type AsyncApiOptions = AsyncApi.AsyncApiOptions
+export type AsyncApiServer = AsyncApi.AsyncApiServer
+export type AsyncApiDocument = AsyncApi.AsyncApiDocument
+export type AsyncApiChannel = AsyncApi.AsyncApiChannel
+export type AsyncApiOperation = AsyncApi.AsyncApiOperation
+export type AsyncApiMessage = AsyncApi.AsyncApiMessage
+/** A subscriber, publisher or watcher as the broker knows it (`NatsBroker["endpoints"]`). */
+export type Endpoint = AsyncApi.Endpoint
+
+/**
+ * The AsyncAPI 3.0 document of an app: builds `app` on an in-memory NATS
+ * (connecting nowhere) with a broker whose subscribers, publishers and
+ * watchers only declare themselves (nothing is subscribed, declared or
+ * watched, so no handler runs, and `afterStartup` work is skipped), then
+ * releases it and describes what it declared. Requires what `app` requires
+ * besides the broker and the client.
+ *
+ * - each subscriber is a `receive` operation, each publisher (included by
+ *   `publisher.layer` or a subscriber's `publishTo`) a `send` operation, on
+ *   the channel of its subject: its `address` is the subject as declared,
+ *   `{param}` tokens kept and declared as the channel's parameters;
+ * - a queue group is the operation's NATS binding (`bindings.nats.queue`);
+ * - a subscriber with a `response` Schema has a `reply`: a channel with no
+ *   address (the requester's inbox) and the reply's message;
+ * - JetStream subscribers and publishers say their stream (and consumer) in
+ *   `x-nats-jetstream`; KV and object watchers are `receive` operations on
+ *   the subjects their changes are stored under (`$KV.<bucket>.<keys>`,
+ *   `$O.<bucket>.M.{name}`);
+ * - payloads are the JSON Schemas of their Schemas
+ *   (`Schema.toJsonSchemaDocument`, as draft-07), named definitions in
+ *   `components.schemas`; without a Schema, any payload.
+ *
+ * Fails with the app's own errors, or `EncodeError` for a Schema that has no
+ * JSON Schema. Publishes made with `NatsBroker.publish` are not known before
+ * they happen: declare a `publisher` to document them.
+ *
+ * ```ts
+ * const document = yield* NatsBroker.asyncApi(App, {
+ *   title: "Orders",
+ *   version: "1.0.0",
+ *   servers: { production: { host: "nats.example.com:4222" } }
+ * })
+ * ```
+ */
+export const asyncApi = <ROut, E, RIn>(
+  app: Layer.Layer<ROut, E, RIn>,
+  options: AsyncApiOptions
+): Effect.Effect<AsyncApiDocument, E | NatsError, Exclude<RIn, NatsBroker | NatsClient>> =>
+  Effect.scoped(Effect.gen(function*() {
+    const built = yield* Layer.build(Layer.provideMerge(app, Layer.provideMerge(layer, layerMemory())))
+    return yield* AsyncApi.document(Context.get(built, NatsBroker).endpoints, options)
+  })).pipe(Effect.provideService(AsyncApi.Documenting, true))

@@ -362,6 +362,8 @@ export interface WatcherOptions<S extends ValueSchema | undefined = undefined> {
   readonly concurrency?: number | undefined
   /** Default: `keys`. */
   readonly name?: string | undefined
+  /** What it does, for the app's AsyncAPI document (`NatsBroker.asyncApi`). */
+  readonly description?: string | undefined
 }
 
 /** A watcher's value: the Schema's type, or bytes; `undefined` for a delete or a purge. */
@@ -424,6 +426,14 @@ export const watcher = <S extends ValueSchema | undefined = undefined, E = never
       keys,
       where: `in the KV bucket "${bucket}"`,
       name: options.name,
+      description: options.description ?? `Changes of ${keys} in the KV bucket "${bucket}"`,
+      // The subjects the bucket stores its changes under; values are JSON through their Schema, else bytes.
+      document: {
+        address: `$KV.${bucket}.${keys}`,
+        schema: options.schema,
+        contentType: options.schema === undefined ? undefined : "application/json",
+        extensions: { "x-nats-kv": { bucket, keys, include } }
+      },
       concurrency: options.concurrency,
       source: watch,
       subjectOf: (entry: Entry) => entry.key,

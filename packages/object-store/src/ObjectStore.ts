@@ -35,6 +35,7 @@ import { NatsBroker, type NatsClient, type NatsMessage } from "@nats-effect/core
 import type { Duration, Scope } from "effect"
 import { Config, Context, Effect, Layer, Result, Stream } from "effect"
 import * as Store from "./internal/store.ts"
+import * as Wire from "./internal/wire.ts"
 import type { ObjectStoreError } from "./ObjectStoreError.ts"
 
 // ---------------------------------------------------------------------------
@@ -343,6 +344,8 @@ export interface WatcherOptions {
   readonly concurrency?: number | undefined
   /** Default: `objects in <bucket>`. */
   readonly name?: string | undefined
+  /** What it does, for the app's AsyncAPI document (`NatsBroker.asyncApi`). */
+  readonly description?: string | undefined
 }
 
 /**
@@ -392,6 +395,13 @@ export const watcher = <E = never, R = never>(
       keys: ">",
       where: `in the object store "${bucket}"`,
       name: options.name ?? `objects in ${bucket}`,
+      description: options.description ??
+        `Changes of the objects in the bucket "${bucket}": their meta messages ({name} is the object's name, base64url-encoded)`,
+      document: {
+        address: `$O.${bucket}.M.{name}`,
+        schema: Wire.MetaJson,
+        extensions: { "x-nats-object-store": { bucket } }
+      },
       concurrency: options.concurrency,
       source: () => watch,
       subjectOf: (info: ObjectInfo) => info.name,

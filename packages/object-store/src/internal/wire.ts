@@ -111,7 +111,7 @@ export const parseDigest = (digest: string): Uint8Array | undefined => {
 const optionalNullable = <S extends Schema.Top>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
 /** The meta JSON as any client writes it; unknown keys (nats.js `revision`) are ignored. */
-const MetaJson = Schema.Struct({
+export const MetaJson = Schema.Struct({
   name: Schema.String,
   description: optionalNullable(Schema.String),
   headers: optionalNullable(Schema.Record(Schema.String, Schema.Union([Schema.String, Schema.Array(Schema.String)]))),
