@@ -421,8 +421,9 @@ export type WatchedValue<S extends ValueSchema | undefined> = (S extends ValueSc
  * the bucket as `KeyValue`. The bucket is opened (created when missing) and
  * the watch started when the layer is built, so before `afterStartup` runs;
  * with one handler at a time (the default) changes are handled in revision
- * order. A value the Schema does not decode is logged and skipped; a failing
- * handler is logged and the watcher goes on.
+ * order. After a reconnect (a restarted server included) the watch resumes
+ * after the last change it received. A value the Schema does not decode is
+ * logged and skipped; a failing handler is logged and the watcher goes on.
  *
  * ```ts
  * const FlagWatcher = KeyValue.watcher("config", "flags.{name}", { schema: Schema.Boolean }, (on, message) =>
