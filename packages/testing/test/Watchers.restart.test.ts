@@ -51,7 +51,10 @@ describe("Watchers across a server restart (nats.js)", () => {
         const written: Array<readonly [string, number]> = []
         const stored: Array<readonly [string, number]> = []
         const write = (from: number, to: number) =>
-          Effect.forEach(range(from, to), (n) => Effect.map(kv.put(`k.${n}`, `${n}`), (revision) => written.push([`k.${n}`, revision])))
+          Effect.forEach(
+            range(from, to),
+            (n) => Effect.map(kv.put(`k.${n}`, `${n}`), (revision) => written.push([`k.${n}`, revision]))
+          )
         const storeObjects = (from: number, to: number) =>
           Effect.forEach(
             range(from, to),
