@@ -2,10 +2,11 @@
  * FastStream's object storage guide, ported: at startup the bucket `bucket`
  * is created; a subscriber on `subject` logs each message and reads the
  * object `file`; once every subscriber is live the app puts `file` and
- * publishes `Hi!` to `subject`.
+ * publishes `Hi!` to `subject`. An object watcher (FastStream's `obj_watch`)
+ * logs each new or changed object of `bucket` with its size.
  *
- * As a demo it stops once the handler has checked the file: `run` completes
- * with what the handler saw, or fails when the file is not `File mock`. It
+ * As a demo it stops once the handler has checked the file and the watcher
+ * has seen it: `run` completes with what the handler saw, or fails when the file is not `File mock`. It
  * leaves no bucket behind: it removes `bucket` when it stops if it created
  * it, and says so; a `bucket` that was there before is left, and it says that.
  */
@@ -86,6 +87,20 @@ export const Handler = NatsBroker.subscriber("subject", { schema: Schema.String 
     Effect.asVoid
   ))
 
+/** Completed by the object watcher once it has seen `file`. */
+export class FileSeen extends Context.Service<FileSeen, Deferred.Deferred<ObjectStore.ObjectInfo>>()(
+  "examples/object-storage/FileSeen"
+) {
+  static readonly layer = Layer.effect(FileSeen, Deferred.make())
+}
+
+/** FastStream's `obj_watch`: each new or changed object of the bucket, by name and size. */
+export const NewObjects = ObjectStore.watcher(bucket, { ignoreDeletes: true }, (info) =>
+  Effect.gen(function*() {
+    yield* Effect.log(`object "${info.name}" stored: ${info.size} bytes`)
+    if (info.name === "file") yield* Deferred.succeed(yield* FileSeen, info)
+  }))
+
 /** After every subscriber is live: put the file and say hi. */
 export const SendOnStart: Effect.Effect<
   void,
@@ -97,19 +112,20 @@ export const SendOnStart: Effect.Effect<
   yield* NatsBroker.publish("subject", "Hi!")
 })
 
-/** The application on a NATS client; it also provides `FileChecked`, to wait for the handler. */
+/** The application on a NATS client; it also provides `FileChecked` and `FileSeen`, to wait for its handlers. */
 export const App = <E>(
   nats: Layer.Layer<NatsClient.NatsClient, E>
-): Layer.Layer<FileChecked, E | ObjectStoreError.ObjectStoreError | NatsError.NatsError> =>
-  Layer.mergeAll(Handler).pipe(
+): Layer.Layer<FileChecked | FileSeen, E | ObjectStoreError.ObjectStoreError | NatsError.NatsError> =>
+  // The watcher opens the bucket after DemoBucket, which looks for it first.
+  Layer.mergeAll(Handler, NewObjects).pipe(
     NatsBroker.afterStartup(SendOnStart),
     Layer.provide(DemoBucket),
     Layer.provide(NatsBroker.layer),
-    Layer.provideMerge(FileChecked.layer),
+    Layer.provideMerge(Layer.mergeAll(FileChecked.layer, FileSeen.layer)),
     Layer.provide(nats)
   )
 
-/** Starts the app, waits for the handler's check, and stops the app. */
+/** Starts the app, waits for the handler's check and the watcher, and stops the app. */
 export const run = <E>(
   nats: Layer.Layer<NatsClient.NatsClient, E>
 ): Effect.Effect<
@@ -117,6 +133,7 @@ export const run = <E>(
   E | FileCheckFailed | ObjectStoreError.ObjectStoreError | NatsError.NatsError | Cause.TimeoutError
 > =>
   Effect.flatMap(FileChecked, Deferred.await).pipe(
+    Effect.tap(Effect.flatMap(FileSeen, Deferred.await)),
     Effect.timeout("30 seconds"),
     Effect.provide(App(nats))
   )

@@ -13,6 +13,8 @@ describe("object storage example", () => {
       const [checked, lines] = yield* recordingLogs(run(NatsClient.layerMemory()))
       assert.deepStrictEqual(checked, { message: "Hi!", file: "File mock" })
       assert.strictEqual(lines[0], "using the in-memory NATS (no server; JetStream on)")
+      // The object watcher logged the file the app put.
+      assert.include(lines, `object "file" stored: 9 bytes`)
     }))
 
   it.live("the same app on a real nats-server", () =>

@@ -220,10 +220,55 @@ export const make: {
  */
 export const typed: <S extends ValueSchema>(schema: S) => (bucket: Bucket) => TypedBucket<S["Type"]> = Typed.typed
 
-/** `KeyValue` for one bucket, created or opened when the layer is built. */
-export const layer = (
-  options: KeyValueOptions
-): Layer.Layer<KeyValue, KeyValueError, NatsClient.NatsClient> => Layer.effect(KeyValue, Buckets.make(options))
+/** The identifier of the service `TypedKeyValue(schema)` gives: one per Schema. */
+export interface TypedKeyValue<S extends ValueSchema> {
+  readonly _Schema: S
+}
+
+const typedKeys = new WeakMap<ValueSchema, Context.Service<any, any>>()
+let typedKeysMade = 0
+
+/**
+ * The service key of the typed bucket `layer({ bucket, schema })` provides:
+ * the same key for the same Schema, so the Schema names the service.
+ *
+ * ```ts
+ * const flags = yield* KeyValue.TypedKeyValue(Flag)   // TypedBucket<Flag>
+ * ```
+ *
+ * One typed bucket per Schema in an application; for several buckets of one
+ * Schema, declare each with `Service`.
+ */
+export const TypedKeyValue = <S extends ValueSchema>(
+  schema: S
+): Context.Service<TypedKeyValue<S>, TypedBucket<S["Type"]>> => {
+  let key = typedKeys.get(schema)
+  if (key === undefined) {
+    key = Context.Service(`@nats-effect/kv/TypedKeyValue/${typedKeysMade++}`)
+    typedKeys.set(schema, key)
+  }
+  return key
+}
+
+/**
+ * The bucket, created or opened when the layer is built: as `KeyValue`, or
+ * with a `schema` as `TypedKeyValue(schema)`, a typed bucket (see `typed`).
+ *
+ * ```ts
+ * const FlagsLive = KeyValue.layer({ bucket: "flags", schema: Flag })
+ * const dark = yield* (yield* KeyValue.TypedKeyValue(Flag)).get("dark")   // Option<Entry<Flag>>
+ * ```
+ */
+export const layer: {
+  <S extends ValueSchema>(
+    options: TypedKeyValueOptions<S>
+  ): Layer.Layer<TypedKeyValue<S>, KeyValueError, NatsClient.NatsClient>
+  (options: KeyValueOptions): Layer.Layer<KeyValue, KeyValueError, NatsClient.NatsClient>
+} = (options: KeyValueOptions & { readonly schema?: ValueSchema }): Layer.Layer<any, KeyValueError, NatsClient.NatsClient> =>
+  Layer.effect<any, any, KeyValueError, NatsClient.NatsClient>(
+    options.schema === undefined ? KeyValue : TypedKeyValue(options.schema),
+    make(options)
+  )
 
 /** `layer` with its options read from `Config`: each field a `Config` (`Config.succeed` for a fixed value). */
 export const layerConfig = (
@@ -378,8 +423,9 @@ export type WatchedValue<S extends ValueSchema | undefined> = (S extends ValueSc
  * the bucket as `KeyValue`. The bucket is opened (created when missing) and
  * the watch started when the layer is built, so before `afterStartup` runs;
  * with one handler at a time (the default) changes are handled in revision
- * order. A value the Schema does not decode is logged and skipped; a failing
- * handler is logged and the watcher goes on.
+ * order. After a reconnect (a restarted server included) the watch resumes
+ * after the last change it received. A value the Schema does not decode is
+ * logged and skipped; a failing handler is logged and the watcher goes on.
  *
  * ```ts
  * const FlagWatcher = KeyValue.watcher("config", "flags.{name}", { schema: Schema.Boolean }, (on, message) =>

@@ -1,7 +1,7 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, expectTypeOf, it } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
-import { KeyValue } from "@nats-effect/kv"
-import { Cause, Config, ConfigProvider, Effect, Exit, Layer, Option, Stream, Tracer } from "effect"
+import { KeyValue, type KeyValueError } from "@nats-effect/kv"
+import { Cause, Config, ConfigProvider, type Context, Effect, Exit, Layer, Option, Schema, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
@@ -81,6 +81,20 @@ describe("KeyValue", () => {
         KeyValue.layer({ bucket: "layered", description: "described" }).pipe(Layer.provide(NatsClient.layerMemory()))
       )
     ))
+
+  it("layer with a schema is typed as the Schema's bucket, without one as KeyValue", () => {
+    const Flag = Schema.Struct({ enabled: Schema.Boolean })
+    type Error = KeyValueError.KeyValueError
+    expectTypeOf(KeyValue.layer({ bucket: "typed", schema: Flag })).toEqualTypeOf<
+      Layer.Layer<KeyValue.TypedKeyValue<typeof Flag>, Error, NatsClient.NatsClient>
+    >()
+    expectTypeOf(KeyValue.TypedKeyValue(Flag)).toEqualTypeOf<
+      Context.Service<KeyValue.TypedKeyValue<typeof Flag>, KeyValue.TypedBucket<{ readonly enabled: boolean }>>
+    >()
+    expectTypeOf(KeyValue.layer({ bucket: "bytes" })).toEqualTypeOf<
+      Layer.Layer<KeyValue.KeyValue, Error, NatsClient.NatsClient>
+    >()
+  })
 
   it.live("operations are traced with messaging attributes", () =>
     Effect.gen(function*() {

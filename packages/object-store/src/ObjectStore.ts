@@ -355,8 +355,9 @@ export interface WatcherOptions {
  * and can read the object through the bucket as `ObjectStore`. The bucket is
  * opened (created when missing) and the watch started when the layer is
  * built, so before `afterStartup` runs; with one handler at a time (the
- * default) changes are handled in revision order. A failing handler is
- * logged and the watcher goes on.
+ * default) changes are handled in revision order. After a reconnect (a
+ * restarted server included) the watch resumes after the last change it
+ * received. A failing handler is logged and the watcher goes on.
  *
  * ```ts
  * const Uploads = ObjectStore.watcher("uploads", {}, (info) =>

@@ -586,6 +586,37 @@ export const suite = (adapter: Adapter) =>
           assert.deepStrictEqual(Option.getOrThrow(yield* flags.get("viewed")).value, { enabled: true, rollout: 1 })
         }))
 
+      it.effect("layer({ bucket, schema }) provides a typed bucket as TypedKeyValue(schema); a bad value is BadValue", () =>
+        Effect.gen(function*() {
+          const bucket = unique("kv")
+          const Status = Schema.Literals(["up", "down"])
+          const Buckets = Layer.mergeAll(
+            KeyValue.layer({ bucket, schema: Flag }),
+            KeyValue.layer({ bucket: `${bucket}_status`, schema: Status })
+          )
+          yield* Effect.gen(function*() {
+            const flags = yield* KeyValue.TypedKeyValue(Flag)
+            const statuses = yield* KeyValue.TypedKeyValue(Status)
+            assert.strictEqual(flags.bucket, bucket)
+            assert.strictEqual(statuses.bucket, `${bucket}_status`)
+            const revision = yield* flags.put("dark", { enabled: true, rollout: 0.25 })
+            const entry = Option.getOrThrow(yield* flags.get("dark"))
+            assert.deepStrictEqual([entry.value, entry.revision], [{ enabled: true, rollout: 0.25 }, revision])
+            yield* statuses.put("api", "up")
+            assert.strictEqual(Option.getOrThrow(yield* statuses.get("api")).value, "up")
+
+            // Written by another client: the typed bucket fails with the key and revision, and goes on.
+            const raw = yield* KeyValue.make({ bucket })
+            const broken = yield* raw.put("broken", JSON.stringify({ enabled: 1 }))
+            const bad = yield* reasonOf(flags.get("broken"))
+            assert.strictEqual(bad._tag, "BadValue")
+            if (bad._tag === "BadValue") assert.deepStrictEqual([bad.key, bad.revision], ["broken", broken])
+            assert.strictEqual(Option.getOrThrow(yield* flags.get("dark")).revision, revision)
+            yield* flags.destroy()
+            yield* statuses.destroy()
+          }).pipe(Effect.provide(Buckets))
+        }))
+
       it.effect("buckets declared as services are provided by their own layers", () =>
         Effect.gen(function*() {
           const flags = yield* Flags

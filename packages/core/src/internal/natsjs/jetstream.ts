@@ -162,16 +162,17 @@ export const make = (api: JetStreamApi, jetstreamEnabled: () => boolean): Driver
       )
     )
 
+  // A KV get's path: composed without a generator, which cost as much as the rest of it.
   const getMessage: JetStream["getMessage"] = (stream, query) => {
     const context = { operation: "get message", stream }
-    return Effect.gen(function*() {
-      if (yield* allowsDirect(stream)) {
-        const found = yield* directGet(stream, query, context)
-        if (found !== undefined) return found
-        directAllowed.delete(stream)
-      }
-      return yield* leaderGet(stream, query, context)
+    const direct = Effect.flatMap(directGet(stream, query, context), (found) => {
+      if (found !== undefined) return Effect.succeed(found)
+      directAllowed.delete(stream)
+      return leaderGet(stream, query, context)
     })
+    const known = directAllowed.get(stream)
+    if (known !== undefined) return known ? direct : leaderGet(stream, query, context)
+    return Effect.flatMap(allowsDirect(stream), (allowed) => allowed ? direct : leaderGet(stream, query, context))
   }
 
   return {
