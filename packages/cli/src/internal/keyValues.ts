@@ -68,10 +68,19 @@ const get = Command.make(
 const write = (name: "put" | "create", description: string) =>
   Command.make(
     name,
-    { ...Connection.flags, bucket, key, value },
+    {
+      ...Connection.flags,
+      bucket,
+      key,
+      value,
+      history: Flag.Int("history").pipe(
+        Flag.withDescription("revisions kept per key, 1 to 64 (a new bucket's default: 1)"),
+        Flag.optional
+      )
+    },
     (input) =>
       Effect.gen(function*() {
-        const kv = yield* KeyValue.make({ bucket: input.bucket })
+        const kv = yield* KeyValue.make({ bucket: input.bucket, history: Option.getOrUndefined(input.history) })
         const value = yield* valueOrStdin(input.value)
         yield* Output.print(String(yield* kv[name](input.key, value)))
       }).pipe(Connection.connected(input))
