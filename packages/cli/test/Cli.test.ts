@@ -3,7 +3,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
-import { Deferred, Effect, Exit, Fiber, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Queue, Stream } from "effect"
 import { runCli } from "./runCli.ts"
 
 const temp = Effect.acquireRelease(
@@ -19,6 +19,27 @@ const randomBytes = (size: number) => {
 }
 
 const lines = (text: string) => text.split("\n").filter((line) => line.length > 0)
+
+/**
+ * Starts a command that runs until interrupted (sub, watch) and returns once
+ * it has said on stderr that it is `ready`; its stdout arrives line by line in
+ * `lines`. It is interrupted when the scope closes.
+ */
+const started = (args: ReadonlyArray<string>, ready: string) =>
+  Effect.gen(function*() {
+    const isReady = yield* Deferred.make<void>()
+    const output = yield* Queue.unbounded<string>()
+    const fiber = yield* runCli(args, {
+      onStderr: (text) => text.startsWith(ready) ? Effect.asVoid(Deferred.succeed(isReady, undefined)) : Effect.void,
+      onStdout: (text) => Effect.asVoid(Queue.offerAll(output, lines(text)))
+    }).pipe(Effect.forkScoped)
+    // A command that fails before it is ready fails the test instead of leaving it waiting.
+    yield* Effect.raceFirst(
+      Deferred.await(isReady),
+      Effect.flatMap(Fiber.join(fiber), (ran) => Effect.die(`${args.join(" ")} ended before it was ready: ${ran.stderr}`))
+    )
+    return { next: Queue.take(output), fiber }
+  })
 
 const succeeded = (exit: Exit.Exit<unknown, unknown>, stderr: string) =>
   assert.isTrue(Exit.isSuccess(exit), `failed: ${stderr}`)
@@ -123,6 +144,26 @@ describe("nats-effect object", () => {
       assert.strictEqual(usage.output, "")
     }).pipe(Effect.scoped, Effect.provide(NatsClient.layerMemory())))
 
+  it.effect("watch prints each change; seal makes the bucket read-only", () =>
+    Effect.gen(function*() {
+      const dir = yield* temp
+      const file = Path.join(dir, "report.pdf")
+      Fs.writeFileSync(file, "%PDF")
+      yield* runCli(["object", "put", "reports", file, "--name", "before"])
+
+      const watch = yield* started(["object", "watch", "reports", "--json"], "watching reports")
+      yield* runCli(["object", "put", "reports", file])
+      assert.deepInclude(JSON.parse(yield* watch.next), { name: "report.pdf", size: 4, deleted: false })
+      yield* runCli(["object", "rm", "reports", "before"])
+      assert.deepInclude(JSON.parse(yield* watch.next), { name: "before", deleted: true })
+
+      const seal = yield* runCli(["object", "seal", "reports"])
+      succeeded(seal.exit, seal.stderr)
+      const refused = yield* runCli(["object", "put", "reports", file, "--name", "after"])
+      assert.isTrue(Exit.isFailure(refused.exit))
+      assert.match(refused.stderr, /^nats-effect: BucketSealed: [^\n]*\n$/)
+    }).pipe(Effect.scoped, Effect.provide(NatsClient.layerMemory())))
+
   it.effect("--help prints the command's usage on stdout and succeeds", () =>
     Effect.gen(function*() {
       const help = yield* runCli(["object", "put", "--help"])
@@ -169,6 +210,21 @@ describe("nats-effect kv", () => {
       )
     }).pipe(Effect.provide(NatsClient.layerMemory())))
 
+  it.effect("watch prints the current values, then each change; purge removes the history", () =>
+    Effect.gen(function*() {
+      yield* runCli(["kv", "put", "flags", "dark-mode", "on", "--history", "5"])
+      const watch = yield* started(["kv", "watch", "flags", "--json"], "watching flags")
+      assert.deepInclude(JSON.parse(yield* watch.next), { key: "dark-mode", value: "on", operation: "PUT" })
+      yield* runCli(["kv", "put", "flags", "dark-mode", "off"])
+      assert.deepInclude(JSON.parse(yield* watch.next), { key: "dark-mode", value: "off", revision: 2 })
+      yield* runCli(["kv", "purge", "flags", "dark-mode"])
+      assert.deepInclude(JSON.parse(yield* watch.next), { key: "dark-mode", operation: "PURGE" })
+
+      assert.strictEqual((yield* runCli(["kv", "keys", "flags"])).output, "")
+      const history = yield* runCli(["kv", "history", "flags", "dark-mode"])
+      assert.deepStrictEqual(lines(history.output).map((line) => line.split("\t")[2]), ["PURGE"])
+    }).pipe(Effect.scoped, Effect.provide(NatsClient.layerMemory())))
+
   it.effect("create refuses a key that holds a value", () =>
     Effect.gen(function*() {
       assert.strictEqual((yield* runCli(["kv", "create", "locks", "job", "me"])).output, "1\n")
@@ -181,25 +237,22 @@ describe("nats-effect kv", () => {
 describe("nats-effect pub, sub, req", () => {
   it.effect("sub prints what pub publishes; --json for scripts", () =>
     Effect.gen(function*() {
-      const listening = yield* Deferred.make<void>()
-      const sub = yield* runCli(["sub", "orders.*", "--count", "3", "--json"], {
-        onStderr: (text) => text.includes("listening on orders.*") ? Deferred.succeed(listening, void 0) : Effect.void
-      }).pipe(Effect.forkChild)
-      yield* Deferred.await(listening)
+      const sub = yield* started(["sub", "orders.*", "--count", "3", "--json"], "listening on orders.*")
 
       const pub = yield* runCli(["pub", "orders.eu", "first", "--count", "2", "--json"])
       succeeded(pub.exit, pub.stderr)
       assert.deepStrictEqual(JSON.parse(pub.output), { subject: "orders.eu", count: 2, bytes: 5 })
       yield* runCli(["pub", "orders.us"], { stdin: "from stdin" })
 
-      const received = yield* Fiber.join(sub)
+      // --count 3: the command ends by itself after the third message.
+      const received = yield* Fiber.join(sub.fiber)
       succeeded(received.exit, received.stderr)
       assert.deepStrictEqual(lines(received.output).map((line) => JSON.parse(line)), [
         { subject: "orders.eu", data: "first" },
         { subject: "orders.eu", data: "first" },
         { subject: "orders.us", data: "from stdin" }
       ])
-    }).pipe(Effect.provide(NatsClient.layerMemory())))
+    }).pipe(Effect.scoped, Effect.provide(NatsClient.layerMemory())))
 
   it.effect("req prints the responder's reply; no responder is one line and a failure", () =>
     Effect.gen(function*() {

@@ -39,11 +39,13 @@ export const runCli = (
     readonly terminal?: boolean
     /** Called with each write to stderr, as it happens. */
     readonly onStderr?: (text: string) => Effect.Effect<void>
+    /** Called with each write to stdout, as it happens. */
+    readonly onStdout?: (text: string) => Effect.Effect<void>
   } = {}
 ) =>
   Effect.gen(function*() {
     const client = yield* NatsClient.NatsClient
-    const stdout = collector()
+    const stdout = collector(options.onStdout)
     const stderr = collector(options.onStderr)
     const stdio = Stdio.layerTest({
       args: Effect.succeed(args),

@@ -153,11 +153,13 @@ const watch = Command.make(
   (input) =>
     Effect.gen(function*() {
       const kv = yield* existing(input.bucket)
+      const entries = yield* kv.openWatch({ key: Option.getOrUndefined(input.key) })
+      yield* Output.note(`watching ${input.bucket}`)
       yield* Stream.runForEach(
-        kv.watch({ key: Option.getOrUndefined(input.key) }),
+        entries,
         (entry) => input.json ? Output.printJson(describe(entry)) : Output.print(line(entry))
       )
-    }).pipe(Connection.connected(input))
+    }).pipe(Effect.scoped, Connection.connected(input))
 ).pipe(Command.withDescription("Print the current values, then every change, until interrupted"))
 
 /** Typed by hand: the inferred type names modules of other packages. */

@@ -184,8 +184,10 @@ const watch = Command.make(
   (input) =>
     Effect.gen(function*() {
       const store = yield* existing(input.bucket)
+      const changes = yield* store.openWatch({ updatesOnly: true })
+      yield* Output.note(`watching ${input.bucket}`)
       yield* Stream.runForEach(
-        store.watch({ updatesOnly: true }),
+        changes,
         (info) => input.json ? Output.printJson(describe(info)) : Output.print(line(info))
       )
     }).pipe(Effect.scoped, Connection.connected(input))
