@@ -1,7 +1,7 @@
 /** `nats-effect object ...`: the object stores. */
 import { NatsClient, type NatsError } from "@nats-effect/core"
 import { ObjectStore, ObjectStoreError } from "@nats-effect/object-store"
-import { type Config, Effect, FileSystem, Option, Path, type PlatformError, Stdio, Stream } from "effect"
+import { type Config, Effect, FileSystem, Option, Path, type PlatformError, Stdio, Stream, type Terminal } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Connection from "./connection.ts"
 import * as Format from "./format.ts"
@@ -210,7 +210,7 @@ export const command: Command.Command<
   {},
   {},
   NatsError.NatsError | Config.ConfigError | ObjectStoreError.ObjectStoreError | PlatformError.PlatformError,
-  FileSystem.FileSystem | Path.Path | Stdio.Stdio
+  FileSystem.FileSystem | Path.Path | Stdio.Stdio | Terminal.Terminal
 > = Command.make("object").pipe(
   Command.withDescription("Objects in JetStream object stores"),
   Command.withSubcommands([put, get, ls, info, rm, watch, seal])

@@ -4,12 +4,14 @@
  * time left) is drawn on stderr only when stderr is a terminal, at most 10
  * times a second; the summary line is printed in every case.
  */
-import { Clock, Effect, Stdio, Stream } from "effect"
+import { Clock, Effect, Stdio, Stream, Terminal } from "effect"
 import * as Format from "./format.ts"
 import * as Output from "./output.ts"
 
 const redrawEvery = 100
 const barWidth = 24
+/** When the terminal's width is unknown (stdout is not the terminal stderr is). */
+const defaultColumns = 80
 
 export interface Progress {
   /** The stream, with its bytes counted as they are pulled. */
@@ -34,10 +36,15 @@ export const render = (label: string, bytes: number, total: number | undefined, 
   return `${label} ${bar} ${percent} ${Format.bytes(bytes)} / ${Format.bytes(total)} ${speed} ${left}`
 }
 
-export const make = (label: string, total: number | undefined): Effect.Effect<Progress, never, Stdio.Stdio> =>
+export const make = (
+  label: string,
+  total: number | undefined
+): Effect.Effect<Progress, never, Stdio.Stdio | Terminal.Terminal> =>
   Effect.gen(function*() {
     const stdio = yield* Stdio.Stdio
     const terminal = yield* stdio.stderrIsTerminal
+    // A line longer than the terminal wraps, and the next frame's \r no longer overwrites it.
+    const columns = (yield* (yield* Terminal.Terminal).columns) || defaultColumns
     const start = yield* Clock.currentTimeMillis
     let bytes = 0
     let drawnAt: number | undefined
@@ -51,7 +58,7 @@ export const make = (label: string, total: number | undefined): Effect.Effect<Pr
         const now = yield* Clock.currentTimeMillis
         if (drawnAt !== undefined && now - drawnAt < redrawEvery) return
         drawnAt = now
-        yield* draw(render(label, bytes, total, now - start))
+        yield* draw(render(label, bytes, total, now - start).slice(0, columns - 1))
       })
 
     const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - start)
