@@ -4,6 +4,7 @@ import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
 import { Deferred, Effect, Exit, Fiber, Queue, Stream } from "effect"
+import { render } from "../src/internal/progress.ts"
 import { runCli } from "./runCli.ts"
 
 const temp = Effect.acquireRelease(
@@ -80,7 +81,7 @@ describe("nats-effect object", () => {
       succeeded(put.exit, put.stderr)
       const frames = put.stderr.split("\r").filter((frame) => frame.includes("%"))
       assert.isAbove(frames.length, 0, put.stderr)
-      assert.match(frames[0]!, /^big\.bin \[[#-]{24}\] +\d+% [\d.]+ (B|KiB|MiB) \/ 2\.0 MiB [\d.-]+ MiB\/s (\d+:\d\d|--:--) left/)
+      assert.match(frames[0]!, /^big\.bin \[[#-]{20}\] +\d+% [\d.]+ (B|KiB|MiB) \/ 2\.0 MiB [\d.-]+ MiB\/s (\d+:\d\d|--:--) left/)
       // The bar is cleared before the summary.
       assert.match(put.stderr, /\r\x1b\[Kput big\.bin \(bucket\): 2\.0 MiB in 16 chunks/)
       const get = yield* runCli(["object", "get", "bucket", "big.bin", Path.join(dir, "copy.bin")], { terminal: true })
@@ -273,4 +274,13 @@ describe("nats-effect pub, sub, req", () => {
       assert.strictEqual(nobody.output, "")
       assert.deepStrictEqual(lines(nobody.stderr), ["nats-effect: NoResponders: no responders on 'nobody.home'"])
     }).pipe(Effect.scoped, Effect.provide(NatsClient.layerMemory())))
+})
+
+describe("the progress bar", () => {
+  it("fits the terminal's width, shortening the name first", () => {
+    const line = render("a-very-long-file-name-indeed.tar.gz", 3 * 1024 * 1024, 12 * 1024 * 1024, 1000, 80)
+    assert.isAtMost(line.length, 79)
+    assert.match(line, /^a-very-long… \[#####-{15}\]  25% 3\.0 MiB \/ 12\.0 MiB 3\.0 MiB\/s 0:03 left$/)
+    assert.strictEqual(render("x.bin", 512, undefined, 0, 80), "x.bin 512 B - MiB/s")
+  })
 })

@@ -61,7 +61,7 @@ describe("nats-effect, the binary, on a nats-server", () => {
         const drawn = frames(put.output)
         assert.isAtLeast(drawn.length, 2, put.output)
         for (const frame of drawn) {
-          assert.match(frame, /^big\.bin \[[#-]{24}\] +\d+% [\d.]+ (B|KiB|MiB) \/ 48\.0 MiB [\d.-]+ MiB\/s (\d+:\d\d|--:--) left$/)
+          assert.match(frame, /^big\.bin \[[#-]{20}\] +\d+% [\d.]+ (B|KiB|MiB) \/ 48\.0 MiB [\d.-]+ MiB\/s (\d+:\d\d|--:--) left$/)
         }
         const percents = drawn.map(percentOf)
         assert.deepStrictEqual(percents, [...percents].sort((a, b) => a - b))
@@ -84,4 +84,28 @@ describe("nats-effect, the binary, on a nats-server", () => {
         assert.strictEqual(missing.output, "nats-effect: BucketNotFound: no object store bucket nothing\n")
       }))
   })
+
+  layer(NatsServer.layer({ args: ["--user", "ada", "--pass", "s3cret"] }), { excludeTestServices: true, timeout: "60 seconds" })(
+    (it) => {
+      it.effect("the credential flags stand in for NATS_USER and NATS_PASSWORD, and win over them", () =>
+        Effect.gen(function*() {
+          const server = yield* NatsServer.NatsServer
+          const refused = yield* run(process.execPath, [bin, "pub", "greetings", "hi", "--server", server.url])
+          assert.strictEqual(refused.code, 1)
+          assert.match(refused.output, /^nats-effect: AuthenticationError: [^\n]*\n$/)
+
+          const flags = yield* run(process.execPath, [
+            bin, "pub", "greetings", "hi", "--json", "--server", server.url, "--user", "ada", "--password", "s3cret"
+          ])
+          assert.strictEqual(flags.code, 0, flags.output)
+          assert.deepStrictEqual(JSON.parse(flags.output), { subject: "greetings", count: 1, bytes: 2 })
+
+          const environment = { NATS_URL: server.url, NATS_USER: "ada", NATS_PASSWORD: "s3cret" }
+          const fromEnvironment = yield* run(process.execPath, [bin, "pub", "greetings", "hi"], environment)
+          assert.strictEqual(fromEnvironment.code, 0, fromEnvironment.output)
+          const overridden = yield* run(process.execPath, [bin, "pub", "greetings", "hi", "--password", "wrong"], environment)
+          assert.strictEqual(overridden.code, 1)
+        }))
+    }
+  )
 })

@@ -9,7 +9,7 @@ import * as Format from "./format.ts"
 import * as Output from "./output.ts"
 
 const redrawEvery = 100
-const barWidth = 24
+const barWidth = 20
 /** When the terminal's width is unknown (stdout is not the terminal stderr is). */
 const defaultColumns = 80
 
@@ -24,16 +24,31 @@ export interface Progress {
   readonly done: (summary: string) => Effect.Effect<void>
 }
 
-/** The bar's line for `bytes` of `total` (when known) after `millis`. */
-export const render = (label: string, bytes: number, total: number | undefined, millis: number): string => {
+/**
+ * The bar's line for `bytes` of `total` (when known) after `millis`, within
+ * `columns - 1` characters: a line that wraps is not overwritten by the next
+ * frame's \r. The label gives way first.
+ */
+export const render = (
+  label: string,
+  bytes: number,
+  total: number | undefined,
+  millis: number,
+  columns: number
+): string => {
   const speed = Format.rate(bytes, millis)
-  if (total === undefined || total <= 0) return `${label} ${Format.bytes(bytes)} ${speed}`
-  const fraction = Math.min(1, bytes / total)
-  const filled = Math.round(fraction * barWidth)
-  const bar = `[${"#".repeat(filled)}${"-".repeat(barWidth - filled)}]`
-  const percent = `${Math.floor(fraction * 100)}%`.padStart(4)
-  const left = bytes > 0 && millis > 0 ? `${Format.clock(((total - bytes) * millis) / bytes)} left` : "--:-- left"
-  return `${label} ${bar} ${percent} ${Format.bytes(bytes)} / ${Format.bytes(total)} ${speed} ${left}`
+  let stats = `${Format.bytes(bytes)} ${speed}`
+  if (total !== undefined && total > 0) {
+    const fraction = Math.min(1, bytes / total)
+    const filled = Math.round(fraction * barWidth)
+    const bar = `[${"#".repeat(filled)}${"-".repeat(barWidth - filled)}]`
+    const percent = `${Math.floor(fraction * 100)}%`.padStart(4)
+    const left = bytes > 0 && millis > 0 ? `${Format.clock(((total - bytes) * millis) / bytes)} left` : "--:-- left"
+    stats = `${bar} ${percent} ${Format.bytes(bytes)} / ${Format.bytes(total)} ${speed} ${left}`
+  }
+  const room = columns - 1 - stats.length - 1
+  const name = label.length <= room ? label : `${label.slice(0, Math.max(0, room - 1))}…`
+  return `${name} ${stats}`.slice(0, columns - 1)
 }
 
 export const make = (
@@ -43,7 +58,6 @@ export const make = (
   Effect.gen(function*() {
     const stdio = yield* Stdio.Stdio
     const terminal = yield* stdio.stderrIsTerminal
-    // A line longer than the terminal wraps, and the next frame's \r no longer overwrites it.
     const columns = (yield* (yield* Terminal.Terminal).columns) || defaultColumns
     const start = yield* Clock.currentTimeMillis
     let bytes = 0
@@ -58,7 +72,7 @@ export const make = (
         const now = yield* Clock.currentTimeMillis
         if (drawnAt !== undefined && now - drawnAt < redrawEvery) return
         drawnAt = now
-        yield* draw(render(label, bytes, total, now - start).slice(0, columns - 1))
+        yield* draw(render(label, bytes, total, now - start, columns))
       })
 
     const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - start)
