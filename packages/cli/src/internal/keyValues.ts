@@ -60,7 +60,10 @@ const get = Command.make(
       if (Option.isNone(entry)) {
         return yield* new CommandFailed({ message: `no value for ${input.key} in ${input.bucket}` })
       }
-      yield* input.json ? Output.printJson(describe(entry.value)) : Output.print(Output.text(entry.value.value))
+      // The value's own bytes, whatever they are, then a newline.
+      yield* input.json
+        ? Output.printJson(describe(entry.value))
+        : Effect.andThen(Output.printBytes(entry.value.value), Output.print(""))
     }).pipe(Connection.connected(input))
 ).pipe(Command.withDescription("Print a key's value"))
 
