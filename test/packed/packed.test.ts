@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
-const packages = ["core", "object-store", "kv", "testing"]
+const packages = ["core", "object-store", "kv", "testing", "cli"]
 
 /** Runs a command to completion; a failure carries what the command printed. */
 const run = (command: string, args: ReadonlyArray<string>, cwd: string): string => {
@@ -77,6 +77,11 @@ describe("the packed packages in a project of their own", () => {
     run(Path.join(app, "node_modules/.bin/tsc"), ["-p", "."], app)
     const output = run("node", ["dist/src/main.js"], app)
     assert.include(output, "reply: Hello, Ada!")
+  })
+
+  it("installs the nats-effect command, which runs from its built JavaScript", () => {
+    const help = run(Path.join(app, "node_modules/.bin/nats-effect"), ["object", "put", "--help"], app)
+    assert.include(help, "nats-effect object put [flags] <bucket> <file>")
   })
 
   it("passes the application's own test", () => {

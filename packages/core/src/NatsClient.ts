@@ -529,7 +529,11 @@ export const layerConfig = (
 const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
   config.pipe(Config.option, Config.map(Option.getOrUndefined))
 
-const defaultConfig: Config.Wrap<NatsClientOptions> = {
+/**
+ * What `layerConfig()` reads without an argument, to extend:
+ * `layerConfig({ ...NatsClient.defaultConfig, tls: ... })`.
+ */
+export const defaultConfig = {
   servers: Config.String("NATS_URL").pipe(
     Config.withDefault("nats://127.0.0.1:4222"),
     Config.map((url) => url.split(",").map((s) => s.trim()).filter((s) => s.length > 0))
@@ -539,7 +543,7 @@ const defaultConfig: Config.Wrap<NatsClientOptions> = {
   token: optional(Config.Redacted("NATS_TOKEN")),
   credsFile: optional(Config.String("NATS_CREDS")),
   nkeySeed: optional(Config.Redacted("NATS_NKEY_SEED"))
-}
+} satisfies Config.Wrap<NatsClientOptions>
 
 export interface MemoryOptions {
   /** Default 1 MiB, as nats-server. */
