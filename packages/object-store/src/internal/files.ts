@@ -7,8 +7,8 @@
 import { NatsTracing as Tracing } from "@nats-effect/core"
 import { Cause, Effect, Stream } from "effect"
 import type { FileHandle } from "node:fs/promises"
-import { open, rename, rm } from "node:fs/promises"
-import type { ObjectMeta } from "../ObjectStore.ts"
+import { open, rename, rm, stat } from "node:fs/promises"
+import type { ObjectMeta, TransferOptions } from "../ObjectStore.ts"
 import * as Errors from "../ObjectStoreError.ts"
 import type { ObjectStoreError } from "../ObjectStoreError.ts"
 import { objectSpan, type StoreContext } from "./context.ts"
@@ -128,8 +128,21 @@ const writeStream = <E, R>(path: string, data: Stream.Stream<Uint8Array, E, R>) 
 // Operations
 // ---------------------------------------------------------------------------
 
-export const putFile = (ctx: StoreContext, meta: string | ObjectMeta, path: string) =>
-  Effect.flatMap(Put.resolveChunkSize(ctx, meta), (chunkSize) => Put.put(ctx, meta, readChunks(path, chunkSize)))
+/** The size of the file at `path`: the `total` of its put's progress. */
+const fileSize = (path: string) =>
+  Effect.tryPromise({ try: () => stat(path), catch: fileError(path, "read") }).pipe(Effect.map((stats) => stats.size))
+
+export const putFile = <E, R>(
+  ctx: StoreContext,
+  meta: string | ObjectMeta,
+  path: string,
+  options?: TransferOptions<E, R>
+) =>
+  Effect.gen(function*() {
+    const chunkSize = yield* Put.resolveChunkSize(ctx, meta)
+    const total = options?.onProgress === undefined ? undefined : yield* fileSize(path)
+    return yield* Put.put(ctx, meta, readChunks(path, chunkSize), options, total)
+  })
 
 /**
  * Best effort: the get has failed, and that failure is what the caller
@@ -141,9 +154,9 @@ const removePartial = (partial: string) =>
     Effect.ignore({ log: "Warn", message: `object store: cannot remove the partial file ${partial}` })
   )
 
-export const getFile = (ctx: StoreContext, name: string, path: string) =>
+export const getFile = <E, R>(ctx: StoreContext, name: string, path: string, options?: TransferOptions<E, R>) =>
   Effect.gen(function*() {
-    const { data, info } = yield* Get.open(ctx, name)
+    const { data, info } = yield* Get.open(ctx, name, options)
     // Written beside the destination and renamed into place once checked.
     const partial = `${path}.${Nuid.next()}.partial`
     yield* writeStream(partial, data).pipe(

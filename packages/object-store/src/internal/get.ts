@@ -6,11 +6,13 @@
 import { NatsTracing as Tracing } from "@nats-effect/core"
 import { Duration, Effect, Stream } from "effect"
 import { createHash } from "node:crypto"
-import type { ObjectInfo } from "../ObjectStore.ts"
+import type { ObjectInfo, TransferOptions } from "../ObjectStore.ts"
 import * as Errors from "../ObjectStoreError.ts"
 import type { ObjectStoreError } from "../ObjectStoreError.ts"
 import { fail, fromNatsError, objectSpan, type StoreContext, validateName } from "./context.ts"
 import { liveInfo } from "./meta.ts"
+import * as Progress from "./progress.ts"
+import type { ProgressReporter } from "./progress.ts"
 import { failWhenStalled } from "./stall.ts"
 import * as Wire from "./wire.ts"
 
@@ -48,12 +50,16 @@ const resolveContent = (
     return resolveContent(ctx, link.bucket, link.name, depth + 1)
   })
 
-/** The chunks of `info`, stored in `ofBucket`, checked against its size, chunk count and digest at the end. */
-const content = (
+/**
+ * The chunks of `info`, stored in `ofBucket`, checked against its size, chunk
+ * count and digest at the end, with their progress reported to `progress`.
+ */
+const content = <E, R>(
   ctx: StoreContext,
   ofBucket: string,
-  info: ObjectInfo
-): Stream.Stream<Uint8Array, ObjectStoreError> => {
+  info: ObjectInfo,
+  progress: ProgressReporter<E, R> | undefined
+): Stream.Stream<Uint8Array, ObjectStoreError | E, R> => {
   const { tuning } = ctx
   const name = info.name
   const badMeta = (message: string) => Errors.fromReason(new Errors.BadObjectMeta({ bucket: ofBucket, name, message }))
@@ -62,7 +68,8 @@ const content = (
     return Stream.fail(badMeta(`the digest ${JSON.stringify(info.digest)} is not a SHA-256 digest`))
   }
   if (info.chunks === 0) {
-    return info.size === 0 ? Stream.empty : Stream.fail(badMeta(`the meta says ${info.size} bytes in no chunk`))
+    if (info.size !== 0) return Stream.fail(badMeta(`the meta says ${info.size} bytes in no chunk`))
+    return progress === undefined ? Stream.empty : Stream.fromEffectDrain(progress.end(0, 0))
   }
   if (info.nuid === "") return Stream.fail(badMeta("the meta has no nuid, so no chunk subject"))
   const hash = createHash("sha256")
@@ -95,7 +102,11 @@ const content = (
     }
     return Tracing.annotateSpan({ "nats.object_store.size": size, "nats.object_store.chunks": received })
   })
-  return ctx.js.ordered(Wire.streamName(ofBucket), {
+  // Reported once the content is checked: the last call means a complete object.
+  const ended = progress === undefined
+    ? verify
+    : Effect.andThen(verify, Effect.suspend(() => progress.end(size, received)))
+  const chunks = ctx.js.ordered(Wire.streamName(ofBucket), {
     filterSubjects: [Wire.chunkSubject(ofBucket, info.nuid)],
     bufferMessages: tuning.readAhead
   }).pipe(
@@ -113,24 +124,32 @@ const content = (
       size += msg.data.length
       hash.update(msg.data)
       return msg.data
-    }),
-    Stream.concat(Stream.fromEffectDrain(verify))
+    })
   )
+  const reported = progress === undefined
+    ? chunks
+    : Stream.mapArrayEffect(chunks, (pieces) => Effect.as(progress.update(size, received), pieces))
+  return Stream.concat(reported, Stream.fromEffectDrain(ended))
 }
 
 /** The info of the object `name` stands for, and its content, checked as it is read. */
-export const open = (ctx: StoreContext, name: string) =>
+export const open = <E, R>(ctx: StoreContext, name: string, options: TransferOptions<E, R> | undefined) =>
   Effect.andThen(validateName(ctx.client, ctx.bucket, name), resolveContent(ctx, ctx.bucket, name, 0)).pipe(
-    Effect.map((found) => ({ info: found.info, data: content(ctx, found.bucket, found.info) }))
+    Effect.flatMap((found) =>
+      Effect.map(Progress.reporter(options, found.info.size), (progress) => ({
+        info: found.info,
+        data: content(ctx, found.bucket, found.info, progress)
+      }))
+    )
   )
 
-export const get = (ctx: StoreContext, name: string) =>
-  Stream.unwrap(Effect.map(open(ctx, name), ({ data }) => data)).pipe(
+export const get = <E, R>(ctx: StoreContext, name: string, options?: TransferOptions<E, R>) =>
+  Stream.unwrap(Effect.map(open(ctx, name, options), ({ data }) => data)).pipe(
     Tracing.streamWithSpan("ObjectStore.get", objectSpan(ctx.bucket, name, "consumer"))
   )
 
 export const getBytes = (ctx: StoreContext, name: string) =>
-  get(ctx, name).pipe(
+  get<never, never>(ctx, name).pipe(
     Stream.runCollect,
     Effect.map((pieces) => new Uint8Array(Buffer.concat(pieces)))
   )

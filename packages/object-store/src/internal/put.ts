@@ -6,13 +6,14 @@
 import { NatsTracing as Tracing } from "@nats-effect/core"
 import type { NatsError } from "@nats-effect/core"
 import { Cause, Effect, Exit, Option, Stream } from "effect"
-import type { ObjectInfo, ObjectMeta } from "../ObjectStore.ts"
+import type { ObjectInfo, ObjectMeta, TransferOptions } from "../ObjectStore.ts"
 import * as Errors from "../ObjectStoreError.ts"
 import type { ObjectStoreError } from "../ObjectStoreError.ts"
 import { fail, fromNatsError, objectSpan, positiveInteger, type StoreContext, validateName } from "./context.ts"
 import { purgeReplaced, removeLeftovers } from "./leftovers.ts"
 import { lastMeta, publishMeta, retryOnConflict, type StoredInfo } from "./meta.ts"
 import * as Nuid from "./nuid.ts"
+import * as Progress from "./progress.ts"
 import { Rechunker } from "./rechunk.ts"
 import * as Wire from "./wire.ts"
 
@@ -43,11 +44,14 @@ export const resolveChunkSize = (ctx: StoreContext, meta: string | ObjectMeta) =
     )
 }
 
-export const put = <E, R>(
+/** Stores `data` as the object `metaInput`; `total`, when known, is the progress's. */
+export const put = <E, R, E2 = never, R2 = never>(
   ctx: StoreContext,
   metaInput: string | ObjectMeta,
-  data: Stream.Stream<Uint8Array, E, R>
-): Effect.Effect<ObjectInfo, ObjectStoreError | E, R> => {
+  data: Stream.Stream<Uint8Array, E, R>,
+  options?: TransferOptions<E2, R2>,
+  total?: number
+): Effect.Effect<ObjectInfo, ObjectStoreError | E | E2, R | R2> => {
   const { bucket, js } = ctx
   const meta: ObjectMeta = typeof metaInput === "string" ? { name: metaInput } : metaInput
   return Effect.gen(function*() {
@@ -83,12 +87,22 @@ export const put = <E, R>(
         Effect.mapError(toBucketError)
       ))
 
-    const upload = data.pipe(
+    const published = data.pipe(
       Stream.mapAccumArray(() => rechunker, (state, pieces) => [state, state.push(pieces)], {
         onHalt: (state) => state.flush()
       }),
-      Stream.mapEffect(publishChunk, { concurrency: ctx.tuning.publishWindow }),
-      Stream.runDrain
+      Stream.mapEffect(publishChunk, { concurrency: ctx.tuning.publishWindow })
+    )
+    const progress = yield* Progress.reporter(options, total)
+    let acknowledged = 0
+    const upload = progress === undefined ? Stream.runDrain(published) : published.pipe(
+      // Every chunk but the last is full, and the re-chunker has seen the
+      // last one's bytes by the time it is acknowledged.
+      Stream.runForEachArray((acks) => {
+        acknowledged += acks.length
+        return progress.update(Math.min(acknowledged * chunkSize, rechunker.size), acknowledged)
+      }),
+      Effect.andThen(Effect.suspend(() => progress.end(rechunker.size, rechunker.chunks)))
     )
 
     // Without interruption: once the meta is stored the put has happened,

@@ -57,12 +57,12 @@ export const make = Effect.fnUntraced(function*(options: ObjectStoreOptions) {
 /** The operations on the bucket of `ctx`, which exists. */
 const makeBucket = (ctx: StoreContext): Bucket => ({
   bucket: ctx.bucket,
-  put: (meta, data) => Put.put(ctx, meta, data),
+  put: (meta, data, options) => Put.put(ctx, meta, data, options),
   putBytes: (meta, data) => Put.putBytes(ctx, meta, data),
-  putFile: (meta, path) => Files.putFile(ctx, meta, path),
-  get: (name) => Get.get(ctx, name),
+  putFile: (meta, path, options) => Files.putFile(ctx, meta, path, options),
+  get: (name, options) => Get.get(ctx, name, options),
   getBytes: (name) => Get.getBytes(ctx, name),
-  getFile: (name, path) => Files.getFile(ctx, name, path),
+  getFile: (name, path, options) => Files.getFile(ctx, name, path, options),
   info: (name) => Meta.info(ctx, name),
   list: () => Meta.list(ctx),
   delete: (name) => Meta.remove(ctx, name),
