@@ -94,7 +94,7 @@ export interface ObjectMeta {
 
 /** How far a transfer is: what `onProgress` is given. */
 export interface Progress {
-  /** Bytes so far: stored and acknowledged on a put, received on a get. */
+  /** Bytes so far: stored and acknowledged on a put, handed to the reader on a get. */
   readonly bytes: number
   /** The size when known: the object's on a get, the file's on `putFile`; absent on a `put` of a stream. */
   readonly total?: number | undefined
