@@ -7,7 +7,7 @@
 // (MiB, comma-separated; 0 for none, the memory check alone) overrides the sizes, `OBJ_BENCH_WINDOWS` and
 // `OBJ_BENCH_READ_AHEAD` add sweeps of our `publishWindow` and `readAhead`,
 // `OBJ_BENCH_ROUNDS` sets the rounds (default 3), `OBJ_BENCH_RSS=0` skips the
-// memory check.
+// memory check, `OBJ_BENCH_PROGRESS=1` gives our put and get an `onProgress`.
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { Objm, setSha256Backend } from "@nats-io/obj"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
@@ -104,18 +104,24 @@ interface Tuning {
   readonly readAhead?: number
 }
 
+/** `OBJ_BENCH_PROGRESS=1`: our put and get with an `onProgress` that does nothing, to see what progress costs. */
+const transferOptions: ObjectStore.TransferOptions = process.env["OBJ_BENCH_PROGRESS"] === "1"
+  ? { onProgress: () => Effect.void }
+  : {}
+
 export const ours = async (url: string, sizeMiB: number, tuning: Tuning = {}) => {
   const runtime = ManagedRuntime.make(
     ObjectStore.layer({ bucket: "ours", ...tuning }).pipe(Layer.provideMerge(NatsClient.layer({ servers: url })))
   )
   try {
-    const label = Object.entries(tuning).map(([key, value]) => ` ${key} ${value}`).join("")
+    const label = Object.entries(tuning).map(([key, value]) => ` ${key} ${value}`).join("") +
+      (transferOptions.onProgress === undefined ? "" : " progress")
     const put = await timed(`nats-effect put${label}`, sizeMiB, () =>
       runtime.runPromise(ObjectStore.ObjectStore.use((store) =>
-        store.put("bench", Stream.fromIterable(pieces(sizeMiB), { chunkSize: 1 })))))
+        store.put("bench", Stream.fromIterable(pieces(sizeMiB), { chunkSize: 1 }), transferOptions))))
     const get = await timed(`nats-effect get${label}`, sizeMiB, () =>
       runtime.runPromise(ObjectStore.ObjectStore.use((store) =>
-        store.get("bench").pipe(
+        store.get("bench", transferOptions).pipe(
           Stream.runFold(() => 0, (n, bytes) => n + bytes.length),
           Effect.map((n) => expectSize(n, sizeMiB))
         ))))

@@ -93,6 +93,27 @@ export interface ObjectMeta {
   } | undefined
 }
 
+/** How far a transfer is: what `onProgress` is given. */
+export interface Progress {
+  /** Bytes so far: stored and acknowledged on a put, handed to the reader on a get. */
+  readonly bytes: number
+  /** The size when known: the object's on a get, the file's on `putFile`; absent on a `put` of a stream. */
+  readonly total?: number | undefined
+  /** Chunks so far. */
+  readonly chunks: number
+}
+
+/** Options of `put`, `putFile`, `get` and `getFile`. */
+export interface TransferOptions<E = never, R = never> {
+  /**
+   * Called with the progress at most every 100 ms (by the `Clock`) and once
+   * at the end with the final figures (on a get, once the content is
+   * checked), in order, each call awaited before the transfer goes on. When
+   * it fails, the transfer fails with its error (a put then stores nothing).
+   */
+  readonly onProgress?: ((progress: Progress) => Effect.Effect<void, E, R>) | undefined
+}
+
 export interface WatchOptions {
   /** Every meta message still in the stream, not only the latest per object. */
   readonly includeHistory?: boolean | undefined
@@ -157,28 +178,40 @@ export interface Bucket {
    * for up to 10 minutes; `sweep` removes what is left after that.
    * The stream's `Uint8Array`s must not be modified after they are emitted.
    */
-  readonly put: <E, R>(
+  readonly put: <E, R, E2 = never, R2 = never>(
     meta: string | ObjectMeta,
-    data: Stream.Stream<Uint8Array, E, R>
-  ) => Effect.Effect<ObjectInfo, ObjectStoreError | E, R>
+    data: Stream.Stream<Uint8Array, E, R>,
+    options?: TransferOptions<E2, R2>
+  ) => Effect.Effect<ObjectInfo, ObjectStoreError | E | E2, R | R2>
   /** `put` of bytes in memory; a string is stored as UTF-8. */
   readonly putBytes: (meta: string | ObjectMeta, data: Uint8Array | string) => Effect.Effect<ObjectInfo, ObjectStoreError>
-  /** `put` of a local file, read as fast as the bucket stores it. */
-  readonly putFile: (meta: string | ObjectMeta, path: string) => Effect.Effect<ObjectInfo, ObjectStoreError>
+  /** `put` of a local file, read as fast as the bucket stores it; the progress's `total` is the file's size. */
+  readonly putFile: <E = never, R = never>(
+    meta: string | ObjectMeta,
+    path: string,
+    options?: TransferOptions<E, R>
+  ) => Effect.Effect<ObjectInfo, ObjectStoreError | E, R>
   /**
    * The object's content, following links. Pulled from the server as the
    * stream is read; fails at the end with `DigestMismatch` or `BadObjectMeta`
    * when the bytes do not match the meta, and with `ObjectStalled` when
    * chunks stop coming.
    */
-  readonly get: (name: string) => Stream.Stream<Uint8Array, ObjectStoreError>
+  readonly get: <E = never, R = never>(
+    name: string,
+    options?: TransferOptions<E, R>
+  ) => Stream.Stream<Uint8Array, ObjectStoreError | E, R>
   /** The whole content in memory. */
   readonly getBytes: (name: string) => Effect.Effect<Uint8Array, ObjectStoreError>
   /**
    * Writes the content to a local file: to a temporary file beside it,
    * renamed into place once the digest is checked, removed on failure.
    */
-  readonly getFile: (name: string, path: string) => Effect.Effect<ObjectInfo, ObjectStoreError>
+  readonly getFile: <E = never, R = never>(
+    name: string,
+    path: string,
+    options?: TransferOptions<E, R>
+  ) => Effect.Effect<ObjectInfo, ObjectStoreError | E, R>
   /** The object's info (of the link itself for a link); `ObjectNotFound` when absent or deleted. */
   readonly info: (name: string) => Effect.Effect<ObjectInfo, ObjectStoreError>
   /** Every object that is not deleted. */

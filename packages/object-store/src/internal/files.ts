@@ -1,14 +1,20 @@
 /**
- * Local files for `putFile` and `getFile`: large reads and writes on a
+ * Local files: `putFile` and `getFile`, and their large reads and writes on a
  * `FileHandle`, the handle closed on every exit. Node's file streams read and
  * write 64–128 KiB at a time with a callback and a buffer each; reads and
  * writes of 1 MiB cost a fraction of that per byte.
  */
+import { NatsTracing as Tracing } from "@nats-effect/core"
 import { Cause, Effect, Stream } from "effect"
 import type { FileHandle } from "node:fs/promises"
-import { open } from "node:fs/promises"
+import { open, rename, rm, stat } from "node:fs/promises"
+import type { ObjectMeta, TransferOptions } from "../ObjectStore.ts"
 import * as Errors from "../ObjectStoreError.ts"
 import type { ObjectStoreError } from "../ObjectStoreError.ts"
+import { objectSpan, type StoreContext } from "./context.ts"
+import * as Get from "./get.ts"
+import * as Nuid from "./nuid.ts"
+import * as Put from "./put.ts"
 
 /** Bytes a read asks for and a write gathers, at least. */
 const ioSize = 1024 * 1024
@@ -16,7 +22,7 @@ const ioSize = 1024 * 1024
 /** Linux's limit on the buffers of one readv or writev. */
 const iovMax = 1024
 
-export const fileError = (path: string, action: string) => (cause: unknown): ObjectStoreError =>
+const fileError = (path: string, action: string) => (cause: unknown): ObjectStoreError =>
   Errors.fromReason(
     new Errors.FileError({ path, message: `cannot ${action} ${path}: ${String(cause)}`, cause })
   )
@@ -52,7 +58,7 @@ const filledPart = (buffers: ReadonlyArray<Uint8Array>, filled: number): Array<U
  * Reading into the chunks themselves makes the chunks without a copy; a pool
  * could only save the allocation by copying every byte once more.
  */
-export const readChunks = (path: string, chunkSize: number): Stream.Stream<Uint8Array, ObjectStoreError> =>
+const readChunks = (path: string, chunkSize: number): Stream.Stream<Uint8Array, ObjectStoreError> =>
   Stream.unwrap(Effect.map(opened(path, "r", "read"), (handle) => {
     // A readv fills at most IOV_MAX buffers: more would be allocated for nothing.
     const buffersPerRead = Math.min(iovMax, Math.max(1, Math.floor(ioSize / chunkSize)))
@@ -96,7 +102,7 @@ const writeAll = async (handle: FileHandle, pieces: ReadonlyArray<Uint8Array>) =
  * pieces into writes of 1 MiB or more. The file is closed when this ends;
  * removing it after a failure is the caller's.
  */
-export const writeStream = <E, R>(path: string, data: Stream.Stream<Uint8Array, E, R>) =>
+const writeStream = <E, R>(path: string, data: Stream.Stream<Uint8Array, E, R>) =>
   Effect.scoped(Effect.gen(function*() {
     const handle = yield* opened(path, "w", "write")
     const write = (pieces: ReadonlyArray<Uint8Array>) =>
@@ -117,3 +123,47 @@ export const writeStream = <E, R>(path: string, data: Stream.Stream<Uint8Array, 
     if (gathered.length > 0) yield* write(gathered)
     yield* Effect.tryPromise({ try: () => handle.close(), catch: fileError(path, "write") })
   }))
+
+// ---------------------------------------------------------------------------
+// Operations
+// ---------------------------------------------------------------------------
+
+/** The size of the file at `path`: the `total` of its put's progress. */
+const fileSize = (path: string) =>
+  Effect.tryPromise({ try: () => stat(path), catch: fileError(path, "read") }).pipe(Effect.map((stats) => stats.size))
+
+export const putFile = <E, R>(
+  ctx: StoreContext,
+  meta: string | ObjectMeta,
+  path: string,
+  options?: TransferOptions<E, R>
+) =>
+  Effect.gen(function*() {
+    const chunkSize = yield* Put.resolveChunkSize(ctx, meta)
+    const total = options?.onProgress === undefined ? undefined : yield* fileSize(path)
+    return yield* Put.put(ctx, meta, readChunks(path, chunkSize), options, total)
+  })
+
+/**
+ * Best effort: the get has failed, and that failure is what the caller
+ * needs. A partial file that cannot be removed (its directory is gone or
+ * not one) is logged, not turned into a defect over the failure.
+ */
+const removePartial = (partial: string) =>
+  Effect.tryPromise({ try: () => rm(partial, { force: true }), catch: fileError(partial, "remove") }).pipe(
+    Effect.ignore({ log: "Warn", message: `object store: cannot remove the partial file ${partial}` })
+  )
+
+export const getFile = <E, R>(ctx: StoreContext, name: string, path: string, options?: TransferOptions<E, R>) =>
+  Effect.gen(function*() {
+    const { data, info } = yield* Get.open(ctx, name, options)
+    // Written beside the destination and renamed into place once checked.
+    const partial = `${path}.${Nuid.next()}.partial`
+    yield* writeStream(partial, data).pipe(
+      Effect.andThen(Effect.tryPromise({ try: () => rename(partial, path), catch: fileError(path, "write") })),
+      Effect.onError(() => removePartial(partial))
+    )
+    return info
+  }).pipe(
+    Tracing.withSpan("ObjectStore.getFile", objectSpan(ctx.bucket, name, "consumer"))
+  )

@@ -13,7 +13,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
 import { ObjectStore, ObjectStoreError } from "@nats-effect/object-store"
-import { Deferred, Duration, Effect, Fiber, Layer, Option, Queue, Stream } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Fiber, Layer, Option, Queue, Stream } from "effect"
 import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -78,6 +78,61 @@ const lastOn = (bucket: string, subject: string) =>
   Effect.flatMap(client, (nats) => nats.jetstream.getMessage(`OBJ_${bucket}`, { lastBySubject: subject }))
 
 const chunkSubject = (info: ObjectStore.ObjectInfo) => `$O.${info.bucket}.C.${info.nuid}`
+
+/**
+ * A clock that moves `stepMillis` every time its time is read, from the live
+ * time (frozen with 0); sleeps take real time, so timeouts work as ever.
+ */
+const steppingClock = (stepMillis: number) =>
+  Clock.clockWith((live) => {
+    let millis = live.currentTimeMillisUnsafe()
+    const read = () => {
+      const now = millis
+      millis += stepMillis
+      return now
+    }
+    const nanos = () => BigInt(read()) * 1_000_000n
+    const clock: Clock.Clock = {
+      currentTimeMillisUnsafe: read,
+      currentTimeMillis: Effect.sync(read),
+      currentTimeNanosUnsafe: nanos,
+      currentTimeNanos: Effect.sync(nanos),
+      monotonicTimeNanosUnsafe: nanos,
+      monotonicTimeNanos: Effect.sync(nanos),
+      sleep: (duration) => live.sleep(duration)
+    }
+    return Effect.succeed({ clock, now: () => millis })
+  })
+
+/** Records the progress a transfer reports, and the clock's time at each call. */
+const progressRecorder = (now: () => number) => {
+  const events: Array<ObjectStore.Progress> = []
+  const times: Array<number> = []
+  const onProgress = (progress: ObjectStore.Progress) =>
+    Effect.sync(() => {
+      events.push(progress)
+      times.push(now())
+    })
+  return { events, times, onProgress }
+}
+
+/** Bytes and chunks never go back, every call is 100 ms after the one before but the last, which is `last`. */
+const assertProgress = (
+  recorded: ReturnType<typeof progressRecorder>,
+  last: ObjectStore.Progress
+) => {
+  const { events, times } = recorded
+  assert.isAbove(events.length, 0)
+  for (let i = 1; i < events.length; i++) {
+    assert.isAtLeast(events[i]!.bytes, events[i - 1]!.bytes)
+    assert.isAtLeast(events[i]!.chunks, events[i - 1]!.chunks)
+    if (i < events.length - 1) assert.isAtLeast(times[i]! - times[i - 1]!, 100)
+  }
+  for (const event of events) assert.strictEqual(event.total, last.total)
+  assert.deepStrictEqual(events[events.length - 1], last)
+}
+
+class Cancelled extends Data.TaggedError("Cancelled")<{}> {}
 
 /** Two buckets declared as services of their own. */
 class Images extends ObjectStore.Service<Images>()("@nats-effect/testing/ObjectStoreSuite/Images", {
@@ -1083,6 +1138,98 @@ export const suite = (adapter: Adapter) =>
           }
           assert.strictEqual(yield* reasonTag(store.getFile("file", Path.join(dir, "corrupt.bin"))), "DigestMismatch")
           assert.deepStrictEqual(Fs.readdirSync(dir).sort(), ["source.bin", "target.bin"])
+        }))
+
+      // -----------------------------------------------------------------------
+      // Progress
+      // -----------------------------------------------------------------------
+
+      it.effect("put, putFile, get and getFile report their progress up to the object's size and chunks", () =>
+        Effect.gen(function*() {
+          // Chunks read ahead one at a time: the get's progress sees them one by one.
+          const store = yield* open({ chunkSize: KiB, readAhead: 1 })
+          const dir = yield* temporaryDirectory
+          const data = pattern(80 * KiB + 100)
+          const chunks = 81
+          // 40 ms a read: the progress is due every few chunks.
+          const { clock, now } = yield* steppingClock(40)
+          const onClock = Effect.provideService(Clock.Clock, clock)
+
+          const put = progressRecorder(now)
+          const info = yield* onClock(
+            store.put("streamed", Stream.fromIterable(piecesOf(data, 3000)), { onProgress: put.onProgress })
+          )
+          assert.strictEqual(info.chunks, chunks)
+          assertProgress(put, { bytes: data.length, chunks })
+          assert.isAbove(put.events.length, 2)
+          assert.isBelow(put.events.length, chunks)
+
+          const got = progressRecorder(now)
+          const read = yield* onClock(Stream.runCollect(store.get("streamed", { onProgress: got.onProgress })))
+          equalBytes(Buffer.concat(read), data)
+          assertProgress(got, { bytes: data.length, total: data.length, chunks })
+          assert.isAbove(got.events.length, 2)
+
+          const source = Path.join(dir, "source.bin")
+          Fs.writeFileSync(source, data)
+          const putFile = progressRecorder(now)
+          yield* onClock(store.putFile("file", source, { onProgress: putFile.onProgress }))
+          assertProgress(putFile, { bytes: data.length, total: data.length, chunks })
+
+          const getFile = progressRecorder(now)
+          const target = Path.join(dir, "target.bin")
+          yield* onClock(store.getFile("file", target, { onProgress: getFile.onProgress }))
+          equalBytes(Fs.readFileSync(target), data)
+          assertProgress(getFile, { bytes: data.length, total: data.length, chunks })
+
+          // An empty object ends at nothing.
+          const empty = progressRecorder(now)
+          yield* store.put("empty", Stream.empty, { onProgress: empty.onProgress })
+          assert.deepStrictEqual(empty.events, [{ bytes: 0, chunks: 0 }])
+          const emptyGet = progressRecorder(now)
+          assert.strictEqual((yield* store.getBytes("empty")).length, 0)
+          yield* Stream.runDrain(store.get("empty", { onProgress: emptyGet.onProgress }))
+          assert.deepStrictEqual(emptyGet.events, [{ bytes: 0, total: 0, chunks: 0 }])
+        }))
+
+      it.effect("progress is reported at most every 100 ms: with the clock still, only the end", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          const data = pattern(200 * KiB)
+          const { clock, now } = yield* steppingClock(0)
+          const onClock = Effect.provideService(Clock.Clock, clock)
+          const put = progressRecorder(now)
+          yield* onClock(store.put("still", Stream.fromIterable(piecesOf(data, KiB)), { onProgress: put.onProgress }))
+          assert.deepStrictEqual(put.events, [{ bytes: data.length, chunks: 200 }])
+          const got = progressRecorder(now)
+          yield* onClock(Stream.runDrain(store.get("still", { onProgress: got.onProgress })))
+          assert.deepStrictEqual(got.events, [{ bytes: data.length, total: data.length, chunks: 200 }])
+        }))
+
+      it.effect("a failing onProgress fails the transfer with its error: a put stores nothing", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          const dir = yield* temporaryDirectory
+          const data = pattern(20 * KiB)
+          const cancel = () => Effect.fail(new Cancelled())
+
+          const putError = yield* Effect.flip(
+            store.put("cancelled", Stream.fromIterable(piecesOf(data, KiB)), { onProgress: cancel })
+          )
+          assert.instanceOf(putError, Cancelled)
+          assert.strictEqual(yield* reasonTag(store.info("cancelled")), "ObjectNotFound")
+          assert.strictEqual((yield* streamState(store.bucket)).messages, 0)
+
+          const source = Path.join(dir, "source.bin")
+          Fs.writeFileSync(source, data)
+          assert.instanceOf(yield* Effect.flip(store.putFile("cancelled", source, { onProgress: cancel })), Cancelled)
+          assert.strictEqual((yield* streamState(store.bucket)).messages, 0)
+
+          yield* store.putFile("kept", source)
+          assert.instanceOf(yield* Effect.flip(Stream.runDrain(store.get("kept", { onProgress: cancel }))), Cancelled)
+          const target = Path.join(dir, "target.bin")
+          assert.instanceOf(yield* Effect.flip(store.getFile("kept", target, { onProgress: cancel })), Cancelled)
+          assert.deepStrictEqual(Fs.readdirSync(dir), ["source.bin"])
         }))
     })
   })
