@@ -55,6 +55,7 @@ import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetSt
 import { layerMemory, NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
 import * as NatsHeaders from "./NatsHeaders.ts"
+import * as NatsMetrics from "./NatsMetrics.ts"
 import * as NatsTracing from "./NatsTracing.ts"
 import type { JetStreamMessage, Message } from "./NatsMessage.ts"
 import { NatsMessage } from "./NatsMessage.ts"
@@ -418,6 +419,18 @@ const outgoingHeaders = (
   return { headers, correlationId }
 }
 
+/** The series a broker updates for what it sends to one subject by one operation. */
+interface SentSeries {
+  readonly messages: Metric.Counter<number>
+  readonly bytes: Metric.Counter<number>
+  readonly duration: Metric.Histogram<number>
+}
+
+/** Distinct subjects a broker keeps series for; beyond them, one series without the subject. */
+const maxSentSeries = 1000
+/** Not a subject (a space): the key of the series of the subjects beyond `maxSentSeries`. */
+const otherSubjects = " other"
+
 const encodeFailure = (subject: string, reason: string): NatsError =>
   fromReason(new EncodeError({ subject, message: `the payload for "${subject}" ${reason}` }))
 
@@ -461,14 +474,65 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     name: () => string,
     kind: Tracer.SpanKind,
     attributes: () => Record<string, unknown>,
-    send: (traceparent: string | undefined, span: Tracer.Span | undefined) => Effect.Effect<A, NatsError>
+    send: (
+      traceparent: string | undefined,
+      span: Tracer.Span | undefined,
+      context: Context.Context<never>
+    ) => Effect.Effect<A, NatsError>
   ): Effect.Effect<A, NatsError> =>
     tracing
-      ? Effect.useSpan(name(), { kind, attributes: attributes() }, (span) => send(traceparentOf(span), span))
+      ? Effect.useSpan(
+        name(),
+        { kind, attributes: attributes() },
+        (span) => Effect.contextWith((context: Context.Context<never>) => send(traceparentOf(span), span, context))
+      )
       : Effect.contextWith((context: Context.Context<never>) => {
         const handled = Context.getOrUndefined(context, NatsMessage)
-        return send(handled === undefined ? undefined : NatsHeaders.get(handled.headers, Codec.TraceparentHeader), undefined)
+        return send(
+          handled === undefined ? undefined : NatsHeaders.get(handled.headers, Codec.TraceparentHeader),
+          undefined,
+          context
+        )
       })
+
+  // The series of what is sent, built once per subject and operation. Subjects
+  // can carry ids (`orders.123`): past `maxSentSeries` of them, the others
+  // share one series without `messaging.destination.name`.
+  const sentSeries = new Map<string, SentSeries>()
+  const sentSeriesOf = (subject: string, operation: "publish" | "request"): SentSeries => {
+    const key = `${operation} ${subject}`
+    let series = sentSeries.get(key)
+    if (series === undefined) {
+      if (sentSeries.size >= maxSentSeries) return sentSeriesOf(otherSubjects, operation)
+      const attributes = NatsMetrics.sentAttributes(subject, operation)
+      if (subject === otherSubjects) delete attributes[NatsMetrics.DestinationAttribute]
+      series = {
+        messages: NatsMetrics.sentMessages(attributes),
+        bytes: NatsMetrics.sentBytes(attributes),
+        duration: NatsMetrics.operationDuration(attributes)
+      }
+      sentSeries.set(key, series)
+    }
+    return series
+  }
+
+  /** Counts a message about to be sent (OpenTelemetry counts attempts); `timed`, records how long `sent` took. */
+  const measureSent = <A>(
+    series: SentSeries,
+    size: number,
+    context: Context.Context<never>,
+    timed: boolean,
+    sent: Effect.Effect<A, NatsError>
+  ): Effect.Effect<A, NatsError> => {
+    series.messages.updateUnsafe(1, context)
+    series.bytes.updateUnsafe(size, context)
+    if (!timed) return sent
+    const start = performance.now()
+    return Effect.map(sent, (result) => {
+      series.duration.updateUnsafe((performance.now() - start) / 1000, context)
+      return result
+    })
+  }
 
   /**
    * Encodes a payload and sends it in a `publish <subject>` producer span with
@@ -479,6 +543,8 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     payload: unknown,
     options: PublishOptions<PayloadSchema | undefined> | undefined,
     reply: string | undefined,
+    /** Whether `send` waits for an answer (a JetStream ack), so its duration is recorded. */
+    timed: boolean,
     send: (data: Uint8Array, headers: HeadersInput) => Effect.Effect<A, NatsError>
   ): Effect.Effect<A, NatsError> => {
     const encoded = Codec.encoderFor(options?.schema)(payload)
@@ -489,10 +555,10 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
       "messaging.operation.type": "publish",
       "messaging.destination.name": subject,
       "messaging.message.body.size": data.length
-    }), (traceparent, span) => {
+    }), (traceparent, span, context) => {
       const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
       span?.attribute("messaging.message.conversation_id", correlationId)
-      const sent = send(data, headers)
+      const sent = measureSent(sentSeriesOf(subject, "publish"), data.length, context, timed, send(data, headers))
       return observer?.onPublished === undefined
         ? sent
         : Effect.tap(sent, () => observePublished("publish", subject, payload, data, headers, correlationId, reply))
@@ -504,7 +570,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     payload: unknown,
     options?: PublishOptions<PayloadSchema | undefined>
   ): Effect.Effect<void, NatsError> =>
-    encodeAndSend(subject, payload, options, options?.replyTo, (data, headers) =>
+    encodeAndSend(subject, payload, options, options?.replyTo, false, (data, headers) =>
       client.publish(subject, data, { headers, reply: options?.replyTo }))
 
   const publishJetStream = (
@@ -512,7 +578,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     payload: unknown,
     options: JetStreamPublishOptions<PayloadSchema | undefined>
   ): Effect.Effect<PubAck, NatsError> =>
-    encodeAndSend(subject, payload, options, undefined, (data, headers) =>
+    encodeAndSend(subject, payload, options, undefined, true, (data, headers) =>
       client.jetstream.publish(subject, data, {
         headers,
         msgId: options.msgId,
@@ -535,10 +601,16 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
       "messaging.operation.name": "request",
       "messaging.destination.name": subject,
       "messaging.message.body.size": data.length
-    }), (traceparent, span) => {
+    }), (traceparent, span, context) => {
       const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
       span?.attribute("messaging.message.conversation_id", correlationId)
-      const sent = client.request(subject, data, { headers, timeout: options?.timeout ?? requestTimeout })
+      const sent = measureSent(
+        sentSeriesOf(subject, "request"),
+        data.length,
+        context,
+        true,
+        client.request(subject, data, { headers, timeout: options?.timeout ?? requestTimeout })
+      )
       const observed = observer?.onPublished === undefined ? sent : Effect.tap(
         sent,
         () => observePublished("request", subject, payload, data, headers, correlationId, undefined)

@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { NatsBroker, NatsClient, NatsError, NatsMessage } from "@nats-effect/core"
+import { NatsBroker, NatsClient, NatsError, NatsMessage, NatsMetrics } from "@nats-effect/core"
 import {
   Cause,
   Deferred,
@@ -896,6 +896,48 @@ export const suite = (adapter: Adapter) =>
               assert.strictEqual(text(untyped.data), "got o-10")
             })
           )
+        }))
+
+      // -----------------------------------------------------------------------
+      // Metrics
+      // -----------------------------------------------------------------------
+
+      it.effect("counts the messages and bytes sent, by subject and operation, and times requests", () =>
+        Effect.gen(function*() {
+          const subject = unique("sent")
+          const app = NatsBroker.subscriber(subject, { schema: Schema.String }, (symbol) => Effect.succeed(`${symbol}!`))
+          yield* withApp(
+            app,
+            Effect.gen(function*() {
+              yield* NatsBroker.publish(subject, "abc")
+              yield* NatsBroker.publish(subject, "hello")
+              assert.strictEqual(yield* NatsBroker.request(subject, "x", { schema: Schema.String }), "x!")
+            })
+          )
+          const published = NatsMetrics.sentAttributes(subject, "publish")
+          const requested = NatsMetrics.sentAttributes(subject, "request")
+          assert.deepStrictEqual(published, {
+            "messaging.system": "nats",
+            "messaging.destination.name": subject,
+            "messaging.operation.name": "publish"
+          })
+          assert.strictEqual((yield* Metric.value(NatsMetrics.sentMessages(published))).count, 2)
+          assert.strictEqual((yield* Metric.value(NatsMetrics.sentBytes(published))).count, 8)
+          assert.strictEqual((yield* Metric.value(NatsMetrics.sentMessages(requested))).count, 1)
+          assert.strictEqual((yield* Metric.value(NatsMetrics.sentBytes(requested))).count, 1)
+          // A publish is not timed (nothing answers it); a request is, until its reply.
+          assert.strictEqual((yield* Metric.value(NatsMetrics.operationDuration(published))).count, 0)
+          const timed = yield* Metric.value(NatsMetrics.operationDuration(requested))
+          assert.strictEqual(timed.count, 1)
+          assert.isAbove(timed.sum, 0)
+          assert.isBelow(timed.sum, 5)
+          // The series are Effect metrics: a snapshot lists them under their OpenTelemetry names.
+          const names = (yield* Metric.snapshot)
+            .filter((metric) => metric.attributes?.["messaging.destination.name"] === subject)
+            .map((metric) => metric.id)
+          for (const name of ["messaging.client.sent.messages", "messaging.client.sent.bytes"]) {
+            assert.include(names, name)
+          }
         }))
     })
   })
