@@ -67,6 +67,7 @@ import type * as ObserverEvents from "./internal/broker/observer.ts"
 import * as Subject from "./internal/broker/subject.ts"
 import * as Subscriber from "./internal/broker/subscriber.ts"
 import * as Watcher from "./internal/broker/watcher.ts"
+import * as Metrics from "./internal/metrics.ts"
 
 // ---------------------------------------------------------------------------
 // Payload types
@@ -421,9 +422,9 @@ const outgoingHeaders = (
 
 /** The series a broker updates for what it sends to one subject by one operation. */
 interface SentSeries {
-  readonly messages: Metric.Counter<number>
-  readonly bytes: Metric.Counter<number>
-  readonly duration: Metric.Histogram<number>
+  readonly messages: Metrics.CounterCell
+  readonly bytes: Metrics.CounterCell
+  readonly duration: Metrics.HistogramCell
 }
 
 /** Distinct subjects a broker keeps series for; beyond them, one series without the subject. */
@@ -474,42 +475,32 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     name: () => string,
     kind: Tracer.SpanKind,
     attributes: () => Record<string, unknown>,
-    send: (
-      traceparent: string | undefined,
-      span: Tracer.Span | undefined,
-      context: Context.Context<never>
-    ) => Effect.Effect<A, NatsError>
+    send: (traceparent: string | undefined, span: Tracer.Span | undefined) => Effect.Effect<A, NatsError>
   ): Effect.Effect<A, NatsError> =>
     tracing
-      ? Effect.useSpan(
-        name(),
-        { kind, attributes: attributes() },
-        (span) => Effect.contextWith((context: Context.Context<never>) => send(traceparentOf(span), span, context))
-      )
+      ? Effect.useSpan(name(), { kind, attributes: attributes() }, (span) => send(traceparentOf(span), span))
       : Effect.contextWith((context: Context.Context<never>) => {
         const handled = Context.getOrUndefined(context, NatsMessage)
-        return send(
-          handled === undefined ? undefined : NatsHeaders.get(handled.headers, Codec.TraceparentHeader),
-          undefined,
-          context
-        )
+        return send(handled === undefined ? undefined : NatsHeaders.get(handled.headers, Codec.TraceparentHeader), undefined)
       })
 
-  // The series of what is sent, built once per subject and operation. Subjects
-  // can carry ids (`orders.123`): past `maxSentSeries` of them, the others
-  // share one series without `messaging.destination.name`.
+  // The series of what is sent, built once per subject and operation in the
+  // registry the broker is built with. Subjects can carry ids (`orders.123`):
+  // past `maxSentSeries` of them, the others share one series without
+  // `messaging.destination.name`.
+  const metricsContext = yield* Effect.context<never>()
   const sentSeries = new Map<string, SentSeries>()
   const sentSeriesOf = (subject: string, operation: "publish" | "request"): SentSeries => {
     const key = `${operation} ${subject}`
     let series = sentSeries.get(key)
     if (series === undefined) {
-      if (sentSeries.size >= maxSentSeries) return sentSeriesOf(otherSubjects, operation)
+      if (sentSeries.size >= maxSentSeries && subject !== otherSubjects) return sentSeriesOf(otherSubjects, operation)
       const attributes = NatsMetrics.sentAttributes(subject, operation)
       if (subject === otherSubjects) delete attributes[NatsMetrics.DestinationAttribute]
       series = {
-        messages: NatsMetrics.sentMessages(attributes),
-        bytes: NatsMetrics.sentBytes(attributes),
-        duration: NatsMetrics.operationDuration(attributes)
+        messages: Metrics.counterCell(NatsMetrics.sentMessages(attributes), metricsContext),
+        bytes: Metrics.counterCell(NatsMetrics.sentBytes(attributes), metricsContext),
+        duration: Metrics.histogramCell(NatsMetrics.operationDuration(attributes), metricsContext)
       }
       sentSeries.set(key, series)
     }
@@ -518,18 +509,19 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
 
   /** Counts a message about to be sent (OpenTelemetry counts attempts); `timed`, records how long `sent` took. */
   const measureSent = <A>(
-    series: SentSeries,
+    subject: string,
+    operation: "publish" | "request",
     size: number,
-    context: Context.Context<never>,
     timed: boolean,
     sent: Effect.Effect<A, NatsError>
   ): Effect.Effect<A, NatsError> => {
-    series.messages.updateUnsafe(1, context)
-    series.bytes.updateUnsafe(size, context)
+    const series = sentSeriesOf(subject, operation)
+    series.messages.count++
+    series.bytes.count += size
     if (!timed) return sent
     const start = performance.now()
     return Effect.map(sent, (result) => {
-      series.duration.updateUnsafe((performance.now() - start) / 1000, context)
+      series.duration.observe((performance.now() - start) / 1000)
       return result
     })
   }
@@ -555,10 +547,10 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
       "messaging.operation.type": "publish",
       "messaging.destination.name": subject,
       "messaging.message.body.size": data.length
-    }), (traceparent, span, context) => {
+    }), (traceparent, span) => {
       const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
       span?.attribute("messaging.message.conversation_id", correlationId)
-      const sent = measureSent(sentSeriesOf(subject, "publish"), data.length, context, timed, send(data, headers))
+      const sent = measureSent(subject, "publish", data.length, timed, send(data, headers))
       return observer?.onPublished === undefined
         ? sent
         : Effect.tap(sent, () => observePublished("publish", subject, payload, data, headers, correlationId, reply))
@@ -601,13 +593,13 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
       "messaging.operation.name": "request",
       "messaging.destination.name": subject,
       "messaging.message.body.size": data.length
-    }), (traceparent, span, context) => {
+    }), (traceparent, span) => {
       const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
       span?.attribute("messaging.message.conversation_id", correlationId)
       const sent = measureSent(
-        sentSeriesOf(subject, "request"),
+        subject,
+        "request",
         data.length,
-        context,
         true,
         client.request(subject, data, { headers, timeout: options?.timeout ?? requestTimeout })
       )
