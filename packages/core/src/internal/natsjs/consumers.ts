@@ -12,7 +12,7 @@ import type {
   JetStreamClient,
   JsMsg as NatsJsMsg
 } from "@nats-io/jetstream"
-import { Duration, Effect, Option, type Scope, Stream } from "effect"
+import { Duration, Effect, Option, Queue, type Scope, Stream } from "effect"
 import type {
   ConsumerConfig,
   ConsumerInfo,
@@ -67,6 +67,36 @@ const messagesStream = <A>(
   Stream.fromAsyncIterable(iterator, (cause) => fromNatsJs(cause, context)).pipe(Stream.map(convert))
 
 /**
+ * A durable consumer's messages as a Stream of chunks. A plain loop reads the
+ * iterator (everything nats.js has received, with no trip through the Effect
+ * runtime per message) into a queue of `buffer` messages, and waits while it
+ * is full; the reader takes all that is queued at once, so that what arrived
+ * together is handled, and acknowledged in one socket write, together.
+ */
+const chunkedMessages = <A>(
+  iterator: AsyncIterable<NatsJsMsg>,
+  buffer: number,
+  context: ErrorContext,
+  convert: (msg: NatsJsMsg) => A
+): Stream.Stream<A, NatsError.NatsError> =>
+  Stream.callback<A, NatsError.NatsError>((queue) => {
+    const read = async () => {
+      for await (const msg of iterator) {
+        const value = convert(msg)
+        // Full: wait for the reader; closed (the Stream ended): stop reading, which stops the consumer.
+        if (!Queue.offerUnsafe(queue, value) && !(await Effect.runPromise(Queue.offer(queue, value)))) break
+      }
+    }
+    return Effect.tryPromise({ try: read, catch: (cause) => fromNatsJs(cause, context) }).pipe(
+      Effect.matchCauseEffect({
+        onSuccess: () => Queue.end(queue),
+        onFailure: (cause) => Queue.failCause(queue, cause)
+      }),
+      Effect.forkScoped
+    )
+  }, { bufferSize: buffer, strategy: "suspend" })
+
+/**
  * The messages, with the first read started now: nats.js sends a consumer's
  * first pull only when its iterator is first read, and until then the server
  * holds back what the consumer has to deliver, which older servers (2.9.10)
@@ -109,13 +139,13 @@ class DeliveredMsg implements JsMsg {
   readonly seq: number
   readonly time: Date
   readonly data: Uint8Array
-  readonly headers: JsMsg["headers"]
   readonly pending: number
   readonly consumer: string
   readonly deliveryCount: number
   readonly redelivered: boolean
   readonly #msg: NatsJsMsg
   readonly #termReason: boolean
+  #headers: JsMsg["headers"] | null = null
 
   constructor(stream: string, consumer: string, msg: NatsJsMsg, termReason: boolean) {
     const info = msg.info
@@ -125,12 +155,17 @@ class DeliveredMsg implements JsMsg {
     this.seq = info.streamSequence
     this.time = msg.time
     this.data = msg.data
-    this.headers = fromMsgHdrs(msg.headers)
     this.pending = info.pending
     this.deliveryCount = info.deliveryCount
     this.redelivered = info.deliveryCount > 1
     this.#msg = msg
     this.#termReason = termReason
+  }
+
+  // Converted when read: most handlers never look at them.
+  get headers(): JsMsg["headers"] {
+    if (this.#headers === null) this.#headers = fromMsgHdrs(this.#msg.headers)
+    return this.#headers
   }
 
   #settle(operation: string, send: (msg: NatsJsMsg) => void): Effect.Effect<void, NatsError.NatsError> {
@@ -327,7 +362,12 @@ export const makeConsumers = (api: JetStreamApi, js: JetStreamClient): Driver["j
             catch: (cause) => fromNatsJs(cause, context)
           })
         )
-        const messages = messagesStream(iterator, context, (msg) => new DeliveredMsg(stream, name, msg, termReason))
+        const messages = chunkedMessages(
+          iterator,
+          bufferMessages,
+          context,
+          (msg) => new DeliveredMsg(stream, name, msg, termReason)
+        )
         return Stream.catch(messages, (error) => Stream.fromEffect(whatWasDeleted(api, error, context)))
       }))
   }
