@@ -274,17 +274,20 @@ let ephemeralIds = 0
 
 /**
  * Takes a first message, then more as they come until there are `size` or
- * `timeout` has passed since the first (or the buffer has ended). Interrupted
- * (on shutdown) while filling, it naks what it took, to be redelivered at once.
+ * `timeout` has passed since the first (or the buffer has ended), kept alive
+ * (in `running`) while it fills. Interrupted (on shutdown) while filling, it
+ * naks what it took, to be redelivered at once.
  */
 const takeBatch = (
   buffer: Queue.Dequeue<JsMsg, Cause.Done>,
   size: number,
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  running: Set<ReadonlyArray<JsMsg | Delivery>>
 ): Effect.Effect<ReadonlyArray<JsMsg>, Cause.Done> =>
   Effect.flatMap(Queue.takeBetween(buffer, 1, size), (first) => {
     const batch = [...first]
     if (batch.length >= size) return Effect.succeed(batch)
+    running.add(batch)
     const fill: Effect.Effect<void> = Effect.whileLoop({
       while: () => batch.length < size,
       body: () => Queue.takeBetween(buffer, 1, size - batch.length),
@@ -292,6 +295,7 @@ const takeBatch = (
     }).pipe(Effect.catchCause(() => Effect.void)) // the buffer ended: the batch is what there is
     return Effect.timeoutOption(fill, timeout).pipe(
       Effect.as(batch),
+      Effect.ensuring(Effect.sync(() => running.delete(batch))),
       Effect.onInterrupt(() => Effect.forEach(batch, (msg) => Effect.ignore(msg.nak()), { discard: true }))
     )
   })
@@ -408,13 +412,18 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     return maxDeliver > 0 && message.deliveryCount >= maxDeliver ? giveUp(message, outcome.cause) : retry(message)
   }
 
-  // The messages whose handler is running, kept alive by one timer for the subscriber rather
-  // than one per message: each gets its first progress report within an interval of its start.
-  const running = new Set<ReadonlyArray<Delivery>>()
+  // The messages whose handler is running (or whose batch is filling), kept alive by one timer for
+  // the subscriber rather than one per message: each gets its first progress report within an
+  // interval of its start.
+  const running = new Set<ReadonlyArray<JsMsg | Delivery>>()
   const keepAlive = Effect.forever(Effect.andThen(
     Effect.sleep(progressInterval),
     Effect.suspend(() =>
-      Effect.forEach(Array.from(running).flat(), (message) => Effect.ignore(message.inProgress), { discard: true })
+      Effect.forEach(
+        Array.from(running).flat(),
+        (message) => Effect.ignore(message instanceof Delivery ? message.inProgress : message.working),
+        { discard: true }
+      )
     )
   ))
 
@@ -476,7 +485,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     })
     : yield* Subscriber.startWorkers({
       ...workers,
-      take: Effect.map(takeBatch(buffer, handling.size, handling.timeout), (batch) => [batch.map(toMessage)]),
+      take: Effect.map(takeBatch(buffer, handling.size, handling.timeout, config.inProgress ? running : new Set()), (batch) => [batch.map(toMessage)]),
       handle: dispatcher.handleBatch((payloads, messages) => guarded(messages, handling.handler(payloads, messages))),
       onAbandoned: (messages) =>
         Effect.logWarning(`interrupted the handler of messages ${messages.map((message) => message.sequence).join(", ")}`)
