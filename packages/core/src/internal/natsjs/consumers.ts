@@ -12,7 +12,7 @@ import type {
   JetStreamClient,
   JsMsg as NatsJsMsg
 } from "@nats-io/jetstream"
-import { Duration, Effect, Option, Queue, type Scope, Stream } from "effect"
+import { Array as Arr, Cause, Duration, Effect, Exit, Option, type Scope, Stream } from "effect"
 import type {
   ConsumerConfig,
   ConsumerInfo,
@@ -69,9 +69,11 @@ const messagesStream = <A>(
 /**
  * A durable consumer's messages as a Stream of chunks. A plain loop reads the
  * iterator (everything nats.js has received, with no trip through the Effect
- * runtime per message) into a queue of `buffer` messages, and waits while it
- * is full; the reader takes all that is queued at once, so that what arrived
- * together is handled, and acknowledged in one socket write, together.
+ * runtime per message) into an array of up to `buffer` messages, and waits
+ * while it is full; a waiting reader is resumed at once with what is there,
+ * so that a message reaches its handler in the same turn of the event loop,
+ * and what arrived together is handled, and acknowledged in one socket
+ * write, together.
  */
 const chunkedMessages = <A>(
   iterator: AsyncIterable<NatsJsMsg>,
@@ -79,22 +81,50 @@ const chunkedMessages = <A>(
   context: ErrorContext,
   convert: (msg: NatsJsMsg) => A
 ): Stream.Stream<A, NatsError.NatsError> =>
-  Stream.callback<A, NatsError.NatsError>((queue) => {
+  Stream.fromPull(Effect.sync(() => {
+    let ready: Array<A> = []
+    let ended: Exit.Exit<never, NatsError.NatsError | Cause.Done> | undefined
+    let reader: ((exit: Exit.Exit<Arr.NonEmptyReadonlyArray<A>, NatsError.NatsError | Cause.Done>) => void) | undefined
+    let resumeLoop: (() => void) | undefined
+    const wake = () => {
+      const resume = reader
+      if (resume === undefined) return
+      reader = undefined
+      resume(take()!)
+    }
+    const take = () => {
+      if (Arr.isReadonlyArrayNonEmpty(ready)) {
+        const chunk = ready
+        ready = []
+        resumeLoop?.()
+        resumeLoop = undefined
+        return Exit.succeed(chunk)
+      }
+      return ended
+    }
     const read = async () => {
       for await (const msg of iterator) {
-        const value = convert(msg)
-        // Full: wait for the reader; closed (the Stream ended): stop reading, which stops the consumer.
-        if (!Queue.offerUnsafe(queue, value) && !(await Effect.runPromise(Queue.offer(queue, value)))) break
+        ready.push(convert(msg))
+        wake()
+        if (ready.length >= buffer) await new Promise<void>((resolve) => resumeLoop = resolve)
       }
     }
-    return Effect.tryPromise({ try: read, catch: (cause) => fromNatsJs(cause, context) }).pipe(
-      Effect.matchCauseEffect({
-        onSuccess: () => Queue.end(queue),
-        onFailure: (cause) => Queue.failCause(queue, cause)
-      }),
-      Effect.forkScoped
-    )
-  }, { bufferSize: buffer, strategy: "suspend" })
+    read().then(
+      () => Exit.fail(Cause.Done()),
+      (cause) => Exit.fail(fromNatsJs(cause, context))
+    ).then((exit) => {
+      ended = exit
+      wake()
+    })
+    return Effect.callback<Arr.NonEmptyReadonlyArray<A>, NatsError.NatsError | Cause.Done>((resume) => {
+      const now = take()
+      if (now !== undefined) return resume(now)
+      reader = resume
+      return Effect.sync(() => {
+        reader = undefined
+      })
+    })
+  }))
 
 /**
  * The messages, with the first read started now: nats.js sends a consumer's
