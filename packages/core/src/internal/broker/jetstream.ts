@@ -456,7 +456,8 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
   const stoppedForGood = yield* Subscriber.StoppedForGood
   const buffer = yield* Queue.unbounded<JsMsg, Cause.Done>()
   const pump = yield* Effect.forkIn(
-    Effect.forever(Effect.flatMap(pull, (chunk) => Queue.offerAll(buffer, chunk))).pipe(
+    // Idle workers take the chunk in this turn of the event loop, not the next.
+    Effect.forever(Effect.flatMap(pull, (chunk) => Effect.andThen(Queue.offerAll(buffer, chunk), Queue.flush(buffer)))).pipe(
       Effect.catchCause(Subscriber.onSourceEnd(
         () => stopping,
         stoppedForGood,
