@@ -4,9 +4,16 @@
  * (`Subscriber.makeDispatcher`) and then settled by the ack policy.
  *
  * Pull-based: the consumer's `maxAckPending` defaults to the subscriber's
- * concurrency and the client pulls no more than that, so the subscriber
- * never holds messages it cannot start on (held messages would run out their
- * ack wait and be delivered twice).
+ * concurrency and the server delivers no more unacknowledged messages than
+ * that (under a larger `maxAckPending`, the client pulls no more), so the
+ * subscriber never holds messages it cannot start on (held messages would
+ * run out their ack wait and be delivered twice).
+ *
+ * Per message: what nats.js received together comes as one chunk, idle
+ * workers take it in the same turn of the event loop, a handler that is
+ * done when it returns (an `Exit`) is settled without a fiber or timer of
+ * its own (one keep-alive timer serves the subscriber), and the acks of a
+ * chunk leave in one socket write.
  *
  * Batches (`batch`): a worker takes a first message, then more until it has
  * `size` or `timeout` has passed since the first, and hands their payloads

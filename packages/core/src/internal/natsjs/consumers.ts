@@ -2,8 +2,9 @@
  * Ordered and durable consumers, read as Streams through nats.js's pull
  * consumer (`consume`). nats.js sends the next pull request only when the
  * reader reaches the message that crossed its refill threshold, so the client
- * holds at most about `bufferMessages` messages ahead of a slow reader and the
- * server waits.
+ * holds at most about `bufferMessages` messages ahead of a slow reader (twice
+ * that for a durable consumer, whose loop reads ahead into its own buffer)
+ * and the server waits.
  */
 import type {
   ConsumerConfig as ServerConsumerConfig,
