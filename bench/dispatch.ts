@@ -22,6 +22,9 @@
 //       at concurrency 1 and 16
 //   (e) a raw nats.js `consume` loop on a durable consumer that JSON.parses
 //       each payload and acks it (nats.js's default pull settings)
+//   (e') (e) on a consumer with max_ack_pending 1: the bound of a subscriber
+//       of concurrency 1 (maxAckPending defaults to its concurrency), which
+//       waits for each ack to reach the server before the next message comes
 // The stream is filled before the subscriber starts, so that what is
 // measured is consuming, not publishing; same counting as above.
 //
@@ -319,12 +322,19 @@ const brokerJetStream = async (url: string, concurrency: number): Promise<Rate> 
   return rate
 }
 
-/** (e) A raw nats.js `consume` loop on a durable consumer that parses and acks each message. */
-const rawJetStream = async (url: string): Promise<Rate> => {
+/**
+ * (e) A raw nats.js `consume` loop on a durable consumer that parses and acks
+ * each message; (e') with the server's `max_ack_pending` given.
+ */
+const rawJetStream = async (url: string, maxAckPending?: number): Promise<Rate> => {
   const stream = await filledStream(url)
   const nc = await connect({ servers: url })
   const jsm = await jetstreamManager(nc)
-  await jsm.consumers.add(stream.name, { durable_name: "bench", ack_policy: AckPolicy.Explicit })
+  await jsm.consumers.add(stream.name, {
+    durable_name: "bench",
+    ack_policy: AckPolicy.Explicit,
+    ...(maxAckPending === undefined ? {} : { max_ack_pending: maxAckPending })
+  })
   const consumer = await jetstream(nc).consumers.get(stream.name, "bench")
   const counter = makeCounter(jsMessages)
   const messages = await consumer.consume()
@@ -399,9 +409,10 @@ export default async function run(): Promise<void> {
     const variants = {
       d1: () => brokerJetStream(url, 1),
       d16: () => brokerJetStream(url, 16),
-      e: () => rawJetStream(url)
+      e: () => rawJetStream(url),
+      e1: () => rawJetStream(url, 1)
     }
-    const results: Record<keyof typeof variants, Array<Rate>> = { d1: [], d16: [], e: [] }
+    const results: Record<keyof typeof variants, Array<Rate>> = { d1: [], d16: [], e: [], e1: [] }
     for (let round = 0; round <= runs; round++) {
       for (const name of Object.keys(variants) as Array<keyof typeof variants>) {
         const rate = yield* Effect.promise(variants[name])
@@ -414,6 +425,8 @@ export default async function run(): Promise<void> {
     line("(e) raw nats.js consume loop + JSON.parse + ack", e)
     ratio("(d, concurrency 1)/(e)", best(results.d1), e, "   (target >= 0.70)")
     ratio("(d, concurrency 16)/(e)", best(results.d16), e, "   (target >= 0.70)")
+    line("(e') (e) with max_ack_pending 1", best(results.e1))
+    ratio("(d, concurrency 1)/(e')", best(results.d1), best(results.e1))
   }).pipe(Effect.provide(NatsServer.layer({ jetstream: true })), Effect.runPromise)
 
   await brokerMemory()

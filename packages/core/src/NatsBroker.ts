@@ -179,7 +179,8 @@ export interface RequestOptions<
 
 export interface SubscriberOptions<
   S extends PayloadSchema | undefined = undefined,
-  Rs extends PayloadSchema | undefined = undefined
+  Rs extends PayloadSchema | undefined = undefined,
+  P extends PayloadSchema | undefined = undefined
 > {
   /** Decodes the payload. Without it the handler gets the default decoding: JSON value, string or bytes. */
   readonly schema?: S
@@ -200,8 +201,9 @@ export interface SubscriberOptions<
    * Publishes the handler's result there (unless it is `undefined`), besides
    * a reply when one is expected (FastStream's stacked `@publisher`); a
    * failed publish fails the handling. Includes the publisher in the app.
+   * The handler's result must then be of its Schema's type.
    */
-  readonly publishTo?: Publisher<any, any> | undefined
+  readonly publishTo?: Publisher<P, any> | undefined
   /**
    * Bounds the messages received and not yet handled (the handler is done
    * with a message when it has returned and any reply has been sent), as a
@@ -266,8 +268,9 @@ export type DeliverPolicy =
 
 export interface JetStreamSubscriberOptions<
   S extends PayloadSchema | undefined = undefined,
-  Rs extends PayloadSchema | undefined = undefined
-> extends Omit<SubscriberOptions<S, Rs>, "queue" | "pendingLimits"> {
+  Rs extends PayloadSchema | undefined = undefined,
+  P extends PayloadSchema | undefined = undefined
+> extends Omit<SubscriberOptions<S, Rs, P>, "queue" | "pendingLimits"> {
   /** The stream the subscriber consumes from; its subject filters the consumer. */
   readonly stream: StreamOption
   /**
@@ -877,22 +880,24 @@ export const subscriber: {
   <
     S extends PayloadSchema | undefined = undefined,
     Rs extends PayloadSchema | undefined = undefined,
+    P extends PayloadSchema | undefined = undefined,
     E = never,
     R = never
   >(
     subject: string,
-    options: JetStreamSubscriberOptions<S, Rs>,
-    handler: (payload: PayloadOf<S>, message: JetStreamMessage) => Effect.Effect<ReplyOf<Rs> | void, E, R>
+    options: JetStreamSubscriberOptions<S, Rs, P>,
+    handler: (payload: PayloadOf<S>, message: JetStreamMessage) => Effect.Effect<HandlerResult<Rs, P>, E, R>
   ): Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>>
   <
     S extends PayloadSchema | undefined = undefined,
     Rs extends PayloadSchema | undefined = undefined,
+    P extends PayloadSchema | undefined = undefined,
     E = never,
     R = never
   >(
     subject: string,
-    options: SubscriberOptions<S, Rs>,
-    handler: (payload: PayloadOf<S>, message: Message) => Effect.Effect<ReplyOf<Rs> | void, E, R>
+    options: SubscriberOptions<S, Rs, P>,
+    handler: (payload: PayloadOf<S>, message: Message) => Effect.Effect<HandlerResult<Rs, P>, E, R>
   ): Layer.Layer<never, NatsError, NatsBroker | Exclude<R, NatsMessage>>
 } = (
   subject: string,
@@ -909,9 +914,17 @@ export const subscriber: {
   return target === undefined ? layer : Layer.merge(target.layer, layer)
 }
 
+/**
+ * What a handler returns: nothing, or its result, which is the reply (of
+ * `response`'s type) and what `publishTo` publishes (of its Schema's type).
+ */
+export type HandlerResult<Rs extends PayloadSchema | undefined, P extends PayloadSchema | undefined> =
+  | (ReplyOf<Rs> & PayloadOf<P>)
+  | void
+
 type AnySubscriberOptions =
-  | SubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined>
-  | JetStreamSubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined>
+  | SubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined, PayloadSchema | undefined>
+  | JetStreamSubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined, PayloadSchema | undefined>
   | JetStreamBatchSubscriberOptions<PayloadSchema | undefined>
 
 const subscriberLayer = (

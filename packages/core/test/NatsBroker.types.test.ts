@@ -55,6 +55,26 @@ describe("NatsBroker types", () => {
       .toEqualTypeOf<Effect.Effect<NatsClient.PubAck, NatsError.NatsError, NatsBroker.NatsBroker>>()
   })
 
+  it("with publishTo, the handler returns what the publisher's Schema takes", () => {
+    const Receipts = NatsBroker.publisher("receipts", { schema: Receipt })
+    NatsBroker.subscriber("orders", { schema: Order, publishTo: Receipts }, (order) =>
+      Effect.succeed({ id: order.id, ok: true }))
+    NatsBroker.subscriber("orders", { stream: "ORDERS", schema: Order, publishTo: Receipts }, (order) =>
+      Effect.succeed({ id: order.id, ok: true }))
+    // Nothing to publish.
+    NatsBroker.subscriber("orders", { schema: Order, publishTo: Receipts }, () => Effect.void)
+    // @ts-expect-error: an order id is not a Receipt
+    NatsBroker.subscriber("orders", { schema: Order, publishTo: Receipts }, (order) => Effect.succeed(order.id))
+    // @ts-expect-error: a Receipt needs its `ok`
+    NatsBroker.subscriber("orders", { stream: "ORDERS", publishTo: Receipts }, () => Effect.succeed({ id: "o-1" }))
+    // The result is the reply too: it must be of both types.
+    NatsBroker.subscriber(
+      "orders",
+      { response: Schema.Struct({ id: Schema.String }), publishTo: Receipts },
+      () => Effect.succeed({ id: "o-1", ok: true })
+    )
+  })
+
   it("a batch handler gets non-empty arrays of payloads and JetStreamMessages, and no NatsMessage", () => {
     const layer = NatsBroker.subscriber(
       "orders",

@@ -2,7 +2,7 @@
  * The broker's JetStream subscribers and publishers, run against every
  * adapter: streams declared from subscribers (merged, or only attached to),
  * consumer options checked up front, the ack policies, retries with backoff,
- * dead letters, progress reports for slow handlers, at most `concurrency`
+ * dead letters, progress reports for slow handlers and batches, at most `concurrency`
  * unacknowledged messages, at-least-once across a restart of the app, and
  * JetStream publishes with their PubAck, de-duplication and expectations.
  *
@@ -637,6 +637,76 @@ export const suite = (adapter: Adapter) =>
           const info = yield* consumerInfo(name, "rejects")
           assert.deepStrictEqual([info.numAckPending, info.numRedelivered, info.ackFloor.streamSeq], [0, 0, 2])
         }))
+
+      /** The first two batches of a slow batch handler, as `payload/deliveryCount`. */
+      const slowBatches = (inProgress: boolean) =>
+        Effect.gen(function*() {
+          const name = yield* streamName
+          const subject = `${name}.slow`
+          const batches = yield* Queue.unbounded<ReadonlyArray<string>>()
+          const app = NatsBroker.subscriber(
+            subject,
+            { stream: name, durable: "slow", ackWait: "400 millis", inProgress, batch: { size: 2, timeout: "5 seconds" } },
+            (payloads, messages) =>
+              // Work that takes longer than twice the ack wait.
+              Effect.andThen(
+                Queue.offer(batches, payloads.map((payload, i) => `${payload}/${messages[i]!.deliveryCount}`)),
+                serverElapsed("1 second")
+              )
+          )
+          return yield* withApp(
+            app,
+            // The second batch is delivered after the first is acked (maxAckPending is one batch).
+            Effect.andThen(publishText(subject, name, 4), Effect.all([Queue.take(batches), Queue.take(batches)]))
+          )
+        })
+
+      it.effect("batch: reports progress for every message of a slow batch, so none is redelivered under it", () =>
+        Effect.gen(function*() {
+          assert.deepStrictEqual(yield* slowBatches(true), [["m1/1", "m2/1"], ["m3/1", "m4/1"]])
+          // Without progress reports the server redelivers the first batch before the second.
+          const [first, second] = yield* slowBatches(false)
+          assert.deepStrictEqual(first, ["m1/1", "m2/1"])
+          assert.deepStrictEqual(second.map((delivery) => delivery.split("/")[0]), ["m1", "m2"])
+        }), { timeout: 20_000 })
+
+      it.effect("batch: on shutdown, what a half-handled batch acked stays done and the rest is redelivered", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = yield* streamName
+          const subject = `${name}.jobs`
+          yield* nats.jetstream.streams.add({ name, subjects: [subject] })
+          yield* publishText(subject, name, 4).pipe(Effect.provide(NatsBroker.layer))
+          const handled: Array<string> = []
+          // Handles its batch one message at a time, acking each; the first time, it is still on m3 at shutdown.
+          const run = (stuck: Deferred.Deferred<void> | undefined, enough: number) =>
+            Effect.gen(function*() {
+              const reached = yield* Deferred.make<void>()
+              const app = NatsBroker.subscriber(
+                subject,
+                { stream: name, durable: "jobs", ackWait: "1 second", batch: { size: 4, timeout: "1 second" } },
+                (payloads, messages) =>
+                  Effect.forEach(payloads, (payload, i) =>
+                    stuck !== undefined && payload === "m3"
+                      ? Effect.andThen(Deferred.succeed(stuck, undefined), Effect.never)
+                      : Effect.andThen(messages[i]!.ack, Effect.sync(() => {
+                        handled.push(`${payload}/${messages[i]!.deliveryCount}`)
+                        if (handled.length >= enough) Deferred.doneUnsafe(reached, Effect.void)
+                      })), { discard: true })
+              )
+              yield* Effect.provide(
+                Deferred.await(stuck ?? reached),
+                app.pipe(Layer.provideMerge(NatsBroker.layerWith({ gracefulTimeout: "100 millis" })))
+              )
+            })
+          yield* run(yield* Deferred.make<void>(), 2)
+          assert.deepStrictEqual(handled, ["m1/1", "m2/1"])
+          yield* run(undefined, 4)
+          // Nothing lost, nothing acked handled again.
+          assert.deepStrictEqual(handled, ["m1/1", "m2/1", "m3/2", "m4/2"])
+          const info = yield* consumerInfo(name, "jobs")
+          assert.deepStrictEqual([info.numAckPending, info.numPending, info.ackFloor.streamSeq], [0, 0, 4])
+        }), { timeout: 20_000 })
 
       // -----------------------------------------------------------------------
       // Publishing

@@ -4,9 +4,16 @@
  * (`Subscriber.makeDispatcher`) and then settled by the ack policy.
  *
  * Pull-based: the consumer's `maxAckPending` defaults to the subscriber's
- * concurrency and the client pulls no more than that, so the subscriber
- * never holds messages it cannot start on (held messages would run out their
- * ack wait and be delivered twice).
+ * concurrency and the server delivers no more unacknowledged messages than
+ * that (under a larger `maxAckPending`, the client pulls no more), so the
+ * subscriber never holds messages it cannot start on (held messages would
+ * run out their ack wait and be delivered twice).
+ *
+ * Per message: what nats.js received together comes as one chunk, idle
+ * workers take it in the same turn of the event loop, a handler that is
+ * done when it returns (an `Exit`) is settled without a fiber or timer of
+ * its own (one keep-alive timer serves the subscriber), and the acks of a
+ * chunk leave in one socket write.
  *
  * Batches (`batch`): a worker takes a first message, then more until it has
  * `size` or `timeout` has passed since the first, and hands their payloads
@@ -83,6 +90,9 @@ export const DeadLetterHeaders = {
   errorTag: "nats-effect-dead-letter-error-tag",
   errorMessage: "nats-effect-dead-letter-error-message"
 } as const
+
+/** nats.js's default pull size. */
+const defaultPullSize = 100
 
 /** nats-server's default ack wait. */
 const defaultAckWait = Duration.seconds(30)
@@ -183,29 +193,75 @@ export const declareStream = (runtime: JetStreamRuntime, spec: StreamSpec, subje
   return runtime.declarations.withPermits(1)(declared)
 }
 
-// Messages settled by their handler (or by `ackFirst`), which the ack policy leaves alone.
-const settledMessages = new WeakSet<JetStreamMessage>()
+/**
+ * A delivered message as its handler sees it. Its settlements are made when
+ * read (most handlers read none) and mark it settled, which the ack policy
+ * then leaves alone.
+ */
+class Delivery implements JetStreamMessage {
+  readonly subject: string
+  readonly params: Message["params"]
+  readonly headers: Message["headers"]
+  readonly reply: undefined
+  readonly correlationId: string
+  readonly data: Uint8Array
+  readonly contentType: string | undefined
+  readonly subscriber: string
+  readonly stream: string
+  readonly sequence: number
+  readonly deliveryCount: number
+  readonly redelivered: boolean
+  readonly timestamp: Date
+  /** The consumer's message, which the ack policy settles without marking it. */
+  readonly source: JsMsg
+  settled = false
 
-const toJetStreamMessage = (msg: JsMsg, template: Subject.SubjectTemplate, name: string): JetStreamMessage => {
-  const base: Message = Subscriber.toMessage(
-    { subject: msg.subject, data: msg.data, headers: msg.headers, reply: undefined },
-    template,
-    name
-  )
-  const message: JetStreamMessage = {
-    ...base,
-    stream: msg.stream,
-    sequence: msg.seq,
-    deliveryCount: msg.deliveryCount,
-    redelivered: msg.redelivered,
-    timestamp: msg.time,
-    ack: Effect.andThen(Effect.sync(() => settledMessages.add(message)), msg.ack),
-    ackSync: Effect.andThen(Effect.sync(() => settledMessages.add(message)), msg.ackSync),
-    nak: (delay) => Effect.andThen(Effect.sync(() => settledMessages.add(message)), msg.nak(delay)),
-    term: (reason) => Effect.andThen(Effect.sync(() => settledMessages.add(message)), msg.term(reason)),
-    inProgress: msg.working
+  constructor(msg: JsMsg, template: Subject.SubjectTemplate, name: string) {
+    const base = Subscriber.toMessage({ subject: msg.subject, data: msg.data, headers: msg.headers, reply: undefined }, template, name)
+    this.subject = base.subject
+    this.params = base.params
+    this.headers = base.headers
+    this.reply = undefined
+    this.correlationId = base.correlationId
+    this.data = base.data
+    this.contentType = base.contentType
+    this.subscriber = base.subscriber
+    this.stream = msg.stream
+    this.sequence = msg.seq
+    this.deliveryCount = msg.deliveryCount
+    this.redelivered = msg.redelivered
+    this.timestamp = msg.time
+    this.source = msg
   }
-  return message
+
+  #settling(effect: Effect.Effect<void, NatsError>): Effect.Effect<void, NatsError> {
+    return Effect.andThen(
+      Effect.sync(() => {
+        this.settled = true
+      }),
+      effect
+    )
+  }
+
+  get ack() {
+    return this.#settling(this.source.ack)
+  }
+
+  get ackSync() {
+    return this.#settling(this.source.ackSync)
+  }
+
+  get nak() {
+    return (delay?: Duration.Input) => this.#settling(this.source.nak(delay))
+  }
+
+  get term() {
+    return (reason?: string) => this.#settling(this.source.term(reason))
+  }
+
+  get inProgress() {
+    return this.source.working
+  }
 }
 
 /**
@@ -225,17 +281,20 @@ let ephemeralIds = 0
 
 /**
  * Takes a first message, then more as they come until there are `size` or
- * `timeout` has passed since the first (or the buffer has ended). Interrupted
- * (on shutdown) while filling, it naks what it took, to be redelivered at once.
+ * `timeout` has passed since the first (or the buffer has ended), kept alive
+ * (in `running`) while it fills. Interrupted (on shutdown) while filling, it
+ * naks what it took, to be redelivered at once.
  */
 const takeBatch = (
   buffer: Queue.Dequeue<JsMsg, Cause.Done>,
   size: number,
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  running: Set<ReadonlyArray<JsMsg | Delivery>>
 ): Effect.Effect<ReadonlyArray<JsMsg>, Cause.Done> =>
   Effect.flatMap(Queue.takeBetween(buffer, 1, size), (first) => {
     const batch = [...first]
     if (batch.length >= size) return Effect.succeed(batch)
+    running.add(batch)
     const fill: Effect.Effect<void> = Effect.whileLoop({
       while: () => batch.length < size,
       body: () => Queue.takeBetween(buffer, 1, size - batch.length),
@@ -243,6 +302,7 @@ const takeBatch = (
     }).pipe(Effect.catchCause(() => Effect.void)) // the buffer ended: the batch is what there is
     return Effect.timeoutOption(fill, timeout).pipe(
       Effect.as(batch),
+      Effect.ensuring(Effect.sync(() => running.delete(batch))),
       Effect.onInterrupt(() => Effect.forEach(batch, (msg) => Effect.ignore(msg.nak()), { discard: true }))
     )
   })
@@ -284,8 +344,13 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
   const layerScope = yield* Effect.scope
   const consumeScope = yield* Scope.fork(layerScope)
   const workersScope = yield* Scope.fork(layerScope)
+  // The server holds deliveries at maxAckPending: when that is the subscriber's own bound, pulls
+  // of nats.js's default size only save requests; under a larger one, the pulls are the bound.
+  const bufferMessages = config.maxAckPending === undefined
+    ? Math.max(consumerConfig.maxAckPending!, defaultPullSize)
+    : concurrency * batchSize
   const pull = yield* Stream.toPull(
-    client.jetstream.consumers.consume(stream.name, consumer, { bufferMessages: concurrency * batchSize })
+    client.jetstream.consumers.consume(stream.name, consumer, { bufferMessages })
   ).pipe(Scope.provide(consumeScope))
 
   const maxDeliver = config.maxDeliver ?? -1
@@ -338,42 +403,57 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
    * count (a nak's own delay is added to that timer, not used instead of
    * it): the ack-wait timer restarts now, so the entry counts from the failure.
    */
-  const retry = (message: JetStreamMessage): Effect.Effect<void> =>
+  const retry = (message: Delivery): Effect.Effect<void> =>
     backoff.length === 0 ? settlement("nak", message.nak()) : settlement("restart the ack wait of", message.inProgress)
 
-  const settle = (message: JetStreamMessage, outcome: Subscriber.Outcome): Effect.Effect<void> => {
-    if (ackPolicy === "manual" || settledMessages.has(message)) return Effect.void
+  const settle = (message: Delivery, outcome: Subscriber.Outcome): Effect.Effect<void> => {
+    if (ackPolicy === "manual" || message.settled) return Effect.void
     if (outcome instanceof Codec.DecodeFailure) {
       return settlement("terminate", message.term(`the payload could not be decoded: ${outcome.reason}`))
     }
-    if (Exit.isSuccess(outcome)) return settlement("ack", message.ack)
+    if (Exit.isSuccess(outcome)) return settlement("ack", message.source.ack)
     // Interrupted, so not done with: left unacknowledged, to be redelivered.
     if (Cause.hasInterruptsOnly(outcome.cause)) return Effect.void
-    if (ackPolicy === "ack") return settlement("ack", message.ack)
+    if (ackPolicy === "ack") return settlement("ack", message.source.ack)
     if (ackPolicy === "rejectOnError") return giveUp(message, outcome.cause)
     return maxDeliver > 0 && message.deliveryCount >= maxDeliver ? giveUp(message, outcome.cause) : retry(message)
   }
 
-  const keepAlive = (messages: ReadonlyArray<JetStreamMessage>): Effect.Effect<never> =>
-    Effect.forever(Effect.andThen(
-      Effect.sleep(progressInterval),
-      Effect.forEach(messages, (message) => Effect.ignore(message.inProgress), { discard: true })
-    ))
+  // The messages whose handler is running (or whose batch is filling), kept alive by one timer for
+  // the subscriber rather than one per message: each gets its first progress report within an
+  // interval of its start.
+  const running = new Set<ReadonlyArray<JsMsg | Delivery>>()
+  const keepAlive = Effect.forever(Effect.andThen(
+    Effect.sleep(progressInterval),
+    Effect.suspend(() =>
+      Effect.forEach(
+        Array.from(running).flat(),
+        (message) => Effect.ignore(message instanceof Delivery ? message.inProgress : message.working),
+        { discard: true }
+      )
+    )
+  ))
 
-  /** The handler of `messages`, acked first under `ackFirst`, kept alive while it runs. */
+  /**
+   * The handler of `messages`: acked first under `ackFirst`, else kept alive
+   * while it runs. A handler already done (it returned an `Exit`) is left
+   * as it is, for the dispatcher's fast path.
+   */
   const guarded = (
-    messages: ReadonlyArray<JetStreamMessage>,
+    messages: ReadonlyArray<Delivery>,
     handled: Effect.Effect<unknown, unknown, unknown>
   ): Effect.Effect<unknown, unknown, unknown> => {
-    const acked = ackPolicy === "ackFirst"
-      ? Effect.andThen(Effect.forEach(messages, (message) => settlement("ack", message.ack), { discard: true }), handled)
-      : handled
-    return config.inProgress
-      ? Effect.raceFirst(acked, keepAlive(messages))
-      : acked
+    if (ackPolicy === "ackFirst") {
+      return Effect.andThen(Effect.forEach(messages, (message) => settlement("ack", message.ack), { discard: true }), handled)
+    }
+    if (!config.inProgress || Exit.isExit(handled)) return handled
+    return Effect.suspend(() => {
+      running.add(messages)
+      return Effect.ensuring(handled, Effect.sync(() => running.delete(messages)))
+    })
   }
 
-  const dispatcher = yield* Subscriber.makeDispatcher(
+  const dispatcher = yield* Subscriber.makeDispatcher<A, Delivery>(
     runtime,
     { ...config, settle },
     `on the stream "${stream.name}" as consumer "${consumer}"` +
@@ -383,7 +463,8 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
   const stoppedForGood = yield* Subscriber.StoppedForGood
   const buffer = yield* Queue.unbounded<JsMsg, Cause.Done>()
   const pump = yield* Effect.forkIn(
-    Effect.forever(Effect.flatMap(pull, (chunk) => Queue.offerAll(buffer, chunk))).pipe(
+    // Idle workers take the chunk in this turn of the event loop, not the next.
+    Effect.forever(Effect.flatMap(pull, (chunk) => Effect.andThen(Queue.offerAll(buffer, chunk), Queue.flush(buffer)))).pipe(
       Effect.catchCause(Subscriber.onSourceEnd(
         () => stopping,
         stoppedForGood,
@@ -393,7 +474,8 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     ),
     workersScope
   )
-  const toMessage = (msg: JsMsg) => toJetStreamMessage(msg, template, name)
+  if (config.inProgress && ackPolicy !== "ackFirst") yield* Effect.forkIn(keepAlive, workersScope)
+  const toMessage = (msg: JsMsg) => new Delivery(msg, template, name)
   const workers = {
     name,
     concurrency,
@@ -411,7 +493,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     })
     : yield* Subscriber.startWorkers({
       ...workers,
-      take: Effect.map(takeBatch(buffer, handling.size, handling.timeout), (batch) => [batch.map(toMessage)]),
+      take: Effect.map(takeBatch(buffer, handling.size, handling.timeout, config.inProgress ? running : new Set()), (batch) => [batch.map(toMessage)]),
       handle: dispatcher.handleBatch((payloads, messages) => guarded(messages, handling.handler(payloads, messages))),
       onAbandoned: (messages) =>
         Effect.logWarning(`interrupted the handler of messages ${messages.map((message) => message.sequence).join(", ")}`)

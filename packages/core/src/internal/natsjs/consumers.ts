@@ -2,8 +2,9 @@
  * Ordered and durable consumers, read as Streams through nats.js's pull
  * consumer (`consume`). nats.js sends the next pull request only when the
  * reader reaches the message that crossed its refill threshold, so the client
- * holds at most about `bufferMessages` messages ahead of a slow reader and the
- * server waits.
+ * holds at most about `bufferMessages` messages ahead of a slow reader (twice
+ * that for a durable consumer, whose loop reads ahead into its own buffer)
+ * and the server waits.
  */
 import type {
   ConsumerConfig as ServerConsumerConfig,
@@ -12,7 +13,7 @@ import type {
   JetStreamClient,
   JsMsg as NatsJsMsg
 } from "@nats-io/jetstream"
-import { Duration, Effect, Option, type Scope, Stream } from "effect"
+import { Array as Arr, Cause, Duration, Effect, Exit, Option, type Scope, Stream } from "effect"
 import type {
   ConsumerConfig,
   ConsumerInfo,
@@ -67,6 +68,66 @@ const messagesStream = <A>(
   Stream.fromAsyncIterable(iterator, (cause) => fromNatsJs(cause, context)).pipe(Stream.map(convert))
 
 /**
+ * A durable consumer's messages as a Stream of chunks. A plain loop reads the
+ * iterator (everything nats.js has received, with no trip through the Effect
+ * runtime per message) into an array of up to `buffer` messages, and waits
+ * while it is full; a waiting reader is resumed at once with what is there,
+ * so that a message reaches its handler in the same turn of the event loop,
+ * and what arrived together is handled, and acknowledged in one socket
+ * write, together.
+ */
+const chunkedMessages = <A>(
+  iterator: AsyncIterable<NatsJsMsg>,
+  buffer: number,
+  context: ErrorContext,
+  convert: (msg: NatsJsMsg) => A
+): Stream.Stream<A, NatsError.NatsError> =>
+  Stream.fromPull(Effect.sync(() => {
+    let ready: Array<A> = []
+    let ended: Exit.Exit<never, NatsError.NatsError | Cause.Done> | undefined
+    let reader: ((exit: Exit.Exit<Arr.NonEmptyReadonlyArray<A>, NatsError.NatsError | Cause.Done>) => void) | undefined
+    let resumeLoop: (() => void) | undefined
+    const wake = () => {
+      const resume = reader
+      if (resume === undefined) return
+      reader = undefined
+      resume(take()!)
+    }
+    const take = () => {
+      if (Arr.isReadonlyArrayNonEmpty(ready)) {
+        const chunk = ready
+        ready = []
+        resumeLoop?.()
+        resumeLoop = undefined
+        return Exit.succeed(chunk)
+      }
+      return ended
+    }
+    const read = async () => {
+      for await (const msg of iterator) {
+        ready.push(convert(msg))
+        wake()
+        if (ready.length >= buffer) await new Promise<void>((resolve) => resumeLoop = resolve)
+      }
+    }
+    read().then(
+      () => Exit.fail(Cause.Done()),
+      (cause) => Exit.fail(fromNatsJs(cause, context))
+    ).then((exit) => {
+      ended = exit
+      wake()
+    })
+    return Effect.callback<Arr.NonEmptyReadonlyArray<A>, NatsError.NatsError | Cause.Done>((resume) => {
+      const now = take()
+      if (now !== undefined) return resume(now)
+      reader = resume
+      return Effect.sync(() => {
+        reader = undefined
+      })
+    })
+  }))
+
+/**
  * The messages, with the first read started now: nats.js sends a consumer's
  * first pull only when its iterator is first read, and until then the server
  * holds back what the consumer has to deliver, which older servers (2.9.10)
@@ -109,13 +170,13 @@ class DeliveredMsg implements JsMsg {
   readonly seq: number
   readonly time: Date
   readonly data: Uint8Array
-  readonly headers: JsMsg["headers"]
   readonly pending: number
   readonly consumer: string
   readonly deliveryCount: number
   readonly redelivered: boolean
   readonly #msg: NatsJsMsg
   readonly #termReason: boolean
+  #headers: JsMsg["headers"] | null = null
 
   constructor(stream: string, consumer: string, msg: NatsJsMsg, termReason: boolean) {
     const info = msg.info
@@ -125,12 +186,17 @@ class DeliveredMsg implements JsMsg {
     this.seq = info.streamSequence
     this.time = msg.time
     this.data = msg.data
-    this.headers = fromMsgHdrs(msg.headers)
     this.pending = info.pending
     this.deliveryCount = info.deliveryCount
     this.redelivered = info.deliveryCount > 1
     this.#msg = msg
     this.#termReason = termReason
+  }
+
+  // Converted when read: most handlers never look at them.
+  get headers(): JsMsg["headers"] {
+    if (this.#headers === null) this.#headers = fromMsgHdrs(this.#msg.headers)
+    return this.#headers
   }
 
   #settle(operation: string, send: (msg: NatsJsMsg) => void): Effect.Effect<void, NatsError.NatsError> {
@@ -327,7 +393,12 @@ export const makeConsumers = (api: JetStreamApi, js: JetStreamClient): Driver["j
             catch: (cause) => fromNatsJs(cause, context)
           })
         )
-        const messages = messagesStream(iterator, context, (msg) => new DeliveredMsg(stream, name, msg, termReason))
+        const messages = chunkedMessages(
+          iterator,
+          bufferMessages,
+          context,
+          (msg) => new DeliveredMsg(stream, name, msg, termReason)
+        )
         return Stream.catch(messages, (error) => Stream.fromEffect(whatWasDeleted(api, error, context)))
       }))
   }
