@@ -140,5 +140,15 @@ describe("observability example", () => {
         sum(otlp.metrics, "checkout", "messaging.client.sent.bytes", { "messaging.destination.name": "orders.created" }),
         0
       )
+      // ... and orders' subscribers what they received and handled.
+      for (const name of ["messaging.client.consumed.messages", "messaging.process.handled.messages"]) {
+        for (const subject of ["orders.created", "prices.quote"]) {
+          assert.strictEqual(sum(otlp.metrics, "orders", name, { "messaging.destination.name": subject }), 1, name)
+        }
+      }
+      assert.strictEqual(
+        sum(otlp.metrics, "checkout", "messaging.client.consumed.messages", { "messaging.destination.name": "prices.quote" }),
+        0
+      )
     }))
 })

@@ -50,7 +50,7 @@
  *
  * @since 0.1.0
  */
-import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, type Metric, Result, type Scope, Semaphore, type Stream, Tracer } from "effect"
+import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, Result, type Scope, Semaphore, type Stream, Tracer } from "effect"
 import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetStreamPublishOptions as ClientJetStreamPublishOptions, PubAck, StreamConfig } from "./NatsClient.ts"
 import { layerMemory, NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
@@ -209,7 +209,7 @@ export interface SubscriberOptions<
    * with a message when it has returned and any reply has been sent), as a
    * NATS client bounds a subscription's pending buffer. Core NATS cannot be
    * pushed back: past either limit a message is dropped, counted in
-   * `NatsBroker.droppedMessages` and in a Warn line once per `logInterval`.
+   * `NatsMetrics.droppedMessages` and in a Warn line once per `logInterval`.
    * Default (nats.go's): 65,536 messages, 64 MiB.
    */
   readonly pendingLimits?: {
@@ -1151,13 +1151,6 @@ const streamSpec = (option: StreamOption): JetStreamSubscriber.StreamSpec => {
 
 const clientDeliverPolicy = (policy: DeliverPolicy): ClientDeliverPolicy =>
   policy === "lastPerSubject" ? "last_per_subject" : policy
-
-/**
- * A counter of the messages subscribers dropped because their pending limits
- * were reached, with the attributes `subscriber` (its name) and `subject`
- * (as declared).
- */
-export const droppedMessages: Metric.Counter<number> = Subscriber.droppedMessages
 
 // ---------------------------------------------------------------------------
 // Lifecycle
