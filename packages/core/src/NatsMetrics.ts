@@ -39,7 +39,11 @@ export const ConsumedMessagesName = "messaging.client.consumed.messages"
 export const HandledMessagesName = "messaging.process.handled.messages"
 /** Counter, in their style: messages whose decoding or handler failed, by `error.type`. */
 export const FailedMessagesName = "messaging.process.failed.messages"
-/** Counter, in their style: messages a JetStream subscriber sent to its dead-letter subject or terminated for good. */
+/**
+ * Counter, in their style: messages a JetStream subscriber gave up on after
+ * its handler failed (`rejectOnError`, or `maxDeliver` reached): sent to its
+ * dead-letter subject when it has one, and terminated.
+ */
 export const DeadLetteredMessagesName = "messaging.process.dead_lettered.messages"
 /** Counter, in their style: messages a core NATS subscriber dropped because its pending limits were reached. */
 export const DroppedMessagesName = "messaging.client.dropped.messages"
@@ -66,7 +70,11 @@ export const SubscriptionAttribute = "messaging.destination.subscription.name"
 export const ConsumerGroupAttribute = "messaging.consumer.group.name"
 /** `messaging.operation.name`: `publish` or `request`. */
 export const OperationAttribute = "messaging.operation.name"
-/** `error.type`: the tag of the error a message failed with, or `_OTHER`. */
+/**
+ * `error.type`: what a message failed with: the error's `_tag` (`Error` for
+ * an error without one), `DecodeError` for a payload that did not decode,
+ * `Defect` for a defect, `Interrupted` for an interrupted handler.
+ */
 export const ErrorTypeAttribute = "error.type"
 
 // ---------------------------------------------------------------------------
@@ -92,7 +100,7 @@ export const failedMessages = Metrics.counter(FailedMessagesName, "Messages whos
 /** `messaging.process.dead_lettered.messages` with the given attributes. */
 export const deadLetteredMessages = Metrics.counter(
   DeadLetteredMessagesName,
-  "Messages a JetStream subscriber dead-lettered or terminated"
+  "Messages a JetStream subscriber gave up on after their handler failed"
 )
 /** `messaging.client.dropped.messages` with the given attributes. */
 export const droppedMessages = Metrics.counter(

@@ -63,5 +63,24 @@ export class SubscriberMetrics {
   }
 }
 
-/** Seconds since `start` (a `performance.now()`). */
-export const secondsSince = (start: number): number => (performance.now() - start) / 1000
+// The clock is what a handling's duration costs (40 to 80 ns a read, more
+// than the rest of the metrics together). Messages a worker handles back to
+// back, each done when its handler returns, read it once each: the next one
+// starts when the one before ended. The worker forgets that end
+// (`forgetLastEnd`) whenever it waits or yields, so that other work or idle
+// time is never counted.
+let lastEnd = -1
+
+/** The next message's start is not the last one's end. */
+export const forgetLastEnd = (): void => {
+  lastEnd = -1
+}
+
+/** When a message's handling starts (a `performance.now()`). */
+export const startTime = (): number => lastEnd >= 0 ? lastEnd : performance.now()
+
+/** Seconds since `start`, ending the handling of a message. */
+export const secondsSince = (start: number): number => {
+  lastEnd = performance.now()
+  return (lastEnd - start) / 1000
+}

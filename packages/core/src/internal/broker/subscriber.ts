@@ -40,7 +40,7 @@ import type { Message } from "../../NatsMessage.ts"
 import { NatsMessage } from "../../NatsMessage.ts"
 import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
-import { secondsSince, SubscriberMetrics } from "./metrics.ts"
+import { forgetLastEnd, secondsSince, startTime, SubscriberMetrics } from "./metrics.ts"
 import type { Observer } from "./observer.ts"
 import * as Subject from "./subject.ts"
 import * as Throttle from "./throttle.ts"
@@ -402,7 +402,7 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
    */
   const dispatch = (handler: DispatchConfig<A, M>["handler"], message: M): Effect.Effect<void> => {
     metrics.received.count++
-    const start = performance.now()
+    const start = startTime()
     const decoded = decode(message.data, message.contentType, message)
     if (decoded instanceof Codec.DecodeFailure) {
       measured(decoded, 1, start)
@@ -456,7 +456,7 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
    */
   const dispatchBatch = (handler: BatchHandler<A, M>, messages: ReadonlyArray<M>): Effect.Effect<void> => {
     metrics.received.count += messages.length
-    const start = performance.now()
+    const start = startTime()
     const payloads: Array<A> = []
     const decodedMessages: Array<M> = []
     const undecodable: Array<Effect.Effect<void>> = []
@@ -562,6 +562,7 @@ export const startWorkers = Effect.fnUntraced(function*<M>(options: {
       while (!stopping) {
         handling[index] = undefined
         const messages = yield* take
+        forgetLastEnd()
         for (let i = 0; i < messages.length; i++) {
           if (stopping) return
           const message = messages[i]!
@@ -570,9 +571,11 @@ export const startWorkers = Effect.fnUntraced(function*<M>(options: {
           if (handled !== Effect.void) {
             inline = 0
             yield* handled
+            forgetLastEnd()
           } else if (++inline === maxInlineRun) {
             inline = 0
             yield* Effect.yieldNow
+            forgetLastEnd()
           }
           options.done(message)
         }
