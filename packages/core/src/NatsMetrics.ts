@@ -17,8 +17,8 @@
  * The series live in the metrics registry (`Metric.MetricRegistry`) the
  * broker and its subscribers were built with, so an app that provides its
  * own registry exports only its own. An update is an addition to a series
- * held by the subscriber or the broker (about 5 ns; a duration also reads the
- * clock twice); the state is built only when read. The object store's and KV's metrics are exported by their
+ * held by the subscriber or the broker (about 5 ns); the state is built only
+ * when read. The object store's and KV's metrics are exported by their
  * packages (`ObjectStore.bytesPut`, `ObjectStore.bytesGot`, `KeyValue.operations`).
  *
  * Names marked "in their style" are not in the conventions, which stop at
@@ -47,7 +47,14 @@ export const FailedMessagesName = "messaging.process.failed.messages"
 export const DeadLetteredMessagesName = "messaging.process.dead_lettered.messages"
 /** Counter, in their style: messages a core NATS subscriber dropped because its pending limits were reached. */
 export const DroppedMessagesName = "messaging.client.dropped.messages"
-/** Histogram, seconds: how long handling a message took, decoding included; failures carry `error.type`. */
+/**
+ * Histogram, seconds: how long handling a message took, decoding included;
+ * failures carry `error.type`. A handler that is done when it returns (an
+ * `Exit`, such as `Effect.void`) is timed together with the messages its
+ * worker handles back to back with it, each observed with their average:
+ * reading the clock per message would cost more than the rest of the
+ * metrics. A batch is one observation.
+ */
 export const ProcessDurationName = "messaging.process.duration"
 /** Counter: messages published or sent as requests. */
 export const SentMessagesName = "messaging.client.sent.messages"

@@ -40,7 +40,7 @@ import type { Message } from "../../NatsMessage.ts"
 import { NatsMessage } from "../../NatsMessage.ts"
 import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
-import { forgetLastEnd, secondsSince, startTime, SubscriberMetrics } from "./metrics.ts"
+import { endRun, secondsSince, startRun, SubscriberMetrics } from "./metrics.ts"
 import type { Observer } from "./observer.ts"
 import * as Subject from "./subject.ts"
 import * as Throttle from "./throttle.ts"
@@ -387,12 +387,8 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
   const settled = (effect: Effect.Effect<void>, message: Message, outcome: Outcome): Effect.Effect<void> =>
     settle === undefined ? effect : Effect.andThen(effect, settle(message as M, outcome))
 
-  /** Counts `count` messages' outcome, in the time since `start`. */
-  const measured = (outcome: Outcome, count: number, start: number): void => {
-    if (outcome instanceof Codec.DecodeFailure) metrics.failed("DecodeError", count, secondsSince(start))
-    else if (Exit.isSuccess(outcome)) metrics.succeeded(count, secondsSince(start))
-    else metrics.failed(errorReply(outcome.cause, "").tag, count, secondsSince(start))
-  }
+  /** The tag a failure is counted under (`error.type`). */
+  const errorType = (cause: Cause.Cause<unknown>): string => errorReply(cause, "").tag
 
   /**
    * Decode, handler, reply, settle: what to run for one message. A handler
@@ -402,15 +398,16 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
    */
   const dispatch = (handler: DispatchConfig<A, M>["handler"], message: M): Effect.Effect<void> => {
     metrics.received.count++
-    const start = startTime()
+    startRun()
     const decoded = decode(message.data, message.contentType, message)
     if (decoded instanceof Codec.DecodeFailure) {
-      measured(decoded, 1, start)
+      metrics.failedAtOnce("DecodeError")
       return settled(onDecodeFailure(message, decoded.reason), message, decoded)
     }
     const handled = call(() => handler(decoded, message))
     if (Exit.isExit(handled)) {
-      measured(handled, 1, start)
+      if (Exit.isSuccess(handled)) metrics.succeededAtOnce()
+      else metrics.failedAtOnce(errorType(handled.cause))
       return settled(
         Exit.isSuccess(handled)
           ? afterSuccess(message, decoded, handled.value)
@@ -419,15 +416,16 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
         handled
       )
     }
+    // Timed on its own, from here (its run, started with it, ends).
+    const start = endRun()
     return Effect.matchCauseEffect(handled, {
       onSuccess: (value) => {
         metrics.succeeded(1, secondsSince(start))
         return settled(afterSuccess(message, decoded, value), message, Exit.succeed(value))
       },
       onFailure: (cause) => {
-        const exit = Exit.failCause(cause)
-        measured(exit, 1, start)
-        return settled(afterFailure(message, Option.some(decoded), cause), message, exit)
+        metrics.failed(errorType(cause), 1, secondsSince(start))
+        return settled(afterFailure(message, Option.some(decoded), cause), message, Exit.failCause(cause))
       }
     })
   }
@@ -456,14 +454,14 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
    */
   const dispatchBatch = (handler: BatchHandler<A, M>, messages: ReadonlyArray<M>): Effect.Effect<void> => {
     metrics.received.count += messages.length
-    const start = startTime()
+    const start = performance.now()
     const payloads: Array<A> = []
     const decodedMessages: Array<M> = []
     const undecodable: Array<Effect.Effect<void>> = []
     for (const message of messages) {
       const decoded = decode(message.data, message.contentType, message)
       if (decoded instanceof Codec.DecodeFailure) {
-        measured(decoded, 1, start)
+        metrics.failed("DecodeError", 1, secondsSince(start))
         undecodable.push(settled(withMessage(onDecodeFailure(message, decoded.reason), message, undefined), message, decoded))
       } else {
         payloads.push(decoded)
@@ -561,25 +559,30 @@ export const startWorkers = Effect.fnUntraced(function*<M>(options: {
       let inline = 0
       while (!stopping) {
         handling[index] = undefined
+        // The run of messages handled at once ends whenever the worker may wait or yield.
+        endRun()
         const messages = yield* take
-        forgetLastEnd()
         for (let i = 0; i < messages.length; i++) {
-          if (stopping) return
+          if (stopping) {
+            endRun()
+            return
+          }
           const message = messages[i]!
           handling[index] = message
           const handled = handle(message)
           if (handled !== Effect.void) {
             inline = 0
+            endRun()
             yield* handled
-            forgetLastEnd()
           } else if (++inline === maxInlineRun) {
             inline = 0
+            endRun()
             yield* Effect.yieldNow
-            forgetLastEnd()
           }
           options.done(message)
         }
       }
+      endRun()
       handling[index] = undefined
     }).pipe(Effect.catchCause(() => Effect.void)) // the end of the source: its pump reported why
 
