@@ -166,6 +166,7 @@ const page = (document: NatsBroker.AsyncApiDocument) => `<!doctype html>
 <head>
 <meta charset="utf-8">
 <title>${escapeHtml(`${document.info.title} ${document.info.version}`)}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/asyncapi-react/default.min.css">
 </head>
 <body>
