@@ -114,7 +114,7 @@ describe("nats-effect docs gen", () => {
 })
 
 describe("nats-effect docs serve", () => {
-  it.effect("answers / with the page and /asyncapi.json with the document, and stops when interrupted", () =>
+  it.effect("answers / with the page and /asyncapi.json with the document, and stops when interrupted; a port in use is one line", () =>
     Effect.gen(function*() {
       const { fiber, url } = yield* serving()
 
@@ -135,6 +135,11 @@ describe("nats-effect docs serve", () => {
       assert.strictEqual(bundle.status, 200)
       assert.include(bundle.body, "AsyncApiStandalone")
       assert.strictEqual((yield* get(`${url}elsewhere`)).status, 404)
+
+      const port = new URL(url).port
+      const taken = yield* runCli(["docs", "serve", shop, "--port", port])
+      assert.isTrue(Exit.isFailure(taken.exit))
+      assert.match(taken.stderr, new RegExp(`^nats-effect: cannot listen on port ${port}: .*EADDRINUSE.*\n$`))
 
       yield* Fiber.interrupt(fiber)
       const refused = yield* Effect.promise(() => fetch(url).then(() => "answered", () => "refused"))
