@@ -114,7 +114,7 @@ describe("nats-effect docs gen", () => {
 })
 
 describe("nats-effect docs serve", () => {
-  it.effect("answers / with the page and /asyncapi.json with the document, and stops when interrupted; a port in use is one line", () =>
+  it.effect("answers / with the page and /asyncapi.json (and .yaml) with the document, and stops when interrupted; a port in use is one line", () =>
     Effect.gen(function*() {
       const { fiber, url } = yield* serving()
 
@@ -130,6 +130,9 @@ describe("nats-effect docs serve", () => {
       assert.strictEqual(document.type, "application/json")
       const generated = yield* runCli(["docs", "gen", shop])
       assert.deepStrictEqual(JSON.parse(document.body), JSON.parse(generated.output))
+      const yaml = yield* get(`${url}asyncapi.yaml`)
+      assert.strictEqual(yaml.type, "application/yaml")
+      assert.deepStrictEqual(Yaml.parse(yaml.body), JSON.parse(generated.output))
 
       const bundle = yield* get(`${url}asyncapi-react/standalone.js`)
       assert.strictEqual(bundle.status, 200)

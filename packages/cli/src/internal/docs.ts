@@ -64,13 +64,13 @@ const packageOf = (file: string) =>
       const candidate = path.join(dir, "package.json")
       if (yield* fs.exists(candidate)) {
         const text = yield* fs.readFileString(candidate)
-        const json = yield* Effect.try({
-          try: () => JSON.parse(text) as { name?: unknown; version?: unknown },
+        const json: unknown = yield* Effect.try({
+          try: () => JSON.parse(text),
           catch: () => new DocsError({ message: `${candidate} is not JSON` })
         })
         return {
-          name: typeof json.name === "string" ? json.name : undefined,
-          version: typeof json.version === "string" ? json.version : undefined
+          name: Predicate.hasProperty(json, "name") && typeof json.name === "string" ? json.name : undefined,
+          version: Predicate.hasProperty(json, "version") && typeof json.version === "string" ? json.version : undefined
         }
       }
       if (path.dirname(dir) === dir) return { name: undefined, version: undefined }
@@ -114,8 +114,29 @@ const json = (document: NatsBroker.AsyncApiDocument) => JSON.stringify(document,
 
 const yaml = (document: NatsBroker.AsyncApiDocument) => Yaml.stringify(document, { aliasDuplicateObjects: false })
 
+/** How `--out` writes the document, by the file's extension. */
+const formats: Readonly<Record<string, ((document: NatsBroker.AsyncApiDocument) => string) | undefined>> = {
+  ".json": (document) => `${json(document)}\n`,
+  ".yaml": yaml,
+  ".yml": yaml
+}
+
 const summary = (document: NatsBroker.AsyncApiDocument) =>
   `${Object.keys(document.channels).length} channels, ${Object.keys(document.operations).length} operations`
+
+const printJson = (document: NatsBroker.AsyncApiDocument) => Output.print(json(document))
+
+/** Writes the document to `out`, in the format its extension says. */
+const writerTo = (out: string) =>
+  Effect.gen(function*() {
+    const format = formats[(yield* Path.Path).extname(out).toLowerCase()]
+    if (format === undefined) {
+      return yield* new DocsError({ message: `--out ${out}: the file's name must end in .json, .yaml or .yml` })
+    }
+    const fs = yield* FileSystem.FileSystem
+    return (document: NatsBroker.AsyncApiDocument) =>
+      Effect.andThen(fs.writeFileString(out, format(document)), Output.note(`wrote ${out}: ${summary(document)}`))
+  })
 
 const gen = Command.make(
   "gen",
@@ -131,15 +152,9 @@ const gen = Command.make(
   },
   (input) =>
     Effect.gen(function*() {
-      const document = yield* documentOf(input)
-      if (Option.isNone(input.out)) return yield* Output.print(json(document))
-      const out = input.out.value
-      const extension = (yield* Path.Path).extname(out).toLowerCase()
-      if (![".json", ".yaml", ".yml"].includes(extension)) {
-        return yield* new DocsError({ message: `--out ${out}: the file's name must end in .json, .yaml or .yml` })
-      }
-      yield* (yield* FileSystem.FileSystem).writeFileString(out, extension === ".json" ? `${json(document)}\n` : yaml(document))
-      yield* Output.note(`wrote ${out}: ${summary(document)}`)
+      // Before the app is built: a name it cannot write fails at once.
+      const write = yield* Option.match(input.out, { onNone: () => Effect.succeed(printJson), onSome: writerTo })
+      yield* write(yield* documentOf(input))
     })
 ).pipe(Command.withDescription("Write the AsyncAPI 3.0 document of an app module"))
 
