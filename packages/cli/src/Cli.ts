@@ -15,12 +15,17 @@ import { type Config, Effect, Logger, type PlatformError, Predicate, References,
 import { CliError, CliOutput, Command } from "effect/cli"
 import * as Connection from "./internal/connection.ts"
 import { CommandFailed } from "./internal/failure.ts"
+import * as Docs from "./internal/docs.ts"
 import * as KeyValues from "./internal/keyValues.ts"
 import * as Messages from "./internal/messages.ts"
 import * as Objects from "./internal/objects.ts"
 import * as Output from "./internal/output.ts"
 
 export { CommandFailed }
+
+/** `docs gen` or `docs serve` could not load, build or serve an app module's document. */
+export const DocsError = Docs.DocsError
+export type DocsError = Docs.DocsError
 
 /** How commands connect: nats.js from the connection flags unless replaced. */
 export const Connector = Connection.Connector
@@ -40,13 +45,14 @@ export const command: Command.Command<
   | ObjectStoreError.ObjectStoreError
   | KeyValueError.KeyValueError
   | PlatformError.PlatformError
-  | CommandFailed,
+  | CommandFailed
+  | Docs.DocsError,
   Command.Environment
 > = Command.make(
   "nats-effect"
 ).pipe(
-  Command.withDescription("Objects, key-value buckets and messages on NATS"),
-  Command.withSubcommands([Objects.command, KeyValues.command, ...Messages.commands])
+  Command.withDescription("Objects, key-value buckets and messages on NATS, and AsyncAPI documents of apps"),
+  Command.withSubcommands([Objects.command, KeyValues.command, ...Messages.commands, Docs.command])
 )
 
 /** The failure as one line; a parse error with the command's help to look at. */
