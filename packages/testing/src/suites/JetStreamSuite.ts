@@ -40,6 +40,12 @@ const client = NatsClient.NatsClient
 /** File storage size of a message without headers, as nats-server counts it. */
 const fileSize = (subject: string, dataLength: number) => 30 + subject.length + dataLength
 
+/**
+ * Registers the conformance tests of JetStream streams, consumers and publish expectations for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`JetStream (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {

@@ -45,6 +45,12 @@ const newBucket = Effect.suspend(() => KeyValue.make({ bucket: unique("kvw"), hi
   Effect.map((kv) => kv.bucket)
 )
 
+/**
+ * Registers the conformance tests of KV watchers of the broker for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`KeyValue watchers (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "120 seconds" })((it) => {

@@ -64,6 +64,12 @@ const publishText = (subject: string, stream: string, count: number) =>
     { discard: true }
   )
 
+/**
+ * Registers the conformance tests of the broker's JetStream subscribers and publishers for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`NatsBroker JetStream (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
