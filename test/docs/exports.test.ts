@@ -70,10 +70,13 @@ const check = (): Checked => {
       const name = `${path}.${exported.name}`
       const sourceFile = symbol.valueDeclaration ?? symbol.declarations?.[0]
       if (sourceFile !== undefined && ts.isSourceFile(sourceFile)) {
-        // `export * as Name from "./Name.ts"`: the module documents itself; its members are walked.
+        // `export * as Name from "./Name.ts"`: the module documents itself (TypeDoc takes a file's
+        // comment as the namespace's only when it is tagged `@module`); its members are walked.
         exports++
-        if (!moduleComment(sourceFile).has("since")) {
-          missing.push(`${relative(root, sourceFile.fileName)}:1 ${name} (module comment without @since)`)
+        const tags = moduleComment(sourceFile)
+        const absent = ["since", "module"].filter((tag) => !tags.has(tag))
+        if (absent.length > 0) {
+          missing.push(`${relative(root, sourceFile.fileName)}:1 ${name} (module comment without ${absent.map((tag) => `@${tag}`).join(", ")})`)
         }
         if (!visited.has(symbol)) {
           visited.add(symbol)

@@ -7,6 +7,7 @@
  * `Connector`.
  *
  * @since 0.1.0
+ * @module
  */
 import type { NatsError } from "@nats-effect/core"
 import type { KeyValueError } from "@nats-effect/kv"

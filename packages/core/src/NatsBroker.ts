@@ -49,6 +49,7 @@
  * document.
  *
  * @since 0.1.0
+ * @module
  */
 import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, type Metric, Result, type Scope, Semaphore, type Stream, Tracer } from "effect"
 import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetStreamPublishOptions as ClientJetStreamPublishOptions, PubAck, StreamConfig } from "./NatsClient.ts"

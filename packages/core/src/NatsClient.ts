@@ -11,6 +11,7 @@
  * `layerMemory`, a NATS server with JetStream inside the process.
  *
  * @since 0.1.0
+ * @module
  */
 import type { Duration, Redacted, Scope, Stream } from "effect"
 import { Config, Context, Effect, Layer, Option } from "effect"

@@ -4,6 +4,7 @@
  * in-memory) fail with the same reasons for the same conditions.
  *
  * @since 0.1.0
+ * @module
  */
 import { Predicate, Schema } from "effect"
 

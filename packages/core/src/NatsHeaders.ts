@@ -2,6 +2,7 @@
  * Reading and building NATS headers.
  *
  * @since 0.1.0
+ * @module
  */
 import type { Headers, HeadersInput } from "./NatsClient.ts"
 

@@ -6,6 +6,7 @@
  * level passes.
  *
  * @since 0.1.0
+ * @module
  */
 import type { LogLevel } from "effect"
 import { Config, Effect, Layer, Logger, References, Schema, SchemaTransformation } from "effect"

@@ -5,6 +5,7 @@
  * instead of threading it through arguments.
  *
  * @since 0.1.0
+ * @module
  */
 import type { Duration, Effect } from "effect"
 import { Context } from "effect"

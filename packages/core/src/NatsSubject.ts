@@ -11,6 +11,7 @@
  *   to stream subjects and consumer filters (`server/sublist.go`).
  *
  * @since 0.1.0
+ * @module
  */
 
 const DOT = 46

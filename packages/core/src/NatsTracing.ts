@@ -5,6 +5,7 @@
  * tracer nobody reads them, and they cost on every message and chunk.
  *
  * @since 0.1.0
+ * @module
  */
 import { Effect, type Fiber, References, Stream, Tracer } from "effect"
 

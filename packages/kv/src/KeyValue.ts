@@ -21,6 +21,7 @@
  * `Persistence.layerKvs`, `PersistedCache`) on a bucket.
  *
  * @since 0.1.0
+ * @module
  */
 import { NatsBroker, type NatsClient, type NatsMessage } from "@nats-effect/core"
 import type { Duration, Scope } from "effect"

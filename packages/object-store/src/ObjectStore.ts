@@ -30,6 +30,7 @@
  * messaging attributes; otherwise none is made.
  *
  * @since 0.1.0
+ * @module
  */
 import { NatsBroker, type NatsClient, type NatsMessage } from "@nats-effect/core"
 import type { Duration, Scope } from "effect"

@@ -8,6 +8,7 @@
  * own here keep the `NatsError` as the reason (its own `reason` says more).
  *
  * @since 0.1.0
+ * @module
  */
 import { NatsError } from "@nats-effect/core"
 import { Predicate, Schema } from "effect"

@@ -5,6 +5,7 @@
  * subset.
  *
  * @since 0.1.0
+ * @module
  */
 import { NatsClient } from "@nats-effect/core"
 import type { Layer } from "effect"

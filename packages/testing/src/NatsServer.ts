@@ -5,6 +5,7 @@
  * on the same port and store to exercise reconnects and persistence.
  *
  * @since 0.1.0
+ * @module
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"

@@ -31,6 +31,7 @@
  * have been handled. Work a handler forks and leaves running is not followed.
  *
  * @since 0.1.0
+ * @module
  */
 import { isDeepStrictEqual } from "node:util"
 import { NatsBroker, NatsClient, type NatsError, NatsHeaders, NatsSubject } from "@nats-effect/core"

@@ -9,6 +9,7 @@
  * buckets of its own.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { KeyValue, KeyValueError } from "@nats-effect/kv"

@@ -8,6 +8,7 @@
  * buckets of its own.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient, NatsHeaders } from "@nats-effect/core"

@@ -10,6 +10,7 @@
  * its own stream.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsBroker, NatsClient, NatsError, NatsHeaders, NatsMessage } from "@nats-effect/core"

@@ -9,6 +9,7 @@
  * its own broker and subscribers, on its own subjects.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsBroker, NatsClient, NatsError, NatsMessage } from "@nats-effect/core"

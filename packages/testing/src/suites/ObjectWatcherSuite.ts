@@ -8,6 +8,7 @@
  * a bucket of its own.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsBroker, NatsMessage } from "@nats-effect/core"
