@@ -424,7 +424,7 @@ export interface ServiceClass<Self, Identifier extends string> extends Context.S
  * const handler = Effect.gen(function*() {
  *   const images = yield* Images        // the same operations as ObjectStore.ObjectStore
  *   const reports = yield* Reports
- *   yield* reports.put("thumbs.csv", images.get("cat.png").pipe(...))
+ *   yield* reports.put("cat-thumbnail.png", images.get("cat.png").pipe(Stream.map(thumbnail)))
  * })
  *
  * handler.pipe(Effect.provide(Layer.mergeAll(Images.layer, Reports.layer)))

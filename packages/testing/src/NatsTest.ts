@@ -4,6 +4,7 @@
  * wait until every handler is done, to see what was published and to check
  * what the handlers were called with.
  *
+ * <!-- prelude: testing -->
  * ```ts
  * import { assert, it } from "@effect/vitest"
  * import { NatsTest } from "@nats-effect/testing"
@@ -295,7 +296,9 @@ export type ProvidedBy<RIn> = [Exclude<RIn, Provided>] extends [never] ? unknown
  * it.effect("confirms", () =>
  *   NatsTest.publish("orders.created", order).pipe(Effect.provide(TestApp)))   // a server per test
  *
- * layer(NatsTest.layer(App))("shared", (it) => { ... })                        // one for the block
+ * layer(NatsTest.layer(App))("shared", (it) => {                              // one for the block
+ *   it.effect("confirms", () => NatsTest.publish("orders.created", order))
+ * })
  * NatsTest.layer((nats) => AppOn(nats))                                         // an app taking its NATS
  * ```
  *
@@ -562,7 +565,13 @@ export const assertNotCalled = (subscriber: string): Effect.Effect<void, Asserti
  * layer.
  *
  * ```ts
- * it.effect("...", () => Effect.gen(function*() { yield* NatsTest.clear; ... }))
+ * layer(NatsTest.layer(App))("orders", (it) => {
+ *   it.effect("starts clean", () =>
+ *     Effect.gen(function*() {
+ *       yield* NatsTest.clear
+ *       // then the test
+ *     }))
+ * })
  * ```
  *
  * @since 0.1.0
