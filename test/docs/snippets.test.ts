@@ -6,7 +6,7 @@
 // prelude. The prelude gives it its imports and the names it takes as given,
 // and may wrap it in `Effect.gen` (where `// snippet` stands). A block that is
 // not a TypeScript program is fenced ```ts skip-check.
-import { readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join, relative, resolve } from "node:path"
 import ts from "typescript"
 import { describe, expect, it } from "vitest"
@@ -125,13 +125,9 @@ const snippets = (file: string, defaultPrelude?: string): ReadonlyArray<Snippet>
 
 /** The public modules: those of `src/` and `src/suites/`; `internal/` is not documented. */
 const modules = readdirSync(join(root, "packages")).flatMap((name) =>
-  [`packages/${name}/src`, `packages/${name}/src/suites`].flatMap((dir) => {
-    try {
-      return readdirSync(join(root, dir)).filter((file) => file.endsWith(".ts")).map((file) => `${dir}/${file}`)
-    } catch {
-      return []
-    }
-  })
+  [`packages/${name}/src`, `packages/${name}/src/suites`]
+    .filter((dir) => existsSync(join(root, dir)))
+    .flatMap((dir) => readdirSync(join(root, dir)).filter((file) => file.endsWith(".ts")).map((file) => `${dir}/${file}`))
 )
 
 const all = [
@@ -170,7 +166,7 @@ host.getSourceFile = (fileName, languageVersion, ...rest) => {
 // One program for every snippet.
 const program = ts.createProgram([...files.keys()], compilerOptions, host)
 
-/** The errors of one snippet, each at its line in README.md. */
+/** The errors of one snippet, each at its line in its file. */
 const errorsOf = (fileName: string): ReadonlyArray<string> => {
   const { snippet, offset } = files.get(fileName)!
   const sourceFile = program.getSourceFile(fileName)!
