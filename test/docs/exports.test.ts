@@ -51,7 +51,7 @@ const documentedDeclarations = (symbol: ts.Symbol): ReadonlyArray<ts.Declaration
 /** The module's own comment: the first JSDoc of the file, before its imports. */
 const moduleComment = (sourceFile: ts.SourceFile): ReadonlySet<string> => {
   const first = sourceFile.statements[0]
-  return first === undefined ? new Set() : new Set(ts.getJSDocTags(first).map((tag) => tag.tagName.text))
+  return first === undefined ? new Set() : tagNames(first)
 }
 
 interface Checked {

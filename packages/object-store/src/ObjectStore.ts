@@ -405,7 +405,7 @@ export const layerConfig = (
  * A class made by `Service`: its own service key, with the layer of its bucket.
  *
  * @since 0.1.0
- * @category services
+ * @category models
  */
 export interface ServiceClass<Self, Identifier extends string> extends Context.ServiceClass<Self, Identifier, Bucket> {
   readonly options: ObjectStoreOptions
