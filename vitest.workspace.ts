@@ -21,5 +21,7 @@ export default [
   // One folder per example, each with its own test/.
   project("examples", "examples", "*/test/**/*.test.ts"),
   // The packed packages, installed into a project outside the workspace.
-  project("packed", "test/packed", "*.test.ts")
+  project("packed", "test/packed", "*.test.ts"),
+  // The API reference and the README snippets.
+  project("docs", "test/docs", "*.test.ts")
 ]

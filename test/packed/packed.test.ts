@@ -79,9 +79,13 @@ describe("the packed packages in a project of their own", () => {
     assert.include(output, "reply: Hello, Ada!")
   })
 
-  it("installs the nats-effect command, which runs from its built JavaScript", () => {
+  it("installs the nats-effect command, which runs from its built JavaScript and documents the app", () => {
     const help = run(Path.join(app, "node_modules/.bin/nats-effect"), ["object", "put", "--help"], app)
     assert.include(help, "nats-effect object put [flags] <bucket> <file>")
+    // The app's module as built by the test above: its App export, named after its package.json.
+    const document = JSON.parse(run(Path.join(app, "node_modules/.bin/nats-effect"), ["docs", "gen", "dist/src/app.js"], app))
+    assert.deepStrictEqual(document.info, { title: "greeter", version: "0.0.0" })
+    assert.deepStrictEqual(Object.values(document.channels).map((channel: any) => channel.address), ["greet", null])
   })
 
   it("passes the application's own test", () => {

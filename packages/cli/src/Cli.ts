@@ -7,6 +7,7 @@
  * `Connector`.
  *
  * @since 0.1.0
+ * @module
  */
 import type { NatsError } from "@nats-effect/core"
 import type { KeyValueError } from "@nats-effect/kv"
@@ -15,6 +16,7 @@ import { type Config, Effect, Logger, type PlatformError, Predicate, References,
 import { CliError, CliOutput, Command } from "effect/cli"
 import * as Connection from "./internal/connection.ts"
 import { CommandFailed } from "./internal/failure.ts"
+import * as Docs from "./internal/docs.ts"
 import * as KeyValues from "./internal/keyValues.ts"
 import * as Messages from "./internal/messages.ts"
 import * as Objects from "./internal/objects.ts"
@@ -22,15 +24,51 @@ import * as Output from "./internal/output.ts"
 
 export { CommandFailed }
 
-/** How commands connect: nats.js from the connection flags unless replaced. */
+/**
+ * `docs gen` or `docs serve` could not load, build or serve an app module's document.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const DocsError = Docs.DocsError
+/**
+ * The error `DocsError` fails with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type DocsError = Docs.DocsError
+
+/**
+ * How commands connect: nats.js from the connection flags unless replaced.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export const Connector = Connection.Connector
 
-/** The connection flags, as a `Connector` receives them. */
+/**
+ * The connection flags, as a `Connector` receives them.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export type ConnectionFlags = Connection.Flags
 
+/**
+ * The version `nats-effect --version` prints.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const version = "0.1.0"
 
-/** The command tree. */
+/**
+ * The command tree.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const command: Command.Command<
   "nats-effect",
   {},
@@ -40,13 +78,14 @@ export const command: Command.Command<
   | ObjectStoreError.ObjectStoreError
   | KeyValueError.KeyValueError
   | PlatformError.PlatformError
-  | CommandFailed,
+  | CommandFailed
+  | Docs.DocsError,
   Command.Environment
 > = Command.make(
   "nats-effect"
 ).pipe(
-  Command.withDescription("Objects, key-value buckets and messages on NATS"),
-  Command.withSubcommands([Objects.command, KeyValues.command, ...Messages.commands])
+  Command.withDescription("Objects, key-value buckets and messages on NATS, and AsyncAPI documents of apps"),
+  Command.withSubcommands([Objects.command, KeyValues.command, ...Messages.commands, Docs.command])
 )
 
 /** The failure as one line; a parse error with the command's help to look at. */
@@ -83,6 +122,9 @@ const presenter = (formatter: CliOutput.Formatter, stdio: Stdio.Stdio): CliOutpu
  * Runs the command line `args` (without the program's name). Results go to
  * stdout, progress and notes to stderr; a failure is one line on stderr and
  * fails with `CommandFailed` (exit code 1). Logs go to stderr, from Warn up.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const run = (
   args: ReadonlyArray<string>

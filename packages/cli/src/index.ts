@@ -1,4 +1,6 @@
 /**
  * @nats-effect/cli: the `nats-effect` command, as a program to run or embed.
+ *
+ * @module @nats-effect/cli
  */
 export * as Cli from "./Cli.ts"

@@ -3,9 +3,9 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
-import { Deferred, Effect, Exit, Fiber, Queue, Stream } from "effect"
+import { Effect, Exit, Fiber, Stream } from "effect"
 import { render } from "../src/internal/progress.ts"
-import { runCli } from "./runCli.ts"
+import { lines, runCli, started } from "./runCli.ts"
 
 const temp = Effect.acquireRelease(
   Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "nats-effect-cli-"))),
@@ -18,29 +18,6 @@ const randomBytes = (size: number) => {
   for (let i = 0; i < size; i++) bytes[i] = (i * 7919 + (i >> 8)) & 0xff
   return bytes
 }
-
-const lines = (text: string) => text.split("\n").filter((line) => line.length > 0)
-
-/**
- * Starts a command that runs until interrupted (sub, watch) and returns once
- * it has said on stderr that it is `ready`; its stdout arrives line by line in
- * `lines`. It is interrupted when the scope closes.
- */
-const started = (args: ReadonlyArray<string>, ready: string) =>
-  Effect.gen(function*() {
-    const isReady = yield* Deferred.make<void>()
-    const output = yield* Queue.unbounded<string>()
-    const fiber = yield* runCli(args, {
-      onStderr: (text) => text.startsWith(ready) ? Effect.asVoid(Deferred.succeed(isReady, undefined)) : Effect.void,
-      onStdout: (text) => Effect.asVoid(Queue.offerAll(output, lines(text)))
-    }).pipe(Effect.forkScoped)
-    // A command that fails before it is ready fails the test instead of leaving it waiting.
-    yield* Effect.raceFirst(
-      Deferred.await(isReady),
-      Effect.flatMap(Fiber.join(fiber), (ran) => Effect.die(`${args.join(" ")} ended before it was ready: ${ran.stderr}`))
-    )
-    return { next: Queue.take(output), fiber }
-  })
 
 const succeeded = (exit: Exit.Exit<unknown, unknown>, stderr: string) =>
   assert.isTrue(Exit.isSuccess(exit), `failed: ${stderr}`)

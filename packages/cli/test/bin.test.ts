@@ -8,7 +8,7 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { NatsServer } from "@nats-effect/testing"
 import { Effect } from "effect"
 
@@ -44,6 +44,18 @@ const temp = Effect.acquireRelease(
   Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "nats-effect-bin-"))),
   (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
 )
+
+describe("nats-effect docs, the binary", () => {
+  it.effect("docs gen loads a TypeScript app module as Node strips its types", () =>
+    Effect.gen(function*() {
+      const app = Path.join(import.meta.dirname, "fixtures", "shop", "app.ts")
+      const ran = yield* run(process.execPath, [bin, "docs", "gen", app])
+      assert.strictEqual(ran.code, 0, ran.output)
+      const document = JSON.parse(ran.output)
+      assert.deepStrictEqual(document.info, { title: "shop", version: "1.2.0" })
+      assert.includeMembers(Object.values(document.channels).map((channel: any) => channel.address), ["orders.{region}"])
+    }))
+})
 
 describe("nats-effect, the binary, on a nats-server", () => {
   layer(NatsServer.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {

@@ -6,7 +6,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { Cli } from "@nats-effect/cli"
 import { NatsClient } from "@nats-effect/core"
-import { Effect, Exit, Layer, Sink, Stdio, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Queue, Sink, Stdio, Stream } from "effect"
 
 export interface Ran {
   readonly exit: Exit.Exit<void, Cli.CommandFailed>
@@ -62,4 +62,29 @@ export const runCli = (
     )
     const bytes = stdout.bytes()
     return { exit, stdout: bytes, output: bytes.toString("utf8"), stderr: stderr.bytes().toString("utf8") } satisfies Ran
+  })
+
+/** The non-empty lines of `text`. */
+export const lines = (text: string) => text.split("\n").filter((line) => line.length > 0)
+
+/**
+ * Starts a command that runs until interrupted (sub, watch, docs serve) and
+ * returns once it has said on stderr that it is `ready` (that line is
+ * `readyLine`); its stdout arrives line by line in `next`. It is interrupted
+ * when the scope closes.
+ */
+export const started = (args: ReadonlyArray<string>, ready: string) =>
+  Effect.gen(function*() {
+    const isReady = yield* Deferred.make<string>()
+    const output = yield* Queue.unbounded<string>()
+    const fiber = yield* runCli(args, {
+      onStderr: (text) => text.startsWith(ready) ? Effect.asVoid(Deferred.succeed(isReady, text.trimEnd())) : Effect.void,
+      onStdout: (text) => Effect.asVoid(Queue.offerAll(output, lines(text)))
+    }).pipe(Effect.forkScoped)
+    // A command that fails before it is ready fails the test instead of leaving it waiting.
+    const readyLine = yield* Effect.raceFirst(
+      Deferred.await(isReady),
+      Effect.flatMap(Fiber.join(fiber), (ran) => Effect.die(`${args.join(" ")} ended before it was ready: ${ran.stderr}`))
+    )
+    return { next: Queue.take(output), fiber, readyLine }
   })

@@ -49,6 +49,7 @@
  * document.
  *
  * @since 0.1.0
+ * @module
  */
 import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, Result, type Scope, Semaphore, type Stream, Tracer } from "effect"
 import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetStreamPublishOptions as ClientJetStreamPublishOptions, PubAck, StreamConfig } from "./NatsClient.ts"
@@ -76,10 +77,18 @@ import * as Metrics from "./internal/metrics.ts"
 /**
  * A Schema for payloads: decoded and encoded synchronously, without
  * services (Structs, Classes, primitives, their transformations...).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type PayloadSchema = Codec.PayloadSchema
 
-/** The payload a handler receives (or `publish` takes): the Schema's type, else any value. */
+/**
+ * The payload a handler receives (or `publish` takes): the Schema's type, else any value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type PayloadOf<S extends PayloadSchema | undefined> = S extends PayloadSchema ? S["Type"] : unknown
 
 /**
@@ -89,6 +98,9 @@ export type PayloadOf<S extends PayloadSchema | undefined> = S extends PayloadSc
  * ```ts
  * NatsBroker.decodePayload(msg.data, msg.headers, Order) // Result<Order, string>
  * ```
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const decodePayload = <S extends PayloadSchema | undefined = undefined>(
   data: Uint8Array,
@@ -103,10 +115,40 @@ export const decodePayload = <S extends PayloadSchema | undefined = undefined>(
 // Observer
 // ---------------------------------------------------------------------------
 
+/**
+ * What a `BrokerObserver` is told: subscriptions, messages received and handled, publishes.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
 export type Observer = ObserverEvents.Observer
+/**
+ * A subscriber's subscription is live.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
 export type SubscribedEvent = ObserverEvents.SubscribedEvent
+/**
+ * A subscriber received a message.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
 export type ReceivedEvent = ObserverEvents.ReceivedEvent
+/**
+ * A subscriber's handler finished with a message, with its exit.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
 export type HandledEvent = ObserverEvents.HandledEvent
+/**
+ * The broker published a message.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
 export type PublishedEvent = ObserverEvents.PublishedEvent
 
 /**
@@ -129,6 +171,9 @@ export type PublishedEvent = ObserverEvents.PublishedEvent
  * ```ts
  * Layer.provide(NatsBroker.layer, Layer.succeed(NatsBroker.BrokerObserver, observer))
  * ```
+ *
+ * @since 0.1.0
+ * @category observability
  */
 export const BrokerObserver = Context.Reference<Observer | undefined>("@nats-effect/core/NatsBroker/BrokerObserver", {
   defaultValue: () => undefined
@@ -143,6 +188,9 @@ export const BrokerObserver = Context.Reference<Observer | undefined>("@nats-eff
  * ```ts
  * App.pipe(Layer.provide(Layer.succeed(NatsBroker.MaxConcurrency, 1)))
  * ```
+ *
+ * @since 0.1.0
+ * @category services
  */
 export const MaxConcurrency = Context.Reference<number | undefined>("@nats-effect/core/NatsBroker/MaxConcurrency", {
   defaultValue: () => undefined
@@ -152,6 +200,12 @@ export const MaxConcurrency = Context.Reference<number | undefined>("@nats-effec
 // Options
 // ---------------------------------------------------------------------------
 
+/**
+ * Options of `publish` and of a publisher's `publish` on core NATS.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface PublishOptions<S extends PayloadSchema | undefined = undefined> {
   /** Encodes the payload (then JSON, unless it encodes to a string or bytes). */
   readonly schema?: S
@@ -162,6 +216,12 @@ export interface PublishOptions<S extends PayloadSchema | undefined = undefined>
   readonly replyTo?: string | undefined
 }
 
+/**
+ * Options of `request`: the schemas of the request and the reply, headers, timeout.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface RequestOptions<
   S extends PayloadSchema | undefined = undefined,
   Rs extends PayloadSchema | undefined = undefined
@@ -177,6 +237,12 @@ export interface RequestOptions<
   readonly correlationId?: string | undefined
 }
 
+/**
+ * Options of a core NATS `subscriber`: its schemas, queue group, reply and description.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface SubscriberOptions<
   S extends PayloadSchema | undefined = undefined,
   Rs extends PayloadSchema | undefined = undefined,
@@ -226,6 +292,9 @@ export interface SubscriberOptions<
  * subscriber's), its other settings kept. `declare: false` only attaches to
  * the stream (created elsewhere, infrastructure as code): the subscriber
  * fails with `StreamNotFound` when there is none.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type StreamOption =
   | string
@@ -251,13 +320,26 @@ export type StreamOption =
  *
  * A payload that does not decode is terminated under every policy but
  * `"manual"`. What the handler settles itself is not settled again.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type AckPolicy = JetStreamSubscriber.AckPolicy
 
-/** The headers a dead letter carries besides the failed message's own. */
+/**
+ * The headers a dead letter carries besides the failed message's own.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const DeadLetterHeaders = JetStreamSubscriber.DeadLetterHeaders
 
-/** Where a new consumer starts in its stream. */
+/**
+ * Where a new consumer starts in its stream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type DeliverPolicy =
   | "all"
   | "new"
@@ -266,6 +348,12 @@ export type DeliverPolicy =
   | { readonly startSequence: number }
   | { readonly startTime: Date }
 
+/**
+ * Options of a JetStream `subscriber`: the stream, the consumer and its acknowledgement policy.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface JetStreamSubscriberOptions<
   S extends PayloadSchema | undefined = undefined,
   Rs extends PayloadSchema | undefined = undefined,
@@ -318,6 +406,9 @@ export interface JetStreamSubscriberOptions<
  * outcome (each dead-lettered on its own last delivery). `maxAckPending`
  * defaults to `concurrency` batches. Batches have no replies and no
  * `NatsMessage`: the handler gets the messages beside the payloads.
+ *
+ * @since 0.1.0
+ * @category options
  */
 export interface JetStreamBatchSubscriberOptions<S extends PayloadSchema | undefined = undefined>
   extends Omit<JetStreamSubscriberOptions<S>, "response" | "publishTo">
@@ -330,6 +421,12 @@ export interface JetStreamBatchSubscriberOptions<S extends PayloadSchema | undef
   }
 }
 
+/**
+ * Options of `publish` through JetStream: the stream and the publish expectations.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface JetStreamPublishOptions<S extends PayloadSchema | undefined = undefined>
   extends Omit<PublishOptions<S>, "replyTo">
 {
@@ -351,6 +448,12 @@ export interface JetStreamPublishOptions<S extends PayloadSchema | undefined = u
   readonly timeout?: Duration.Input | undefined
 }
 
+/**
+ * Options of the broker, given to `layerWith`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface NatsBrokerOptions {
   /** The default `ackPolicy` of JetStream subscribers. Default `"nackOnError"`. */
   readonly ackPolicy?: AckPolicy | undefined
@@ -373,6 +476,12 @@ export interface NatsBrokerOptions {
 // The service
 // ---------------------------------------------------------------------------
 
+/**
+ * The broker: runs the subscribers an application's layers declare and publishes for them.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class NatsBroker extends Context.Service<NatsBroker, {
   readonly client: NatsClient["Service"]
   readonly gracefulTimeout: Duration.Duration
@@ -638,10 +747,20 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
   })
 })
 
-/** The broker with default options. Needs a `NatsClient`. */
+/**
+ * The broker with default options. Needs a `NatsClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer: Layer.Layer<NatsBroker, never, NatsClient> = Layer.effect(NatsBroker, make({}))
 
-/** The broker with options (graceful shutdown timeout, default request timeout, log interval, default ack policy). */
+/**
+ * The broker with options (graceful shutdown timeout, default request timeout, log interval, default ack policy).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerWith = (options: NatsBrokerOptions): Layer.Layer<NatsBroker, never, NatsClient> =>
   Layer.effect(NatsBroker, make(options))
 
@@ -659,6 +778,9 @@ export const layerWith = (options: NatsBrokerOptions): Layer.Layer<NatsBroker, n
  * stream's duplicate window, `expect` fails the publish with
  * `WrongLastSequence` when the stream's (or the subject's) last sequence is
  * not the one expected, and a subject the stream does not capture fails.
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const publish: {
   <S extends PayloadSchema | undefined = undefined>(
@@ -682,7 +804,12 @@ export const publish: {
       : broker.publish(subject, payload, options as PublishOptions<PayloadSchema | undefined> | undefined)
   )
 
-/** The reply `request` returns: the `response` Schema's type, else the default decoding. */
+/**
+ * The reply `request` returns: the `response` Schema's type, else the default decoding.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type ReplyOf<Rs extends PayloadSchema | undefined> = Rs extends PayloadSchema ? Rs["Type"] : unknown
 
 /**
@@ -691,6 +818,9 @@ export type ReplyOf<Rs extends PayloadSchema | undefined> = Rs extends PayloadSc
  * `subject`, `TimeoutError` when no reply comes in time, `RemoteError` when
  * the responder answers with an error, `DecodeError` when the reply does not
  * match `response`.
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const request = <
   S extends PayloadSchema | undefined = undefined,
@@ -702,7 +832,12 @@ export const request = <
 ): Effect.Effect<ReplyOf<Rs>, NatsError, NatsBroker> =>
   NatsBroker.use((broker) => broker.request(subject, payload, options) as Effect.Effect<ReplyOf<Rs>, NatsError>)
 
-/** A publisher's defaults: its Schema, its stream (publishing through JetStream), its headers. */
+/**
+ * A publisher's defaults: its Schema, its stream (publishing through JetStream), its headers.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface PublisherOptions<S extends PayloadSchema | undefined = undefined, St extends StreamOption | undefined = undefined> {
   readonly schema?: S
   /**
@@ -717,12 +852,20 @@ export interface PublisherOptions<S extends PayloadSchema | undefined = undefine
   readonly description?: string | undefined
 }
 
-/** What a publisher's `publish` returns: the PubAck through JetStream, else nothing. */
+/**
+ * What a publisher's `publish` returns: the PubAck through JetStream, else nothing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type PublishResult<St extends StreamOption | undefined> = St extends StreamOption ? PubAck : void
 
 /**
  * A subject to publish to, with its Schema, stream and headers, as a value
  * (FastStream's `broker.publisher`).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Publisher<S extends PayloadSchema | undefined = undefined, St extends StreamOption | undefined = undefined> {
   readonly subject: string
@@ -752,6 +895,9 @@ export interface Publisher<S extends PayloadSchema | undefined = undefined, St e
  * const Shipments = NatsBroker.publisher("shipments.created", { schema: Shipment, stream: "SHIPMENTS" })
  * yield* Shipments.publish({ id: "s-1" }) // PubAck
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const publisher = <
   S extends PayloadSchema | undefined = undefined,
@@ -867,6 +1013,9 @@ export const publisher = <
  * finish (within `gracefulTimeout`), naks what it pulled and did not start,
  * and flushes, so that acknowledgements reach the server before the
  * connection closes.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const subscriber: {
   <S extends PayloadSchema | undefined = undefined, E = never, R = never>(
@@ -917,6 +1066,9 @@ export const subscriber: {
 /**
  * What a handler returns: nothing, or its result, which is the reply (of
  * `response`'s type) and what `publishTo` publishes (of its Schema's type).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type HandlerResult<Rs extends PayloadSchema | undefined, P extends PayloadSchema | undefined> =
   | (ReplyOf<Rs> & PayloadOf<P>)
@@ -1052,7 +1204,12 @@ const resolveConcurrency = (subject: string, declared: number = 1): Effect.Effec
       return cap === undefined ? declared : Math.max(1, Math.min(declared, cap))
     })
 
-/** How a watch's items become a watcher's messages. */
+/**
+ * How a watch's items become a watcher's messages.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface WatcherOptions<I, A, M extends Message, EO = never> {
   /** The keys watched, with `{param}` tokens (`flags.{name}`); a message's `params` come from its `subject`. */
   readonly keys: string
@@ -1081,7 +1238,12 @@ export interface WatcherOptions<I, A, M extends Message, EO = never> {
   readonly decode: (message: M) => Result.Result<A, string>
 }
 
-/** How a watcher appears in the app's AsyncAPI document: a `receive` operation on `address`. */
+/**
+ * How a watcher appears in the app's AsyncAPI document: a `receive` operation on `address`.
+ *
+ * @since 0.1.0
+ * @category asyncapi
+ */
 export interface WatcherDocument {
   /** The subject of the changes on the wire, `{param}` tokens kept: `$KV.config.flags.{name}`. Default: `keys`. */
   readonly address?: string | undefined
@@ -1103,6 +1265,9 @@ export interface WatcherDocument {
  * and closed on shutdown after the handlers in flight finish (within the
  * broker's `gracefulTimeout`). A watch that fails stops the watcher for
  * good, as a subscription does.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const watcher = <I, A, M extends Message, E, R, EO = never>(
   options: WatcherOptions<I, A, M, EO>,
@@ -1169,6 +1334,9 @@ const clientDeliverPolicy = (policy: DeliverPolicy): ClientDeliverPolicy =>
  * (`Layer.launch` cannot do this: it ends only when its fiber is
  * interrupted, which a layer cannot reach and which carries no reason.
  * Under it, a subscriber that stops for good is only logged.)
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const launch = <ROut, E, RIn>(app: Layer.Layer<ROut, E, RIn>): Effect.Effect<never, E | NatsError, RIn> =>
   Effect.flatMap(Deferred.make<never, NatsError>(), (stoppedForGood) =>
@@ -1192,6 +1360,9 @@ export const launch = <ROut, E, RIn>(app: Layer.Layer<ROut, E, RIn>): Effect.Eff
  * (`Effect.forkScoped`). `work` may use the services of the layer it follows;
  * its other requirements become the layer's. It does not run when the app is
  * built for its AsyncAPI document (`asyncApi`).
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const afterStartup = <A, E2, R2>(work: Effect.Effect<A, E2, R2>) =>
 <ROut, E, RIn>(
@@ -1208,13 +1379,54 @@ export const afterStartup = <A, E2, R2>(work: Effect.Effect<A, E2, R2>) =>
 // AsyncAPI
 // ---------------------------------------------------------------------------
 
+/**
+ * Options of `asyncApi`: the document's title, version and servers.
+ *
+ * @since 0.1.0
+ * @category asyncapi
+ */
 export type AsyncApiOptions = AsyncApi.AsyncApiOptions
+/**
+ * A server of an AsyncAPI document.
+ *
+ * @since 0.1.0
+ * @category asyncapi
+ */
 export type AsyncApiServer = AsyncApi.AsyncApiServer
+/**
+ * An AsyncAPI 3.0 document, as plain JSON data.
+ *
+ * @since 0.1.0
+ * @category asyncapi
+ */
 export type AsyncApiDocument = AsyncApi.AsyncApiDocument
+/**
+ * An AsyncAPI channel: a subject template with its parameters and messages.
+ *
+ * @since 0.1.0
+ * @category asyncapi
+ */
 export type AsyncApiChannel = AsyncApi.AsyncApiChannel
+/**
+ * An AsyncAPI operation: a subscriber (`receive`) or a publisher (`send`) on a channel.
+ *
+ * @since 0.1.0
+ * @category asyncapi
+ */
 export type AsyncApiOperation = AsyncApi.AsyncApiOperation
+/**
+ * An AsyncAPI message: its payload's JSON Schema and its correlation id.
+ *
+ * @since 0.1.0
+ * @category asyncapi
+ */
 export type AsyncApiMessage = AsyncApi.AsyncApiMessage
-/** A subscriber, publisher or watcher as the broker knows it (`NatsBroker["endpoints"]`). */
+/**
+ * A subscriber, publisher or watcher as the broker knows it (`NatsBroker["endpoints"]`).
+ *
+ * @since 0.1.0
+ * @category asyncapi
+ */
 export type Endpoint = AsyncApi.Endpoint
 
 /**
@@ -1251,6 +1463,9 @@ export type Endpoint = AsyncApi.Endpoint
  *   servers: { production: { host: "nats.example.com:4222" } }
  * })
  * ```
+ *
+ * @since 0.1.0
+ * @category asyncapi
  */
 export const asyncApi = <ROut, E, RIn>(
   app: Layer.Layer<ROut, E, RIn>,

@@ -11,6 +11,7 @@
  * `layerMemory`, a NATS server with JetStream inside the process.
  *
  * @since 0.1.0
+ * @module
  */
 import type { Duration, Redacted, Scope, Stream } from "effect"
 import { Config, Context, Effect, Layer, Option } from "effect"
@@ -28,13 +29,26 @@ import * as Version from "./internal/version.ts"
  * NATS headers as received: every key with all its values, keys as sent
  * (NATS header names are case-sensitive on the wire; use `NatsHeaders.get`
  * for a case-insensitive look-up).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type Headers = Readonly<Record<string, ReadonlyArray<string>>>
 
-/** Headers as given to a publish: a value or several per key. */
+/**
+ * Headers as given to a publish: a value or several per key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type HeadersInput = Readonly<Record<string, string | ReadonlyArray<string>>>
 
-/** A core NATS message. */
+/**
+ * A core NATS message.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Msg {
   readonly subject: string
   readonly data: Uint8Array
@@ -42,7 +56,12 @@ export interface Msg {
   readonly reply: string | undefined
 }
 
-/** A message stored in a JetStream stream. */
+/**
+ * A message stored in a JetStream stream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface StoredMsg {
   readonly stream: string
   readonly subject: string
@@ -57,7 +76,12 @@ export interface StoredMsg {
   readonly pending: number
 }
 
-/** A message delivered by a durable consumer, to acknowledge. */
+/**
+ * A message delivered by a durable consumer, to acknowledge.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface JsMsg extends StoredMsg {
   readonly consumer: string
   /** 1 on the first delivery, 2 on the first redelivery, ... */
@@ -78,6 +102,12 @@ export interface JsMsg extends StoredMsg {
   readonly working: Effect.Effect<void, NatsError>
 }
 
+/**
+ * What JetStream answers to a publish: the stream that stored the message, its sequence, whether it was a duplicate.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface PubAck {
   readonly stream: string
   readonly seq: number
@@ -88,21 +118,45 @@ export interface PubAck {
 // Options
 // ---------------------------------------------------------------------------
 
+/**
+ * Options of a core NATS publish.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface PublishOptions {
   readonly headers?: HeadersInput | undefined
   readonly reply?: string | undefined
 }
 
+/**
+ * Options of a subscription.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface SubscribeOptions {
   readonly queue?: string | undefined
 }
 
+/**
+ * Options of a request.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface RequestOptions {
   readonly headers?: HeadersInput | undefined
   /** Default 5 seconds. */
   readonly timeout?: Duration.Input | undefined
 }
 
+/**
+ * Options of a JetStream publish: headers, message id and expectations.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface JetStreamPublishOptions {
   readonly headers?: HeadersInput | undefined
   /** `Nats-Msg-Id`, de-duplicated within the stream's duplicate window. */
@@ -121,10 +175,34 @@ export interface JetStreamPublishOptions {
   readonly timeout?: Duration.Input | undefined
 }
 
+/**
+ * Where a stream keeps its messages.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type StorageType = "file" | "memory"
+/**
+ * What a full stream does: discard its oldest messages or refuse new ones.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type DiscardPolicy = "old" | "new"
+/**
+ * When a stream removes messages: at its limits, once every interested consumer has them, or once one consumer acknowledged them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type RetentionPolicy = "limits" | "interest" | "workqueue"
 
+/**
+ * Where a stream's replicas are placed: a cluster and server tags.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Placement {
   readonly cluster?: string | undefined
   readonly tags?: ReadonlyArray<string> | undefined
@@ -134,6 +212,9 @@ export interface Placement {
  * A stream's configuration. Absent fields take the server's defaults
  * (unlimited limits, file storage, discard old, one replica). `metadata` and
  * `compression` are only sent when set, and need nats-server 2.10.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface StreamConfig {
   readonly name: string
@@ -159,7 +240,12 @@ export interface StreamConfig {
   readonly compression?: "none" | "s2" | undefined
 }
 
-/** A stream's configuration as the server reports it: every field resolved. */
+/**
+ * A stream's configuration as the server reports it: every field resolved.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface StreamConfigResolved {
   readonly name: string
   readonly subjects: ReadonlyArray<string>
@@ -189,6 +275,12 @@ export interface StreamConfigResolved {
   readonly compression: "none" | "s2"
 }
 
+/**
+ * A stream's counts: messages, bytes, first and last sequence, consumers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface StreamState {
   readonly messages: number
   readonly bytes: number
@@ -197,12 +289,24 @@ export interface StreamState {
   readonly consumerCount: number
 }
 
+/**
+ * A stream's configuration and state.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface StreamInfo {
   readonly config: StreamConfigResolved
   readonly state: StreamState
   readonly created: Date
 }
 
+/**
+ * Which messages a stream purge removes.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface PurgeOptions {
   /** Only messages on subjects matching this filter. */
   readonly filter?: string | undefined
@@ -212,6 +316,12 @@ export interface PurgeOptions {
   readonly seq?: number | undefined
 }
 
+/**
+ * Where a consumer starts in its stream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type DeliverPolicy =
   | "all"
   | "last"
@@ -220,6 +330,12 @@ export type DeliverPolicy =
   | { readonly startSequence: number }
   | { readonly startTime: Date }
 
+/**
+ * Options of an ordered consumer.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface OrderedConsumerOptions {
   readonly filterSubjects?: ReadonlyArray<string> | undefined
   /** Default "all". */
@@ -235,8 +351,20 @@ export interface OrderedConsumerOptions {
   readonly bufferMessages?: number | undefined
 }
 
+/**
+ * How a durable consumer's messages are acknowledged.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type AckPolicy = "explicit" | "none" | "all"
 
+/**
+ * A durable consumer's configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ConsumerConfig {
   /** Durable name. */
   readonly name: string
@@ -255,6 +383,12 @@ export interface ConsumerConfig {
   readonly description?: string | undefined
 }
 
+/**
+ * A durable consumer's state: pending, acknowledged and redelivered messages.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ConsumerInfo {
   readonly stream: string
   readonly name: string
@@ -265,11 +399,23 @@ export interface ConsumerInfo {
   readonly ackFloor: { readonly streamSeq: number; readonly consumerSeq: number }
 }
 
+/**
+ * Options of consuming a durable consumer.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface ConsumeOptions {
   /** How many messages the client buffers ahead of the reader (default 64). */
   readonly bufferMessages?: number | undefined
 }
 
+/**
+ * What the server told the client on connecting: its id, version and limits.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ServerInfo {
   readonly serverId: string
   readonly version: string
@@ -287,6 +433,9 @@ export interface ServerInfo {
  * Whether the server is version `major.minor.patch` or later, for features
  * newer servers add (`serverAtLeast(client.server, 2, 10)`: metadata,
  * compression, several filter subjects).
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const serverAtLeast = (server: ServerInfo, major: number, minor: number, patch = 0): boolean =>
   Version.atLeast(server.version, major, minor, patch)
@@ -295,6 +444,12 @@ export const serverAtLeast = (server: ServerInfo, major: number, minor: number, 
 // The service
 // ---------------------------------------------------------------------------
 
+/**
+ * The JetStream operations of the client: publish, streams, consumers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface JetStream {
   readonly publish: (
     subject: string,
@@ -353,6 +508,12 @@ export interface JetStream {
   }
 }
 
+/**
+ * The NATS client: core publish, subscribe and request, and the JetStream operations the library uses.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class NatsClient extends Context.Service<NatsClient, {
   readonly server: ServerInfo
   /** Which driver: `nats.js`, `memory`, or a third one's name. */
@@ -383,6 +544,9 @@ export class NatsClient extends Context.Service<NatsClient, {
  * A message the port hands to a driver: its subject, reply and headers
  * checked, headers encoded and measured as on the wire, and the whole within
  * the server's `max_payload` and `max_control_line`.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface OutgoingMsg {
   readonly subject: string
@@ -393,7 +557,12 @@ export interface OutgoingMsg {
   readonly reply: string | undefined
 }
 
-/** What an ordered consumer's driver receives: the port's defaults applied, filters checked. */
+/**
+ * What an ordered consumer's driver receives: the port's defaults applied, filters checked.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface OrderedConsumerRequest {
   readonly filterSubjects: ReadonlyArray<string>
   readonly deliver: DeliverPolicy
@@ -411,6 +580,9 @@ export interface OrderedConsumerRequest {
  * so a driver sees only valid input. A driver fails with `NatsError`s; API
  * errors answered by the server are classified by the shared classifier
  * (`JetStreamApiError` codes become `StreamNotFound`, `StreamSealed`, ...).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Driver {
   /** Its name, as `NatsClient.adapter` reports it. */
@@ -448,6 +620,12 @@ export interface Driver {
   }
 }
 
+/**
+ * Options of `make`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface MakeOptions {
   /** Default timeout of a JetStream publish, 5 seconds unless given. */
   readonly jetstreamTimeout?: Duration.Input | undefined
@@ -458,6 +636,9 @@ export interface MakeOptions {
  * limits and the defaults, encodes headers and JetStream expectations, then
  * calls the driver. Both built-in adapters are drivers made into a
  * `NatsClient` here; a third one is written the same way.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make: (driver: Driver, options?: MakeOptions) => NatsClient["Service"] = Port.make
 
@@ -465,6 +646,12 @@ export const make: (driver: Driver, options?: MakeOptions) => NatsClient["Servic
 // Layers
 // ---------------------------------------------------------------------------
 
+/**
+ * TLS options of the nats.js adapter.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface TlsOptions {
   /** PEM file paths. */
   readonly caFile?: string | undefined
@@ -474,6 +661,12 @@ export interface TlsOptions {
   readonly required?: boolean | undefined
 }
 
+/**
+ * Options of the nats.js adapter: servers, credentials, TLS, reconnection.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface NatsClientOptions {
   /**
    * Default `nats://127.0.0.1:4222`. User info in a URL
@@ -508,6 +701,9 @@ export interface NatsClientOptions {
  * Connects to NATS with nats.js; drains the connection when the layer is
  * released. Once connected it logs one line (Info):
  * `connected to NATS at nats://127.0.0.1:4222 (nats-server 2.9.10, JetStream on)`.
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layer = (options: NatsClientOptions = {}): Layer.Layer<NatsClient, NatsError> =>
   Layer.effect(NatsClient, connect(options))
@@ -520,6 +716,9 @@ const connect = (options: NatsClientOptions) =>
  * environment: `NATS_URL` (comma-separated servers, default
  * `nats://127.0.0.1:4222`, credentials allowed in the URLs), `NATS_USER`, `NATS_PASSWORD`, `NATS_TOKEN`,
  * `NATS_CREDS`, `NATS_NKEY_SEED`.
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerConfig = (
   config: Config.Wrap<NatsClientOptions> = defaultConfig
@@ -532,6 +731,9 @@ const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
 /**
  * What `layerConfig()` reads without an argument, to extend:
  * `layerConfig({ ...NatsClient.defaultConfig, tls: ... })`.
+ *
+ * @since 0.1.0
+ * @category constants
  */
 export const defaultConfig = {
   servers: Config.String("NATS_URL").pipe(
@@ -545,6 +747,12 @@ export const defaultConfig = {
   nkeySeed: optional(Config.Redacted("NATS_NKEY_SEED"))
 } satisfies Config.Wrap<NatsClientOptions>
 
+/**
+ * Options of the in-memory NATS: the server limits it mimics.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface MemoryOptions {
   /** Default 1 MiB, as nats-server. */
   readonly maxPayload?: number | undefined
@@ -557,6 +765,9 @@ export interface MemoryOptions {
  * build is its own server. Time comes from Effect's `Clock`, so `TestClock`
  * drives ages and redelivery. Logs one line (Info) when built:
  * `using the in-memory NATS (no server; JetStream on)`.
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<NatsClient> =>
   Layer.effect(NatsClient, Effect.map(Memory.make(options), (driver) => make(driver)))

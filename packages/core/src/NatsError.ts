@@ -4,12 +4,18 @@
  * in-memory) fail with the same reasons for the same conditions.
  *
  * @since 0.1.0
+ * @module
  */
 import { Predicate, Schema } from "effect"
 
 const TypeId = "~@nats-effect/core/NatsError" as const
 
-/** The server could not be reached, or the connection is closed. */
+/**
+ * The server could not be reached, or the connection is closed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ConnectionError extends Schema.TaggedError<ConnectionError>("@nats-effect/core/ConnectionError")(
   "ConnectionError",
   { message: Schema.String, cause: Schema.optional(Schema.Defect()) }
@@ -20,7 +26,12 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>("@nats-
   }
 }
 
-/** The server rejected the credentials (user/password, token, nkey, creds). */
+/**
+ * The server rejected the credentials (user/password, token, nkey, creds).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class AuthenticationError extends Schema.TaggedError<AuthenticationError>(
   "@nats-effect/core/AuthenticationError"
 )("AuthenticationError", { message: Schema.String, cause: Schema.optional(Schema.Defect()) }) {
@@ -33,6 +44,9 @@ export class AuthenticationError extends Schema.TaggedError<AuthenticationError>
  * The server refused an operation the credentials are not permitted
  * (publish or subscribe permissions): the client is known, the subject is not
  * allowed to it.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class AuthorizationError extends Schema.TaggedError<AuthorizationError>(
   "@nats-effect/core/AuthorizationError"
@@ -46,7 +60,12 @@ export class AuthorizationError extends Schema.TaggedError<AuthorizationError>(
   }
 }
 
-/** An operation did not complete in time. */
+/**
+ * An operation did not complete in time.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TimeoutError extends Schema.TaggedError<TimeoutError>("@nats-effect/core/TimeoutError")(
   "TimeoutError",
   { operation: Schema.String, subject: Schema.optional(Schema.String), message: Schema.String }
@@ -56,7 +75,12 @@ export class TimeoutError extends Schema.TaggedError<TimeoutError>("@nats-effect
   }
 }
 
-/** A request found nobody subscribed to its subject. */
+/**
+ * A request found nobody subscribed to its subject.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class NoResponders extends Schema.TaggedError<NoResponders>("@nats-effect/core/NoResponders")(
   "NoResponders",
   { subject: Schema.String, message: Schema.String }
@@ -67,7 +91,12 @@ export class NoResponders extends Schema.TaggedError<NoResponders>("@nats-effect
   }
 }
 
-/** A message is larger than the server's `max_payload`. */
+/**
+ * A message is larger than the server's `max_payload`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>("@nats-effect/core/PayloadTooLarge")(
   "PayloadTooLarge",
   { size: Schema.Number, maxPayload: Schema.Number, message: Schema.String }
@@ -77,7 +106,12 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>("@nats-
   }
 }
 
-/** A subject (or queue name) that NATS does not accept. */
+/**
+ * A subject (or queue name) that NATS does not accept.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class InvalidSubject extends Schema.TaggedError<InvalidSubject>("@nats-effect/core/InvalidSubject")(
   "InvalidSubject",
   { subject: Schema.String, message: Schema.String }
@@ -91,6 +125,9 @@ export class InvalidSubject extends Schema.TaggedError<InvalidSubject>("@nats-ef
  * A stream or consumer name that NATS does not accept: empty, with
  * whitespace, `.`, `*`, `>`, `/` or `\\`, or too long for the API subjects
  * it goes into (the server's `max_control_line`).
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class InvalidName extends Schema.TaggedError<InvalidName>("@nats-effect/core/InvalidName")(
   "InvalidName",
@@ -101,7 +138,12 @@ export class InvalidName extends Schema.TaggedError<InvalidName>("@nats-effect/c
   }
 }
 
-/** JetStream is not enabled on the server or account. */
+/**
+ * JetStream is not enabled on the server or account.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class JetStreamNotEnabled extends Schema.TaggedError<JetStreamNotEnabled>(
   "@nats-effect/core/JetStreamNotEnabled"
 )("JetStreamNotEnabled", { message: Schema.String }) {
@@ -110,7 +152,12 @@ export class JetStreamNotEnabled extends Schema.TaggedError<JetStreamNotEnabled>
   }
 }
 
-/** The named stream does not exist (JetStream error code 10059). */
+/**
+ * The named stream does not exist (JetStream error code 10059).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class StreamNotFound extends Schema.TaggedError<StreamNotFound>("@nats-effect/core/StreamNotFound")(
   "StreamNotFound",
   { stream: Schema.String, message: Schema.String }
@@ -120,7 +167,12 @@ export class StreamNotFound extends Schema.TaggedError<StreamNotFound>("@nats-ef
   }
 }
 
-/** The named consumer does not exist (JetStream error code 10014). */
+/**
+ * The named consumer does not exist (JetStream error code 10014).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ConsumerNotFound extends Schema.TaggedError<ConsumerNotFound>("@nats-effect/core/ConsumerNotFound")(
   "ConsumerNotFound",
   { stream: Schema.String, consumer: Schema.String, message: Schema.String }
@@ -133,6 +185,9 @@ export class ConsumerNotFound extends Schema.TaggedError<ConsumerNotFound>("@nat
 /**
  * A stream with this name exists with a different configuration (JetStream
  * error code 10058).
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class StreamExists extends Schema.TaggedError<StreamExists>("@nats-effect/core/StreamExists")(
   "StreamExists",
@@ -143,7 +198,12 @@ export class StreamExists extends Schema.TaggedError<StreamExists>("@nats-effect
   }
 }
 
-/** The stream is sealed: nothing can be stored, deleted or purged (JetStream error code 10109). */
+/**
+ * The stream is sealed: nothing can be stored, deleted or purged (JetStream error code 10109).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class StreamSealed extends Schema.TaggedError<StreamSealed>("@nats-effect/core/StreamSealed")(
   "StreamSealed",
   { stream: Schema.String, message: Schema.String }
@@ -157,6 +217,9 @@ export class StreamSealed extends Schema.TaggedError<StreamSealed>("@nats-effect
  * The stream refused a message because of one of its limits: it is full (its
  * `maxBytes` or `maxMsgs`, or `maxMsgsPerSubject`, with the discard-new
  * policy), or the message is larger than its `maxMsgSize`.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class StorageLimitExceeded extends Schema.TaggedError<StorageLimitExceeded>(
   "@nats-effect/core/StorageLimitExceeded"
@@ -174,6 +237,9 @@ export class StorageLimitExceeded extends Schema.TaggedError<StorageLimitExceede
  * The compare-and-set conflict: a publish expected another last sequence (of
  * the stream, or of its subject) than the stream has (JetStream error code
  * 10071). `current` is the stream's last sequence when the server says it.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class WrongLastSequence extends Schema.TaggedError<WrongLastSequence>("@nats-effect/core/WrongLastSequence")(
   "WrongLastSequence",
@@ -192,6 +258,9 @@ export class WrongLastSequence extends Schema.TaggedError<WrongLastSequence>("@n
 /**
  * Any other publish expectation that failed: wrong stream or wrong last
  * message id (JetStream error codes 10060, 10070).
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class ExpectationFailed extends Schema.TaggedError<ExpectationFailed>("@nats-effect/core/ExpectationFailed")(
   "ExpectationFailed",
@@ -205,6 +274,9 @@ export class ExpectationFailed extends Schema.TaggedError<ExpectationFailed>("@n
 /**
  * Any other error answered by the JetStream API, with the server's
  * `err_code` (for example 10047 "insufficient resources").
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class JetStreamApiError extends Schema.TaggedError<JetStreamApiError>("@nats-effect/core/JetStreamApiError")(
   "JetStreamApiError",
@@ -220,6 +292,9 @@ export class JetStreamApiError extends Schema.TaggedError<JetStreamApiError>("@n
  * silently change (a `backoff` without a `maxDeliver` above its length, an
  * `ackWait` other than the first `backoff` entry...), refused before the
  * consumer is created.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class InvalidConsumerConfig extends Schema.TaggedError<InvalidConsumerConfig>(
   "@nats-effect/core/InvalidConsumerConfig"
@@ -229,7 +304,12 @@ export class InvalidConsumerConfig extends Schema.TaggedError<InvalidConsumerCon
   }
 }
 
-/** A payload could not be encoded for `subject` (for example by its Schema). */
+/**
+ * A payload could not be encoded for `subject` (for example by its Schema).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class EncodeError extends Schema.TaggedError<EncodeError>("@nats-effect/core/EncodeError")(
   "EncodeError",
   { subject: Schema.String, message: Schema.String }
@@ -239,7 +319,12 @@ export class EncodeError extends Schema.TaggedError<EncodeError>("@nats-effect/c
   }
 }
 
-/** A received payload could not be decoded (bad JSON, or rejected by its Schema). */
+/**
+ * A received payload could not be decoded (bad JSON, or rejected by its Schema).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class DecodeError extends Schema.TaggedError<DecodeError>("@nats-effect/core/DecodeError")(
   "DecodeError",
   { subject: Schema.String, message: Schema.String }
@@ -253,6 +338,9 @@ export class DecodeError extends Schema.TaggedError<DecodeError>("@nats-effect/c
  * The responder answered a request with an error instead of a result (its
  * handler failed, or it could not decode the request). `error` is the tag the
  * responder reported.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class RemoteError extends Schema.TaggedError<RemoteError>("@nats-effect/core/RemoteError")(
   "RemoteError",
@@ -263,7 +351,12 @@ export class RemoteError extends Schema.TaggedError<RemoteError>("@nats-effect/c
   }
 }
 
-/** Anything the adapter could not classify; `cause` keeps the original. */
+/**
+ * Anything the adapter could not classify; `cause` keeps the original.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class UnknownError extends Schema.TaggedError<UnknownError>("@nats-effect/core/UnknownError")(
   "UnknownError",
   { message: Schema.String, cause: Schema.optional(Schema.Defect()) }
@@ -273,6 +366,12 @@ export class UnknownError extends Schema.TaggedError<UnknownError>("@nats-effect
   }
 }
 
+/**
+ * Every reason a `NatsError` can have, as a Schema.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export const NatsErrorReason = Schema.Union([
   ConnectionError,
   AuthenticationError,
@@ -297,6 +396,12 @@ export const NatsErrorReason = Schema.Union([
   RemoteError,
   UnknownError
 ])
+/**
+ * What went wrong in a `NatsError`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type NatsErrorReason = typeof NatsErrorReason.Type
 
 /**
@@ -305,6 +410,9 @@ export type NatsErrorReason = typeof NatsErrorReason.Type
  * its stack would point into the library, not at anything a reader can fix.
  * For the error classes of packages built on this one; defects keep their
  * stack.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const oneLineStack = (error: Error): void => {
   Object.defineProperty(error, "stack", {
@@ -319,6 +427,9 @@ export const oneLineStack = (error: Error): void => {
  * The error of every `NatsClient` operation. Match on `reason._tag`, or use
  * `Effect.catchReason("NatsError", "NoResponders", ...)`. It prints as one
  * line: `NatsError: ConnectionError: cannot connect to NATS at nats://127.0.0.1:4222: connection refused`.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class NatsError extends Schema.TaggedError<NatsError>("@nats-effect/core/NatsError")("NatsError", {
   reason: NatsErrorReason
@@ -346,7 +457,18 @@ export class NatsError extends Schema.TaggedError<NatsError>("@nats-effect/core/
   }
 }
 
+/**
+ * Whether a value is a `NatsError`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isNatsError = (u: unknown): u is NatsError => Predicate.hasProperty(u, TypeId)
 
-/** Wraps a reason into a `NatsError`. */
+/**
+ * Wraps a reason into a `NatsError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const fromReason = (reason: NatsErrorReason): NatsError => new NatsError({ reason })

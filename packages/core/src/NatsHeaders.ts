@@ -2,12 +2,16 @@
  * Reading and building NATS headers.
  *
  * @since 0.1.0
+ * @module
  */
 import type { Headers, HeadersInput } from "./NatsClient.ts"
 
 /**
  * The first value of a header: the exact key first, then any key that
  * matches it ignoring case.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const get = (headers: Headers | undefined, name: string): string | undefined => {
   if (headers === undefined) return undefined
@@ -20,7 +24,12 @@ export const get = (headers: Headers | undefined, name: string): string | undefi
   return undefined
 }
 
-/** Every value of a header, matched as by `get`. */
+/**
+ * Every value of a header, matched as by `get`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const getAll = (headers: Headers | undefined, name: string): ReadonlyArray<string> => {
   if (headers === undefined) return []
   const exact = headers[name]
@@ -32,7 +41,12 @@ export const getAll = (headers: Headers | undefined, name: string): ReadonlyArra
   return []
 }
 
-/** Normalises publish headers into received form (arrays of values). */
+/**
+ * Normalises publish headers into received form (arrays of values).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const fromInput = (input: HeadersInput): Headers => {
   const out: Record<string, ReadonlyArray<string>> = {}
   for (const key in input) {

@@ -6,13 +6,25 @@
  * level passes.
  *
  * @since 0.1.0
+ * @module
  */
 import type { LogLevel } from "effect"
 import { Config, Effect, Layer, Logger, References, Schema, SchemaTransformation } from "effect"
 
-/** `pretty`: human-readable (colours on a TTY); `json`: one JSON object a line; `logfmt`: `key=value` pairs. */
+/**
+ * `pretty`: human-readable (colours on a TTY); `json`: one JSON object a line; `logfmt`: `key=value` pairs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Format = "pretty" | "json" | "logfmt"
 
+/**
+ * Options of the logger: its level and format.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface Options {
   /** Lines below this level are dropped. Default `Info`. */
   readonly level?: LogLevel.LogLevel | undefined
@@ -31,7 +43,12 @@ const loggerFor = (format: Format): Logger.Logger<unknown, void> => {
   }
 }
 
-/** Replaces the loggers with one writing `format`, and sets the minimum level. */
+/**
+ * Replaces the loggers with one writing `format`, and sets the minimum level.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (options: Options = {}): Layer.Layer<never> =>
   Layer.merge(
     Logger.layer([loggerFor(options.format ?? "pretty")]),
@@ -83,6 +100,9 @@ const defaultConfig: Config.Wrap<Options> = {
  * environment: `LOG_LEVEL` (`trace`, `debug`, `info`, `warn`, `error`,
  * `fatal`, `none`, any case; default `info`) and `LOG_FORMAT` (`pretty`,
  * `json`, `logfmt`; default `pretty`).
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerConfig = (config: Config.Wrap<Options> = defaultConfig): Layer.Layer<never, Config.ConfigError> =>
   Layer.unwrap(Effect.map(Config.unwrap(config), layer))

@@ -5,13 +5,19 @@
  * instead of threading it through arguments.
  *
  * @since 0.1.0
+ * @module
  */
 import type { Duration, Effect } from "effect"
 import { Context } from "effect"
 import type { Headers } from "./NatsClient.ts"
 import type { NatsError } from "./NatsError.ts"
 
-/** A received message, as the broker hands it to a handler. */
+/**
+ * A received message, as the broker hands it to a handler.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Message {
   /** The subject it was published to (not the subscribed pattern). */
   readonly subject: string
@@ -35,6 +41,9 @@ export interface Message {
  * A message delivered by a JetStream subscriber's consumer, with its
  * acknowledgement. What the handler settles itself (`ack`, `ackSync`, `nak`,
  * `term`) the subscriber does not settle again after it.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface JetStreamMessage extends Message {
   /** The stream it is stored in. */
@@ -62,7 +71,18 @@ export interface JetStreamMessage extends Message {
   readonly inProgress: Effect.Effect<void, NatsError>
 }
 
-/** Whether a message came from a JetStream subscriber. */
+/**
+ * Whether a message came from a JetStream subscriber.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isJetStream = (message: Message): message is JetStreamMessage => "sequence" in message
 
+/**
+ * The message being handled, provided to a subscriber's handler.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class NatsMessage extends Context.Service<NatsMessage, Message>()("@nats-effect/core/NatsMessage") {}

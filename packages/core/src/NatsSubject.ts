@@ -11,6 +11,7 @@
  *   to stream subjects and consumer filters (`server/sublist.go`).
  *
  * @since 0.1.0
+ * @module
  */
 
 const DOT = 46
@@ -43,13 +44,28 @@ const problem = (subject: string, wildcards: boolean): string | undefined => {
   return undefined
 }
 
-/** Why `subject` cannot be published to, or `undefined` when it can. */
+/**
+ * Why `subject` cannot be published to, or `undefined` when it can.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const publishProblem = (subject: string): string | undefined => problem(subject, false)
 
-/** Why `subject` cannot be subscribed to (wildcards allowed), or `undefined`. */
+/**
+ * Why `subject` cannot be subscribed to (wildcards allowed), or `undefined`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const subscribeProblem = (subject: string): string | undefined => problem(subject, true)
 
-/** Why `queue` is not a valid queue group name, or `undefined`. */
+/**
+ * Why `queue` is not a valid queue group name, or `undefined`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const queueProblem = (queue: string): string | undefined => {
   if (queue.length === 0) return "a queue group name cannot be empty"
   for (let i = 0; i < queue.length; i++) {
@@ -60,7 +76,12 @@ export const queueProblem = (queue: string): string | undefined => {
 
 const invalidNameCharacters = /[\s.*>/\\]/
 
-/** Why `name` cannot name a stream or a consumer, or `undefined`. */
+/**
+ * Why `name` cannot name a stream or a consumer, or `undefined`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const nameProblem = (kind: "stream" | "consumer", name: string): string | undefined =>
   name.length === 0
     ? `a ${kind} name cannot be empty`
@@ -70,6 +91,12 @@ export const nameProblem = (kind: "stream" | "consumer", name: string): string |
 
 const isWildcardToken = (token: string): boolean => token === "*" || token === ">"
 
+/**
+ * Whether a subject has a `*` or `>` wildcard token.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const hasWildcard = (subject: string): boolean => {
   // Cheap pre-check: most subjects have neither character.
   if (subject.indexOf("*") === -1 && subject.indexOf(">") === -1) return false
@@ -96,7 +123,12 @@ const matchTokens = (pattern: ReadonlyArray<string>, subject: string): boolean =
   return pos === n + 1
 }
 
-/** A predicate on literal subjects: whether they match `pattern`; literal patterns compare by equality. */
+/**
+ * A predicate on literal subjects: whether they match `pattern`; literal patterns compare by equality.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const matcher = (pattern: string): (subject: string) => boolean => {
   if (!hasWildcard(pattern)) return (subject) => subject === pattern
   const tokens = pattern.split(".")
@@ -106,6 +138,9 @@ export const matcher = (pattern: string): (subject: string) => boolean => {
 /**
  * Whether every subject matched by `subject` (which may hold wildcards) is
  * also matched by `test` (nats-server `subjectIsSubsetMatch`).
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const isSubsetMatch = (subject: string, test: string): boolean => {
   const tokens = subject.split(".")
@@ -126,7 +161,12 @@ export const isSubsetMatch = (subject: string, test: string): boolean => {
   return tokens.length === testTokens.length
 }
 
-/** Whether some subject is matched by both patterns (nats-server `SubjectsCollide`). */
+/**
+ * Whether some subject is matched by both patterns (nats-server `SubjectsCollide`).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const subjectsCollide = (a: string, b: string): boolean => {
   if (a === b) return true
   const tokensA = a.split(".")

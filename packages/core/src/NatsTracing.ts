@@ -5,6 +5,7 @@
  * tracer nobody reads them, and they cost on every message and chunk.
  *
  * @since 0.1.0
+ * @module
  */
 import { Effect, type Fiber, References, Stream, Tracer } from "effect"
 
@@ -12,7 +13,12 @@ import { Effect, type Fiber, References, Stream, Tracer } from "effect"
 const recording = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
   fiber.getRef(References.TracerEnabled) && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
 
-/** Whether spans are recorded here: a tracer other than Effect's built-in one, and tracing enabled. */
+/**
+ * Whether spans are recorded here: a tracer other than Effect's built-in one, and tracing enabled.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
 export const isRecording: Effect.Effect<boolean> = Effect.withFiber((fiber) => Effect.succeed(recording(fiber)))
 
 // A captured stack trace would point inside the library, never at the
@@ -22,12 +28,22 @@ const withoutStackTrace = (options: Tracer.SpanOptionsNoTrace): Tracer.SpanOptio
   ...options
 })
 
-/** Runs an effect in the span `name` when spans are recorded; `options` is only computed then. */
+/**
+ * Runs an effect in the span `name` when spans are recorded; `options` is only computed then.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
 export const withSpan = (name: string, options: () => Tracer.SpanOptionsNoTrace) =>
 <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) => recording(fiber) ? Effect.withSpan(effect, name, withoutStackTrace(options())) : effect)
 
-/** Runs a stream in the span `name` when spans are recorded; `options` is only computed then. */
+/**
+ * Runs a stream in the span `name` when spans are recorded; `options` is only computed then.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
 export const streamWithSpan = (name: string, options: () => Tracer.SpanOptionsNoTrace) =>
 <A, E, R>(stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
   Stream.unwrap(
@@ -36,6 +52,11 @@ export const streamWithSpan = (name: string, options: () => Tracer.SpanOptionsNo
     )
   )
 
-/** Sets attributes on the operation's span, when there is one. */
+/**
+ * Sets attributes on the operation's span, when there is one.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
 export const annotateSpan = (attributes: Record<string, unknown>): Effect.Effect<void> =>
   Effect.withFiber((fiber) => recording(fiber) ? Effect.annotateCurrentSpan(attributes) : Effect.void)

@@ -2,6 +2,8 @@
  * @nats-effect/core: NATS for Effect. The `NatsClient` port and its adapters,
  * the broker with handlers as Effects, the current message as a service,
  * logging, metrics.
+ *
+ * @module @nats-effect/core
  */
 export * as NatsBroker from "./NatsBroker.ts"
 export * as NatsClient from "./NatsClient.ts"

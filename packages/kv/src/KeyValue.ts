@@ -22,6 +22,7 @@
  * counted per bucket and operation (`operations`).
  *
  * @since 0.1.0
+ * @module
  */
 import { NatsBroker, type NatsClient, type NatsMessage } from "@nats-effect/core"
 import type { Duration, Metric, Scope } from "effect"
@@ -37,10 +38,20 @@ import * as Typed from "./internal/typed.ts"
 // Entries
 // ---------------------------------------------------------------------------
 
-/** What a key's message is: a value, a delete marker, or a purge marker (the key's earlier values are gone). */
+/**
+ * What a key's message is: a value, a delete marker, or a purge marker (the key's earlier values are gone).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Operation = "PUT" | "DEL" | "PURGE"
 
-/** A message of a key, as stored. */
+/**
+ * A message of a key, as stored.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Entry<A = Uint8Array> {
   readonly bucket: string
   readonly key: string
@@ -55,6 +66,12 @@ export interface Entry<A = Uint8Array> {
   readonly delta: number
 }
 
+/**
+ * Options of `watch`: which keys, and what comes before the updates.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface WatchOptions {
   /** A key or a key filter (`flags.*`, `cfg.>`), or several (several need nats-server 2.10). Default: every key. */
   readonly key?: string | ReadonlyArray<string> | undefined
@@ -69,6 +86,12 @@ export interface WatchOptions {
   readonly ignoreDeletes?: boolean | undefined
 }
 
+/**
+ * A bucket's configuration and size.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface BucketStatus {
   readonly bucket: string
   readonly description: string | undefined
@@ -99,6 +122,9 @@ export interface BucketStatus {
 /**
  * The operations on one bucket, whose values are `Value` when read, `Input`
  * when written, and `Removed` on delete and purge markers.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Store<Value, Input, Removed> {
   readonly bucket: string
@@ -154,22 +180,48 @@ export interface Store<Value, Input, Removed> {
   ) => Effect.Effect<void, KeyValueError>
 }
 
-/** A bucket of bytes: strings are written as UTF-8. */
+/**
+ * A bucket of bytes: strings are written as UTF-8.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Bucket extends Store<Uint8Array, Uint8Array | string, Uint8Array> {}
 
-/** A bucket whose values are encoded and decoded with a Schema, stored as JSON. */
+/**
+ * A bucket whose values are encoded and decoded with a Schema, stored as JSON.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface TypedBucket<A> extends Store<A, A, undefined> {}
 
-/** The key-value store of one bucket. Several buckets: see `Service`. */
+/**
+ * The key-value store of one bucket. Several buckets: see `Service`.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class KeyValue extends Context.Service<KeyValue, Bucket>()("@nats-effect/kv/KeyValue") {}
 
 // ---------------------------------------------------------------------------
 // Construction
 // ---------------------------------------------------------------------------
 
-/** A Schema for values: encoded and decoded synchronously, without services, through its JSON codec. */
+/**
+ * A Schema for values: encoded and decoded synchronously, without services, through its JSON codec.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type ValueSchema = Schema.Codec<any, any, never, never>
 
+/**
+ * Options of a bucket: its name and the configuration of its stream when it is created.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface KeyValueOptions {
   /** `A-Z a-z 0-9 _ -`; the stream is `KV_<bucket>`. */
   readonly bucket: string
@@ -192,6 +244,12 @@ export interface KeyValueOptions {
   readonly compression?: boolean | undefined
 }
 
+/**
+ * Options of a typed bucket: a bucket's options and the Schema of its values.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface TypedKeyValueOptions<S extends ValueSchema> extends KeyValueOptions {
   /** Values are this Schema's type, stored as JSON through the Schema's JSON codec (`Schema.toCodecJson`). */
   readonly schema: S
@@ -202,6 +260,9 @@ export interface TypedKeyValueOptions<S extends ValueSchema> extends KeyValueOpt
  * `nats.kv.bucket` and `nats.kv.operation`): each call counted when it
  * starts, a stream (`keys`, `history`, `watch`) when it is run. Read it with
  * `Metric.value(KeyValue.operations("config", "put"))` or in `Metric.snapshot`.
+ *
+ * @since 0.1.0
+ * @category observability
  */
 export const operations: (
   bucket: string,
@@ -213,6 +274,9 @@ export const operations: (
  * existing bucket applies only the options given: those that differ from
  * the bucket's configuration are updated where the server allows it, and a
  * warning is logged for each one it refused.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make: {
   <S extends ValueSchema>(
@@ -230,10 +294,18 @@ export const make: {
  * ```ts
  * const flags = KeyValue.typed(Flag)(yield* KeyValue.KeyValue)
  * ```
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const typed: <S extends ValueSchema>(schema: S) => (bucket: Bucket) => TypedBucket<S["Type"]> = Typed.typed
 
-/** The identifier of the service `TypedKeyValue(schema)` gives: one per Schema. */
+/**
+ * The identifier of the service `TypedKeyValue(schema)` gives: one per Schema.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface TypedKeyValue<S extends ValueSchema> {
   readonly _Schema: S
 }
@@ -251,6 +323,9 @@ let typedKeysMade = 0
  *
  * One typed bucket per Schema in an application; for several buckets of one
  * Schema, declare each with `Service`.
+ *
+ * @since 0.1.0
+ * @category services
  */
 export const TypedKeyValue = <S extends ValueSchema>(
   schema: S
@@ -271,6 +346,9 @@ export const TypedKeyValue = <S extends ValueSchema>(
  * const FlagsLive = KeyValue.layer({ bucket: "flags", schema: Flag })
  * const dark = yield* (yield* KeyValue.TypedKeyValue(Flag)).get("dark")   // Option<Entry<Flag>>
  * ```
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layer: {
   <S extends ValueSchema>(
@@ -283,13 +361,23 @@ export const layer: {
     make(options)
   )
 
-/** `layer` with its options read from `Config`: each field a `Config` (`Config.succeed` for a fixed value). */
+/**
+ * `layer` with its options read from `Config`: each field a `Config` (`Config.succeed` for a fixed value).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerConfig = (
   options: Config.Wrap<KeyValueOptions>
 ): Layer.Layer<KeyValue, KeyValueError | Config.ConfigError, NatsClient.NatsClient> =>
   Layer.effect(KeyValue, Effect.flatMap(Config.unwrap(options), Buckets.make))
 
-/** A class made by `Service`: its own service key, with the layer of its bucket. */
+/**
+ * A class made by `Service`: its own service key, with the layer of its bucket.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ServiceClass<Self, Identifier extends string, Shape>
   extends Context.ServiceClass<Self, Identifier, Shape>
 {
@@ -317,6 +405,9 @@ export interface ServiceClass<Self, Identifier extends string, Shape>
  * ```
  *
  * The identifier is the service's key and must be unique in the application.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const Service = <Self>() => {
   function service<const Identifier extends string, S extends ValueSchema>(
@@ -369,6 +460,9 @@ export const Service = <Self>() => {
  * revision, applying the function again to the newer value when another
  * writer came first, so concurrent modifications are never lost.
  * Failures are `KeyValueStoreError`s whose `cause` is the `KeyValueError`.
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const toKeyValueStore: (bucket: Bucket) => KeyValueStore.KeyValueStore = Stores.toKeyValueStore
 
@@ -382,6 +476,9 @@ export const toKeyValueStore: (bucket: Bucket) => KeyValueStore.KeyValueStore = 
  *   Layer.provide(NatsClient.layerConfig())
  * )
  * ```
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerKeyValueStore = (
   options: KeyValueOptions
@@ -392,7 +489,12 @@ export const layerKeyValueStore = (
 // Watchers
 // ---------------------------------------------------------------------------
 
-/** A change of a key as a watcher's handler receives it: `subject` is the key, `params` its `{param}` tokens. */
+/**
+ * A change of a key as a watcher's handler receives it: `subject` is the key, `params` its `{param}` tokens.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface WatchMessage extends NatsMessage.Message {
   readonly bucket: string
   readonly key: string
@@ -404,6 +506,12 @@ export interface WatchMessage extends NatsMessage.Message {
   readonly delta: number
 }
 
+/**
+ * Options of a KV `watcher`: the keys, the Schema of the values, and what comes before the changes.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface WatcherOptions<S extends ValueSchema | undefined = undefined> {
   /** Values decoded from JSON through this Schema's JSON codec; without it, the bytes. */
   readonly schema?: S
@@ -424,7 +532,12 @@ export interface WatcherOptions<S extends ValueSchema | undefined = undefined> {
   readonly description?: string | undefined
 }
 
-/** A watcher's value: the Schema's type, or bytes; `undefined` for a delete or a purge. */
+/**
+ * A watcher's value: the Schema's type, or bytes; `undefined` for a delete or a purge.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type WatchedValue<S extends ValueSchema | undefined> = (S extends ValueSchema ? S["Type"] : Uint8Array) | undefined
 
 /**
@@ -444,6 +557,9 @@ export type WatchedValue<S extends ValueSchema | undefined> = (S extends ValueSc
  * const FlagWatcher = KeyValue.watcher("config", "flags.{name}", { schema: Schema.Boolean }, (on, message) =>
  *   Effect.log(`${message.params.name} is ${on === undefined ? "gone" : on ? "on" : "off"}`))
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const watcher = <S extends ValueSchema | undefined = undefined, E = never, R = never>(
   bucket: string,

@@ -31,6 +31,7 @@
  * counted per bucket (`bytesPut`, `bytesGot`).
  *
  * @since 0.1.0
+ * @module
  */
 import { NatsBroker, type NatsClient, type NatsMessage } from "@nats-effect/core"
 import type { Duration, Metric, Scope } from "effect"
@@ -44,12 +45,23 @@ import type { ObjectStoreError } from "./ObjectStoreError.ts"
 // Objects
 // ---------------------------------------------------------------------------
 
-/** Where a link points: an object (`name` set) or a whole bucket (`name` absent). */
+/**
+ * Where a link points: an object (`name` set) or a whole bucket (`name` absent).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ObjectLink {
   readonly bucket: string
   readonly name?: string | undefined
 }
 
+/**
+ * Options stored with an object: a link, the chunk size it was written with.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface ObjectOptions {
   /** Set on links; a link has no content of its own. */
   readonly link?: ObjectLink | undefined
@@ -57,7 +69,12 @@ export interface ObjectOptions {
   readonly maxChunkSize?: number | undefined
 }
 
-/** What an object is, as its meta message records it. */
+/**
+ * What an object is, as its meta message records it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ObjectInfo {
   readonly name: string
   /** The bucket, as the meta records it (nats.js writes a link's target bucket here). */
@@ -83,7 +100,12 @@ export interface ObjectInfo {
   readonly options?: ObjectOptions | undefined
 }
 
-/** What a writer says about an object. */
+/**
+ * What a writer says about an object.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ObjectMeta {
   readonly name: string
   readonly description?: string | undefined
@@ -95,7 +117,12 @@ export interface ObjectMeta {
   } | undefined
 }
 
-/** How far a transfer is: what `onProgress` is given. */
+/**
+ * How far a transfer is: what `onProgress` is given.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Progress {
   /** Bytes so far: stored and acknowledged on a put, handed to the reader on a get. */
   readonly bytes: number
@@ -105,7 +132,12 @@ export interface Progress {
   readonly chunks: number
 }
 
-/** Options of `put`, `putFile`, `get` and `getFile`. */
+/**
+ * Options of `put`, `putFile`, `get` and `getFile`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface TransferOptions<E = never, R = never> {
   /**
    * Called with the progress at most every 100 ms (by the `Clock`) and once
@@ -116,6 +148,12 @@ export interface TransferOptions<E = never, R = never> {
   readonly onProgress?: ((progress: Progress) => Effect.Effect<void, E, R>) | undefined
 }
 
+/**
+ * Options of `watch`: history, deletions, only updates.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface WatchOptions {
   /** Every meta message still in the stream, not only the latest per object. */
   readonly includeHistory?: boolean | undefined
@@ -127,6 +165,12 @@ export interface WatchOptions {
   readonly afterRevision?: number | undefined
 }
 
+/**
+ * Options of `sweep`: which unreferenced chunks it removes.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface SweepOptions {
   /**
    * Only the chunks of a nuid whose newest chunk was stored at least this
@@ -138,7 +182,12 @@ export interface SweepOptions {
   readonly olderThan?: Duration.Input | undefined
 }
 
-/** What `sweep` removed. */
+/**
+ * What `sweep` removed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface SweepResult {
   /** Chunks removed. */
   readonly chunks: number
@@ -148,6 +197,12 @@ export interface SweepResult {
   readonly nuids: ReadonlyArray<string>
 }
 
+/**
+ * A bucket's configuration and size.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface BucketStatus {
   readonly bucket: string
   readonly description: string | undefined
@@ -168,7 +223,12 @@ export interface BucketStatus {
 // The service
 // ---------------------------------------------------------------------------
 
-/** The operations on one bucket: the shape of `ObjectStore` and of every `ObjectStore.Service` class. */
+/**
+ * The operations on one bucket: the shape of `ObjectStore` and of every `ObjectStore.Service` class.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Bucket {
   readonly bucket: string
   /**
@@ -265,13 +325,24 @@ export interface Bucket {
   readonly destroy: () => Effect.Effect<void, ObjectStoreError>
 }
 
-/** The object store of one bucket. Several buckets: see `Service`. */
+/**
+ * The object store of one bucket. Several buckets: see `Service`.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class ObjectStore extends Context.Service<ObjectStore, Bucket>()("@nats-effect/object-store/ObjectStore") {}
 
 // ---------------------------------------------------------------------------
 // Construction
 // ---------------------------------------------------------------------------
 
+/**
+ * Options of a bucket: its name and the configuration of its stream when it is created.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface ObjectStoreOptions {
   /** `A-Z a-z 0-9 _ -`; the stream is `OBJ_<bucket>`. */
   readonly bucket: string
@@ -303,6 +374,9 @@ export interface ObjectStoreOptions {
  * Opens the bucket, creating its stream when it does not exist (an existing
  * bucket's configuration is left as it is, as nats.js does). The scope bounds
  * the store's background work: the removal of a failed put's chunks.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make: (
   options: ObjectStoreOptions
@@ -313,6 +387,9 @@ export const make: (
  * `nats.object_store.bucket`): the bytes of the objects its puts stored,
  * counted once per put when the object is committed. Read it with
  * `Metric.value(ObjectStore.bytesPut("bucket"))` or in `Metric.snapshot`.
+ *
+ * @since 0.1.0
+ * @category observability
  */
 export const bytesPut: (bucket: string) => Metric.Counter<number> = Metrics.bytesPut
 
@@ -320,21 +397,39 @@ export const bytesPut: (bucket: string) => Metric.Counter<number> = Metrics.byte
  * The counter `nats.object_store.get.bytes` of `bucket`: the bytes its gets
  * read from the bucket, counted once per get when its reading ends (a get
  * stopped early counts what it had read, read-ahead included).
+ *
+ * @since 0.1.0
+ * @category observability
  */
 export const bytesGot: (bucket: string) => Metric.Counter<number> = Metrics.bytesGot
 
-/** `ObjectStore` for one bucket, created or opened when the layer is built. */
+/**
+ * `ObjectStore` for one bucket, created or opened when the layer is built.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (
   options: ObjectStoreOptions
 ): Layer.Layer<ObjectStore, ObjectStoreError, NatsClient.NatsClient> => Layer.effect(ObjectStore, make(options))
 
-/** `layer` with its options read from `Config`: each field a value or a `Config`. */
+/**
+ * `layer` with its options read from `Config`: each field a value or a `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerConfig = (
   options: Config.Wrap<ObjectStoreOptions>
 ): Layer.Layer<ObjectStore, ObjectStoreError | Config.ConfigError, NatsClient.NatsClient> =>
   Layer.effect(ObjectStore, Effect.flatMap(Config.unwrap(options), make))
 
-/** A class made by `Service`: its own service key, with the layer of its bucket. */
+/**
+ * A class made by `Service`: its own service key, with the layer of its bucket.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ServiceClass<Self, Identifier extends string> extends Context.ServiceClass<Self, Identifier, Bucket> {
   readonly options: ObjectStoreOptions
   /** Creates or opens the bucket. */
@@ -352,13 +447,16 @@ export interface ServiceClass<Self, Identifier extends string> extends Context.S
  * const handler = Effect.gen(function*() {
  *   const images = yield* Images        // the same operations as ObjectStore.ObjectStore
  *   const reports = yield* Reports
- *   yield* reports.put("thumbs.csv", images.get("cat.png").pipe(...))
+ *   yield* reports.put("cat-thumbnail.png", images.get("cat.png").pipe(Stream.map(thumbnail)))
  * })
  *
  * handler.pipe(Effect.provide(Layer.mergeAll(Images.layer, Reports.layer)))
  * ```
  *
  * The identifier is the service's key and must be unique in the application.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const Service = <Self>() =>
 <const Identifier extends string>(
@@ -374,12 +472,23 @@ export const Service = <Self>() =>
 // Watchers
 // ---------------------------------------------------------------------------
 
-/** A change of an object as a watcher's handler receives it: `subject` is the object's name. */
+/**
+ * A change of an object as a watcher's handler receives it: `subject` is the object's name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface WatchMessage extends NatsMessage.Message {
   readonly bucket: string
   readonly info: ObjectInfo
 }
 
+/**
+ * Options of an object `watcher`: history, deletions, and its handler's description.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface WatcherOptions {
   /**
    * Before the changes, every meta message still stored rather than the
@@ -416,6 +525,9 @@ export interface WatcherOptions {
  *     if (!info.deleted) yield* Effect.log(`${info.name}: ${(yield* os.getBytes(info.name)).length} bytes`)
  *   }))
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const watcher = <E = never, R = never>(
   bucket: string,

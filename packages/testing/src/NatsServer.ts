@@ -5,6 +5,7 @@
  * on the same port and store to exercise reconnects and persistence.
  *
  * @since 0.1.0
+ * @module
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -15,12 +16,23 @@ import { NatsClient } from "@nats-effect/core"
 import type { NatsError } from "@nats-effect/core"
 import { Context, Effect, Layer, Schema } from "effect"
 
-/** The server could not be started (binary missing, exited early, not ready in time). */
+/**
+ * The server could not be started (binary missing, exited early, not ready in time).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class NatsServerError extends Schema.TaggedError<NatsServerError>("@nats-effect/testing/NatsServerError")(
   "NatsServerError",
   { message: Schema.String, output: Schema.optional(Schema.String) }
 ) {}
 
+/**
+ * Options of the nats-server process: port, JetStream, the binary.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface NatsServerOptions {
   /** Extra arguments, such as `["--user", "u", "--pass", "p"]` or `["-c", "server.conf"]`. */
   readonly args?: ReadonlyArray<string> | undefined
@@ -30,6 +42,12 @@ export interface NatsServerOptions {
   readonly bin?: string | undefined
 }
 
+/**
+ * A nats-server process started for a test, with its URL and controls to stop and restart it.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class NatsServer extends Context.Service<NatsServer, {
   /** `nats://127.0.0.1:<port>` */
   readonly url: string
@@ -150,6 +168,9 @@ const isPortTaken = (error: NatsServerError) => (error.output ?? "").includes("a
 /**
  * A fresh `nats-server` on a free loopback port with its own store directory,
  * JetStream enabled unless `jetstream: false`.
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layer = (options: NatsServerOptions = {}): Layer.Layer<NatsServer, NatsServerError> =>
   Layer.effect(
@@ -229,6 +250,9 @@ export const layer = (options: NatsServerOptions = {}): Layer.Layer<NatsServer, 
 /**
  * A fresh server and a `NatsClient` (nats.js) connected to it. `client`
  * options are passed to `NatsClient.layer` (the servers are the harness's).
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerClient = (
   options: NatsServerOptions = {},

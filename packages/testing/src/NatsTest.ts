@@ -4,6 +4,7 @@
  * wait until every handler is done, to see what was published and to check
  * what the handlers were called with.
  *
+ * <!-- prelude: testing -->
  * ```ts
  * import { assert, it } from "@effect/vitest"
  * import { NatsTest } from "@nats-effect/testing"
@@ -31,6 +32,7 @@
  * have been handled. Work a handler forks and leaves running is not followed.
  *
  * @since 0.1.0
+ * @module
  */
 import { isDeepStrictEqual } from "node:util"
 import { NatsBroker, NatsClient, type NatsError, NatsHeaders, NatsSubject } from "@nats-effect/core"
@@ -50,12 +52,18 @@ import * as Recorder from "./internal/recorder.ts"
  * assert.deepStrictEqual(call.params, { level: "info" })
  * assert.isTrue(Exit.isSuccess(call.exit))
  * ```
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type Call = Recorder.Call
 
 /**
  * A message sent through the client, as it went on the wire: `kind` is
  * `publish` (core NATS, replies included), `request` or `jetstream`.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type Sent = Recorder.Sent
 
@@ -67,6 +75,9 @@ export type Sent = Recorder.Sent
  * const [sent] = yield* NatsTest.publishedMessages("orders.confirmed", Order)
  * assert.strictEqual(sent.correlationId, "c-1")
  * ```
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Published<A> extends Sent {
   readonly payload: A
@@ -91,6 +102,9 @@ const BusySubscriber = Schema.Struct({
  * `TestClock`): `busy` lists the subscribers with messages left, and what
  * they are handling. A handler waiting for the test itself, or sleeping on a
  * `TestClock` nobody adjusts, ends up here.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class IdleTimeout extends Schema.TaggedError<IdleTimeout>("@nats-effect/testing/IdleTimeout")("IdleTimeout", {
   timeout: Schema.String,
@@ -110,7 +124,12 @@ export class IdleTimeout extends Schema.TaggedError<IdleTimeout>("@nats-effect/t
   }
 }
 
-/** A `NatsTest` assertion does not hold; `expected` and `actual` say how. */
+/**
+ * A `NatsTest` assertion does not hold; `expected` and `actual` say how.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class AssertionFailed extends Schema.TaggedError<AssertionFailed>("@nats-effect/testing/AssertionFailed")(
   "AssertionFailed",
   { message: Schema.String, expected: Schema.Unknown, actual: Schema.Unknown }
@@ -124,6 +143,9 @@ export class AssertionFailed extends Schema.TaggedError<AssertionFailed>("@nats-
  * What `NatsTest.layerMemory` records, as a service. The module's functions
  * (`publish`, `calls`, `published`, ...) use it; reach for it directly for
  * everything at once.
+ *
+ * @since 0.1.0
+ * @category services
  */
 export class NatsTest extends Context.Service<NatsTest, {
   /** Completes once every broker subscriber is done with every message sent to it; see `awaitIdle`. */
@@ -142,6 +164,12 @@ export class NatsTest extends Context.Service<NatsTest, {
 // Layers
 // ---------------------------------------------------------------------------
 
+/**
+ * Options of `layerMemory`: the in-memory NATS's limits and how long to wait for handlers.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface MemoryOptions extends NatsClient.MemoryOptions {
   /**
    * How long `publish`, `request` and `awaitIdle` wait for the handlers, in
@@ -170,6 +198,9 @@ export interface MemoryOptions extends NatsClient.MemoryOptions {
  *
  * Messages on `$` subjects (the streams of object and key-value stores) are
  * not recorded by `sent`/`published`, so large objects are not kept twice.
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<NatsClient.NatsClient | NatsTest> =>
   Layer.effectContext(Effect.gen(function*() {
@@ -216,6 +247,12 @@ export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<NatsClient
     return maxConcurrency === undefined ? context : Context.add(context, NatsBroker.MaxConcurrency, maxConcurrency)
   }))
 
+/**
+ * Options of `layer`: those of `layerMemory` and of the broker.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface LayerOptions extends MemoryOptions {
   /** Options of the broker `layer` provides. */
   readonly broker?: NatsBroker.NatsBrokerOptions | undefined
@@ -227,12 +264,20 @@ type Provided = NatsTest | NatsClient.NatsClient | NatsBroker.NatsBroker
  * What the compiler asks for when an app given to `layer` needs services
  * that `layer` does not provide: the error names them, as
  * `MissingServices<ObjectStore | Prices>`.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface MissingServices<R> {
   readonly "provide these services to the app given to NatsTest.layer": R
 }
 
-/** `unknown` (no constraint) when `layer` provides everything in `RIn`, else `MissingServices` of the rest. */
+/**
+ * `unknown` (no constraint) when `layer` provides everything in `RIn`, else `MissingServices` of the rest.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type ProvidedBy<RIn> = [Exclude<RIn, Provided>] extends [never] ? unknown : MissingServices<Exclude<RIn, Provided>>
 
 /**
@@ -251,7 +296,9 @@ export type ProvidedBy<RIn> = [Exclude<RIn, Provided>] extends [never] ? unknown
  * it.effect("confirms", () =>
  *   NatsTest.publish("orders.created", order).pipe(Effect.provide(TestApp)))   // a server per test
  *
- * layer(NatsTest.layer(App))("shared", (it) => { ... })                        // one for the block
+ * layer(NatsTest.layer(App))("shared", (it) => {                              // one for the block
+ *   it.effect("confirms", () => NatsTest.publish("orders.created", order))
+ * })
  * NatsTest.layer((nats) => AppOn(nats))                                         // an app taking its NATS
  * ```
  *
@@ -259,6 +306,9 @@ export type ProvidedBy<RIn> = [Exclude<RIn, Provided>] extends [never] ? unknown
  * broker and `NatsTest`: the compiler refuses one that does not, naming what
  * is missing (`MissingServices<ObjectStore>`), where the layer is made
  * rather than where the test runs.
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layer = <ROut, E, RIn>(
   app:
@@ -290,6 +340,9 @@ export const layer = <ROut, E, RIn>(
  * yield* NatsClient.NatsClient.use((nats) => nats.publish("raw", bytes))
  * yield* NatsTest.awaitIdle
  * ```
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const awaitIdle: Effect.Effect<void, IdleTimeout, NatsTest> = NatsTest.use((test) =>
   test.awaitIdle)
@@ -302,6 +355,9 @@ export const awaitIdle: Effect.Effect<void, IdleTimeout, NatsTest> = NatsTest.us
  * ```ts
  * yield* NatsTest.publish("orders.created", { id: "o-1", quantity: 2 }, { schema: Order })
  * ```
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const publish = <S extends NatsBroker.PayloadSchema | undefined = undefined>(
   subject: string,
@@ -318,6 +374,9 @@ export const publish = <S extends NatsBroker.PayloadSchema | undefined = undefin
  * ```ts
  * const total = yield* NatsTest.request("cart.total", { items }, { response: Schema.Number })
  * ```
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const request = <
   S extends NatsBroker.PayloadSchema | undefined = undefined,
@@ -343,6 +402,9 @@ export const request = <
  * const [confirmation] = yield* NatsTest.publishedMessages("orders.confirmed", Order)
  * assert.strictEqual(confirmation.headers?.["tenant"]?.[0], "acme")
  * ```
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const publishedMessages = <S extends NatsBroker.PayloadSchema | undefined = undefined>(
   subject: string,
@@ -376,6 +438,9 @@ export const publishedMessages = <S extends NatsBroker.PayloadSchema | undefined
  * ```ts
  * assert.deepStrictEqual(yield* NatsTest.published("orders.confirmed", Order), [{ id: "o-1", quantity: 2 }])
  * ```
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const published = <S extends NatsBroker.PayloadSchema | undefined = undefined>(
   subject: string,
@@ -398,6 +463,9 @@ const callsOf = (calls: ReadonlyArray<Call>, subscriber: string) =>
  * const calls = yield* NatsTest.calls("logs.{level}")
  * assert.deepStrictEqual(calls.map((call) => call.params.level), ["info", "warn"])
  * ```
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const calls = (subscriber: string): Effect.Effect<ReadonlyArray<Call>, never, NatsTest> =>
   NatsTest.use((test) => Effect.map(test.calls, (all) => callsOf(all, subscriber)))
@@ -419,7 +487,12 @@ const knownCalls = (subscriber: string) =>
       return Effect.map(test.calls, (all) => callsOf(all, subscriber))
     }))
 
-/** What a call should have had besides its payload; absent fields are not checked. */
+/**
+ * What a call should have had besides its payload; absent fields are not checked.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ExpectedCall {
   readonly params?: Readonly<Record<string, string>> | undefined
   /** Each header given must have this (first) value; others are not checked. */
@@ -436,6 +509,9 @@ export interface ExpectedCall {
  * yield* NatsTest.publish("logs.info", "started")
  * yield* NatsTest.assertCalledOnceWith("logs.{level}", "started", { params: { level: "info" } })
  * ```
+ *
+ * @since 0.1.0
+ * @category assertions
  */
 export const assertCalledOnceWith = (
   subscriber: string,
@@ -470,6 +546,9 @@ export const assertCalledOnceWith = (
  * yield* NatsTest.publish("orders.created", { id: "o-1", quantity: 0 }, { schema: Order })
  * yield* NatsTest.assertNotCalled("orders.confirmed")
  * ```
+ *
+ * @since 0.1.0
+ * @category assertions
  */
 export const assertNotCalled = (subscriber: string): Effect.Effect<void, AssertionFailed, NatsTest> =>
   Effect.flatMap(knownCalls(subscriber), (found) =>
@@ -486,7 +565,16 @@ export const assertNotCalled = (subscriber: string): Effect.Effect<void, Asserti
  * layer.
  *
  * ```ts
- * it.effect("...", () => Effect.gen(function*() { yield* NatsTest.clear; ... }))
+ * layer(NatsTest.layer(App))("orders", (it) => {
+ *   it.effect("starts clean", () =>
+ *     Effect.gen(function*() {
+ *       yield* NatsTest.clear
+ *       // then the test
+ *     }))
+ * })
  * ```
+ *
+ * @since 0.1.0
+ * @category combinators
  */
 export const clear: Effect.Effect<void, never, NatsTest> = NatsTest.use((test) => test.clear)

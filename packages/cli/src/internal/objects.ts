@@ -75,7 +75,8 @@ const put = Command.make(
           description: Option.getOrUndefined(input.description),
           options: { maxChunkSize: Option.getOrUndefined(input.chunkSize) }
         },
-        progress.count(fs.stream(input.file))
+        fs.stream(input.file),
+        { onProgress: progress.report }
       )
       yield* progress.done(summary("put", info, progress.bytes(), yield* progress.elapsed))
     }).pipe(Effect.scoped, Connection.connected(input))
@@ -98,7 +99,7 @@ const get = Command.make(
       const info = yield* store.info(input.name)
       // A link's own size is not its target's.
       const progress = yield* Progress.make(input.name, info.options?.link === undefined ? info.size : undefined)
-      const content = progress.count(store.get(input.name))
+      const content = store.get(input.name, { onProgress: progress.report })
       const file = Option.filter(input.file, (file) => file !== "-")
       if (Option.isNone(file)) {
         const stdio = yield* Stdio.Stdio

@@ -1,22 +1,23 @@
 /**
- * The progress of a put or a get, counted as the bytes pass through the
- * transfer's Stream. The bar (bytes, percent when the size is known, MiB/s,
- * time left) is drawn on stderr only when stderr is a terminal, at most 10
- * times a second; the summary line is printed in every case.
+ * The progress of a put or a get, as the object store reports it
+ * (`onProgress`: bytes acknowledged on a put, handed over on a get, at most
+ * every 100 ms and at the end). The bar (bytes, percent when the size is
+ * known, MiB/s, time left) is drawn on stderr only when stderr is a
+ * terminal; the summary line is printed in every case.
  */
-import { Clock, Effect, Stdio, Stream, Terminal } from "effect"
+import type { ObjectStore } from "@nats-effect/object-store"
+import { Clock, Effect, Stdio, Terminal } from "effect"
 import * as Format from "./format.ts"
 import * as Output from "./output.ts"
 
-const redrawEvery = 100
 const barWidth = 20
 /** When the terminal's width is unknown (stdout is not the terminal stderr is). */
 const defaultColumns = 80
 
 export interface Progress {
-  /** The stream, with its bytes counted as they are pulled. */
-  readonly count: <E, R>(stream: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Uint8Array, E, R>
-  /** Bytes counted so far. */
+  /** The transfer's `onProgress`. */
+  readonly report: (progress: ObjectStore.Progress) => Effect.Effect<void>
+  /** Bytes reported so far. */
   readonly bytes: () => number
   /** Milliseconds since the transfer started. */
   readonly elapsed: Effect.Effect<number>
@@ -61,29 +62,28 @@ export const make = (
     const columns = (yield* (yield* Terminal.Terminal).columns) || defaultColumns
     const start = yield* Clock.currentTimeMillis
     let bytes = 0
-    let drawnAt: number | undefined
+    let drawn = false
     // A bar that cannot be drawn must not fail the transfer.
     const draw = (line: string) => Effect.ignore(Output.noteRaw(`\r${line}\x1b[K`)).pipe(Effect.provideService(Stdio.Stdio, stdio))
 
-    const tick = (chunk: Uint8Array) =>
+    const report = (progress: ObjectStore.Progress) =>
       Effect.gen(function*() {
-        bytes += chunk.length
+        bytes = progress.bytes
         if (!terminal) return
         const now = yield* Clock.currentTimeMillis
-        if (drawnAt !== undefined && now - drawnAt < redrawEvery) return
-        drawnAt = now
-        yield* draw(render(label, bytes, total, now - start, columns))
+        drawn = true
+        yield* draw(render(label, bytes, progress.total ?? total, now - start, columns))
       })
 
     const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - start)
 
     return {
-      count: <E, R>(stream: Stream.Stream<Uint8Array, E, R>) => Stream.tap(stream, tick),
+      report,
       bytes: () => bytes,
       elapsed,
       done: (summary) =>
         Effect.gen(function*() {
-          if (drawnAt !== undefined) yield* Effect.ignore(Output.noteRaw("\r\x1b[K"))
+          if (drawn) yield* Effect.ignore(Output.noteRaw("\r\x1b[K"))
           yield* Effect.ignore(Output.note(summary))
         }).pipe(Effect.provideService(Stdio.Stdio, stdio))
     }

@@ -9,6 +9,7 @@
  * its own stream.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient, NatsError } from "@nats-effect/core"
@@ -40,6 +41,12 @@ const client = NatsClient.NatsClient
 /** File storage size of a message without headers, as nats-server counts it. */
 const fileSize = (subject: string, dataLength: number) => 30 + subject.length + dataLength
 
+/**
+ * Registers the conformance tests of JetStream streams, consumers and publish expectations for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`JetStream (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {

@@ -9,6 +9,7 @@
  * buckets of its own.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { KeyValue, KeyValueError } from "@nats-effect/kv"
@@ -57,6 +58,12 @@ class User extends Persistable.Class<{ payload: { readonly id: number } }>()("Us
   success: Schema.Struct({ id: Schema.Number, name: Schema.String })
 }) {}
 
+/**
+ * Registers the conformance tests of the `KeyValueStore` built on a KV bucket for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`KeyValueStore on KeyValue conformance (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "120 seconds" })((it) => {

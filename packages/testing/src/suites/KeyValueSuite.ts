@@ -8,6 +8,7 @@
  * buckets of its own.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient, NatsHeaders } from "@nats-effect/core"
@@ -52,6 +53,12 @@ class Sessions extends KeyValue.Service<Sessions>()("@nats-effect/testing/KeyVal
   history: 2
 }) {}
 
+/**
+ * Registers the conformance tests of KV buckets for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`KeyValue conformance (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "120 seconds" })((it) => {

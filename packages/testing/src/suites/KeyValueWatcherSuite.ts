@@ -8,6 +8,7 @@
  * a bucket of its own.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsBroker, NatsError, NatsMessage } from "@nats-effect/core"
@@ -45,6 +46,12 @@ const newBucket = Effect.suspend(() => KeyValue.make({ bucket: unique("kvw"), hi
   Effect.map((kv) => kv.bucket)
 )
 
+/**
+ * Registers the conformance tests of KV watchers of the broker for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`KeyValue watchers (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "120 seconds" })((it) => {

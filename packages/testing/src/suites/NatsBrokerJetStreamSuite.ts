@@ -10,6 +10,7 @@
  * its own stream.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsBroker, NatsClient, NatsError, NatsHeaders, NatsMessage, NatsMetrics } from "@nats-effect/core"
@@ -64,6 +65,12 @@ const publishText = (subject: string, stream: string, count: number) =>
     { discard: true }
   )
 
+/**
+ * Registers the conformance tests of the broker's JetStream subscribers and publishers for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`NatsBroker JetStream (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {

@@ -9,6 +9,7 @@
  * its own broker and subscribers, on its own subjects.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsBroker, NatsClient, NatsError, NatsMessage, NatsMetrics } from "@nats-effect/core"
@@ -69,6 +70,12 @@ const captureLogs = Effect.gen(function*() {
   return { lines, layer: Logger.layer([logger]) }
 })
 
+/**
+ * Registers the conformance tests of the broker on core NATS for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`NatsBroker conformance (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {

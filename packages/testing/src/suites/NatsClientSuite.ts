@@ -7,6 +7,7 @@
  * its own subjects and streams.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient, NatsError } from "@nats-effect/core"
@@ -19,6 +20,12 @@ import { bytes, failure, recordingLogs, text, unique, withStream } from "../inte
 
 const client = NatsClient.NatsClient
 
+/**
+ * Registers the conformance tests of core NATS publish, subscribe and request for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`NatsClient conformance (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {

@@ -9,6 +9,7 @@
  * buckets of its own.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
@@ -143,6 +144,12 @@ class Documents extends ObjectStore.Service<Documents>()("@nats-effect/testing/O
   bucket: "suite_documents"
 }) {}
 
+/**
+ * Registers the conformance tests of object store buckets for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`ObjectStore conformance (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "120 seconds" })((it) => {

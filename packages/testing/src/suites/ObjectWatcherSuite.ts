@@ -8,6 +8,7 @@
  * a bucket of its own.
  *
  * @since 0.1.0
+ * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsBroker, NatsMessage } from "@nats-effect/core"
@@ -24,6 +25,12 @@ const openStore = (bucket: string) => ObjectStore.make({ bucket })
 
 const summary = (info: ObjectStore.ObjectInfo) => [info.name, info.size, info.deleted]
 
+/**
+ * Registers the conformance tests of object watchers of the broker for one adapter.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
 export const suite = (adapter: Adapter) =>
   describe(`ObjectStore watchers (${adapter.name})`, () => {
     layer(adapter.layer(), { excludeTestServices: true, timeout: "120 seconds" })((it) => {

@@ -12,6 +12,7 @@
  * `KeyValueWatcherSuite` and `KeyValueStoreSuite` `@nats-effect/kv`.
  *
  * @since 0.1.0
+ * @module @nats-effect/testing/suites
  */
 export * as JetStreamSuite from "./JetStreamSuite.ts"
 export * as KeyValueStoreSuite from "./KeyValueStoreSuite.ts"
