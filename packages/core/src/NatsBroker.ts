@@ -51,11 +51,12 @@
  * @since 0.1.0
  * @module
  */
-import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, type Metric, Result, type Scope, Semaphore, type Stream, Tracer } from "effect"
+import { type Array as Arr, Context, Deferred, Duration, Effect, Layer, Result, type Scope, Semaphore, type Stream, Tracer } from "effect"
 import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetStreamPublishOptions as ClientJetStreamPublishOptions, PubAck, StreamConfig } from "./NatsClient.ts"
 import { layerMemory, NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
 import * as NatsHeaders from "./NatsHeaders.ts"
+import * as NatsMetrics from "./NatsMetrics.ts"
 import * as NatsTracing from "./NatsTracing.ts"
 import type { JetStreamMessage, Message } from "./NatsMessage.ts"
 import { NatsMessage } from "./NatsMessage.ts"
@@ -67,6 +68,7 @@ import type * as ObserverEvents from "./internal/broker/observer.ts"
 import * as Subject from "./internal/broker/subject.ts"
 import * as Subscriber from "./internal/broker/subscriber.ts"
 import * as Watcher from "./internal/broker/watcher.ts"
+import * as Metrics from "./internal/metrics.ts"
 
 // ---------------------------------------------------------------------------
 // Payload types
@@ -273,7 +275,7 @@ export interface SubscriberOptions<
    * with a message when it has returned and any reply has been sent), as a
    * NATS client bounds a subscription's pending buffer. Core NATS cannot be
    * pushed back: past either limit a message is dropped, counted in
-   * `NatsBroker.droppedMessages` and in a Warn line once per `logInterval`.
+   * `NatsMetrics.droppedMessages` and in a Warn line once per `logInterval`.
    * Default (nats.go's): 65,536 messages, 64 MiB.
    */
   readonly pendingLimits?: {
@@ -530,6 +532,18 @@ const outgoingHeaders = (
   return { headers, correlationId }
 }
 
+/** The series a broker updates for what it sends to one subject by one operation. */
+interface SentSeries {
+  readonly messages: Metrics.CounterCell
+  readonly bytes: Metrics.CounterCell
+  readonly duration: Metrics.HistogramCell
+}
+
+/** Distinct subjects a broker keeps series for; beyond them, one series without the subject. */
+const maxSentSeries = 1000
+/** Not a subject (a space): the key of the series of the subjects beyond `maxSentSeries`. */
+const otherSubjects = " other"
+
 const encodeFailure = (subject: string, reason: string): NatsError =>
   fromReason(new EncodeError({ subject, message: `the payload for "${subject}" ${reason}` }))
 
@@ -582,6 +596,48 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
         return send(handled === undefined ? undefined : NatsHeaders.get(handled.headers, Codec.TraceparentHeader), undefined)
       })
 
+  // The series of what is sent, built once per subject and operation in the
+  // registry the broker is built with. Subjects can carry ids (`orders.123`):
+  // past `maxSentSeries` of them, the others share one series without
+  // `messaging.destination.name`.
+  const metricsContext = yield* Effect.context<never>()
+  const sentSeries = new Map<string, SentSeries>()
+  const sentSeriesOf = (subject: string, operation: "publish" | "request"): SentSeries => {
+    const key = `${operation} ${subject}`
+    let series = sentSeries.get(key)
+    if (series === undefined) {
+      if (sentSeries.size >= maxSentSeries && subject !== otherSubjects) return sentSeriesOf(otherSubjects, operation)
+      const attributes = NatsMetrics.sentAttributes(subject, operation)
+      if (subject === otherSubjects) delete attributes[NatsMetrics.DestinationAttribute]
+      series = {
+        messages: Metrics.counterCell(NatsMetrics.sentMessages(attributes), metricsContext),
+        bytes: Metrics.counterCell(NatsMetrics.sentBytes(attributes), metricsContext),
+        duration: Metrics.histogramCell(NatsMetrics.operationDuration(attributes), metricsContext)
+      }
+      sentSeries.set(key, series)
+    }
+    return series
+  }
+
+  /** Counts a message about to be sent (OpenTelemetry counts attempts); `timed`, records how long `sent` took. */
+  const measureSent = <A>(
+    subject: string,
+    operation: "publish" | "request",
+    size: number,
+    timed: boolean,
+    sent: Effect.Effect<A, NatsError>
+  ): Effect.Effect<A, NatsError> => {
+    const series = sentSeriesOf(subject, operation)
+    series.messages.count++
+    series.bytes.count += size
+    if (!timed) return sent
+    const start = performance.now()
+    return Effect.map(sent, (result) => {
+      series.duration.observe((performance.now() - start) / 1000)
+      return result
+    })
+  }
+
   /**
    * Encodes a payload and sends it in a `publish <subject>` producer span with
    * the outgoing headers: what core and JetStream publishes share.
@@ -591,6 +647,8 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     payload: unknown,
     options: PublishOptions<PayloadSchema | undefined> | undefined,
     reply: string | undefined,
+    /** Whether `send` waits for an answer (a JetStream ack), so its duration is recorded. */
+    timed: boolean,
     send: (data: Uint8Array, headers: HeadersInput) => Effect.Effect<A, NatsError>
   ): Effect.Effect<A, NatsError> => {
     const encoded = Codec.encoderFor(options?.schema)(payload)
@@ -604,7 +662,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     }), (traceparent, span) => {
       const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
       span?.attribute("messaging.message.conversation_id", correlationId)
-      const sent = send(data, headers)
+      const sent = measureSent(subject, "publish", data.length, timed, send(data, headers))
       return observer?.onPublished === undefined
         ? sent
         : Effect.tap(sent, () => observePublished("publish", subject, payload, data, headers, correlationId, reply))
@@ -616,7 +674,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     payload: unknown,
     options?: PublishOptions<PayloadSchema | undefined>
   ): Effect.Effect<void, NatsError> =>
-    encodeAndSend(subject, payload, options, options?.replyTo, (data, headers) =>
+    encodeAndSend(subject, payload, options, options?.replyTo, false, (data, headers) =>
       client.publish(subject, data, { headers, reply: options?.replyTo }))
 
   const publishJetStream = (
@@ -624,7 +682,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     payload: unknown,
     options: JetStreamPublishOptions<PayloadSchema | undefined>
   ): Effect.Effect<PubAck, NatsError> =>
-    encodeAndSend(subject, payload, options, undefined, (data, headers) =>
+    encodeAndSend(subject, payload, options, undefined, true, (data, headers) =>
       client.jetstream.publish(subject, data, {
         headers,
         msgId: options.msgId,
@@ -650,7 +708,13 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     }), (traceparent, span) => {
       const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
       span?.attribute("messaging.message.conversation_id", correlationId)
-      const sent = client.request(subject, data, { headers, timeout: options?.timeout ?? requestTimeout })
+      const sent = measureSent(
+        subject,
+        "request",
+        data.length,
+        true,
+        client.request(subject, data, { headers, timeout: options?.timeout ?? requestTimeout })
+      )
       const observed = observer?.onPublished === undefined ? sent : Effect.tap(
         sent,
         () => observePublished("request", subject, payload, data, headers, correlationId, undefined)
@@ -1252,16 +1316,6 @@ const streamSpec = (option: StreamOption): JetStreamSubscriber.StreamSpec => {
 
 const clientDeliverPolicy = (policy: DeliverPolicy): ClientDeliverPolicy =>
   policy === "lastPerSubject" ? "last_per_subject" : policy
-
-/**
- * A counter of the messages subscribers dropped because their pending limits
- * were reached, with the attributes `subscriber` (its name) and `subject`
- * (as declared).
- *
- * @since 0.1.0
- * @category observability
- */
-export const droppedMessages: Metric.Counter<number> = Subscriber.droppedMessages
 
 // ---------------------------------------------------------------------------
 // Lifecycle

@@ -18,17 +18,19 @@
  * history). A revision is the sequence of the key's message in the stream.
  *
  * `layerKeyValueStore` puts Effect's persistence (`KeyValueStore`,
- * `Persistence.layerKvs`, `PersistedCache`) on a bucket.
+ * `Persistence.layerKvs`, `PersistedCache`) on a bucket. Operations are
+ * counted per bucket and operation (`operations`).
  *
  * @since 0.1.0
  * @module
  */
 import { NatsBroker, type NatsClient, type NatsMessage } from "@nats-effect/core"
-import type { Duration, Scope } from "effect"
+import type { Duration, Metric, Scope } from "effect"
 import { Config, Context, Effect, Exit, Layer, Option, Result, Schema, Stream } from "effect"
 import { KeyValueStore } from "effect/persistence"
 import type { KeyValueError } from "./KeyValueError.ts"
 import * as Stores from "./internal/keyValueStore.ts"
+import * as Metrics from "./internal/metrics.ts"
 import * as Buckets from "./internal/store.ts"
 import * as Typed from "./internal/typed.ts"
 
@@ -252,6 +254,20 @@ export interface TypedKeyValueOptions<S extends ValueSchema> extends KeyValueOpt
   /** Values are this Schema's type, stored as JSON through the Schema's JSON codec (`Schema.toCodecJson`). */
   readonly schema: S
 }
+
+/**
+ * The counter `nats.kv.operations` of one operation on `bucket` (attributes
+ * `nats.kv.bucket` and `nats.kv.operation`): each call counted when it
+ * starts, a stream (`keys`, `history`, `watch`) when it is run. Read it with
+ * `Metric.value(KeyValue.operations("config", "put"))` or in `Metric.snapshot`.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export const operations: (
+  bucket: string,
+  operation: "get" | "put" | "create" | "update" | "delete" | "purge" | "keys" | "history" | "watch"
+) => Metric.Counter<number> = Metrics.operations
 
 /**
  * Opens the bucket, creating its stream when it does not exist. Opening an

@@ -27,14 +27,16 @@
  * `InvalidObjectName` before anything is sent. When a tracer that records
  * spans is installed (`OtlpTracer.layer`, `NodeSdk`...), each operation runs
  * in a span (`ObjectStore.put`, `ObjectStore.get`, ...) with OpenTelemetry
- * messaging attributes; otherwise none is made.
+ * messaging attributes; otherwise none is made. The bytes put and got are
+ * counted per bucket (`bytesPut`, `bytesGot`).
  *
  * @since 0.1.0
  * @module
  */
 import { NatsBroker, type NatsClient, type NatsMessage } from "@nats-effect/core"
-import type { Duration, Scope } from "effect"
+import type { Duration, Metric, Scope } from "effect"
 import { Config, Context, Effect, Layer, Result, Stream } from "effect"
+import * as Metrics from "./internal/metrics.ts"
 import * as Store from "./internal/store.ts"
 import * as Wire from "./internal/wire.ts"
 import type { ObjectStoreError } from "./ObjectStoreError.ts"
@@ -379,6 +381,27 @@ export interface ObjectStoreOptions {
 export const make: (
   options: ObjectStoreOptions
 ) => Effect.Effect<Bucket, ObjectStoreError, NatsClient.NatsClient | Scope.Scope> = Store.make
+
+/**
+ * The counter `nats.object_store.put.bytes` of `bucket` (attribute
+ * `nats.object_store.bucket`): the bytes of the objects its puts stored,
+ * counted once per put when the object is committed. Read it with
+ * `Metric.value(ObjectStore.bytesPut("bucket"))` or in `Metric.snapshot`.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export const bytesPut: (bucket: string) => Metric.Counter<number> = Metrics.bytesPut
+
+/**
+ * The counter `nats.object_store.get.bytes` of `bucket`: the bytes its gets
+ * read from the bucket, counted once per get when its reading ends (a get
+ * stopped early counts what it had read, read-ahead included).
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export const bytesGot: (bucket: string) => Metric.Counter<number> = Metrics.bytesGot
 
 /**
  * `ObjectStore` for one bucket, created or opened when the layer is built.

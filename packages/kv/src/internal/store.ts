@@ -4,10 +4,11 @@
  */
 import { NatsClient, NatsTracing } from "@nats-effect/core"
 import type { NatsError } from "@nats-effect/core"
-import { Clock, Duration, Effect, Option, Stream } from "effect"
+import { Clock, Duration, Effect, Metric, Option, Stream } from "effect"
 import type { Bucket, BucketStatus, Entry, KeyValueOptions, WatchOptions } from "../KeyValue.ts"
 import * as Errors from "../KeyValueError.ts"
 import type { KeyValueError } from "../KeyValueError.ts"
+import * as Metrics from "./metrics.ts"
 import * as Wire from "./wire.ts"
 
 type Client = NatsClient.NatsClient["Service"]
@@ -435,29 +436,35 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
       ...(key === undefined ? {} : { "nats.kv.key": keys.join(" ") })
     }
   }
+  // Each operation counted in its series of `nats.kv.operations`, built once here.
   const traced = <Args extends [string, ...Array<any>], A>(
-    name: string,
+    name: Metrics.Operation,
     kind: "client" | "producer",
     operation: (...args: Args) => Effect.Effect<A, KeyValueError>
-  ) =>
-  (...args: Args) =>
-    operation(...args).pipe(
-      NatsTracing.withSpan(`KeyValue.${name}`, () => ({ kind, attributes: spanAttributes(args[0]) }))
-    )
+  ) => {
+    const counted = Metric.update(Metrics.operations(bucket, name), 1)
+    return (...args: Args) =>
+      Effect.andThen(counted, operation(...args)).pipe(
+        NatsTracing.withSpan(`KeyValue.${name}`, () => ({ kind, attributes: spanAttributes(args[0]) }))
+      )
+  }
+  const watchCounted = Metric.update(Metrics.operations(bucket, "watch"), 1)
   const tracedOpenWatch = (options?: WatchOptions) =>
-    Effect.map(openWatch(options), (changes) =>
+    Effect.map(Effect.andThen(watchCounted, openWatch(options)), (changes) =>
       changes.pipe(
         NatsTracing.streamWithSpan("KeyValue.watch", () => ({ kind: "consumer", attributes: spanAttributes(options?.key) }))
       ))
   const tracedStream = <Args extends Array<any>, A>(
-    name: string,
+    name: Metrics.Operation,
     operation: (...args: Args) => Stream.Stream<A, KeyValueError>,
     keyOf: (...args: Args) => string | ReadonlyArray<string> | undefined
-  ) =>
-  (...args: Args) =>
-    operation(...args).pipe(
-      NatsTracing.streamWithSpan(`KeyValue.${name}`, () => ({ kind: "consumer", attributes: spanAttributes(keyOf(...args)) }))
-    )
+  ) => {
+    const counted = Metric.update(Metrics.operations(bucket, name), 1)
+    return (...args: Args) =>
+      Stream.unwrap(Effect.as(counted, operation(...args))).pipe(
+        NatsTracing.streamWithSpan(`KeyValue.${name}`, () => ({ kind: "consumer", attributes: spanAttributes(keyOf(...args)) }))
+      )
+  }
   return {
     bucket,
     get: traced("get", "client", get),

@@ -4,7 +4,7 @@
  * put, get, meta and bucket modules all apply.
  */
 import type { NatsClient, NatsError } from "@nats-effect/core"
-import { Duration, Effect, Option, type Scope, type Tracer } from "effect"
+import { Duration, Effect, type Metric, Option, type Scope, type Tracer } from "effect"
 import * as Errors from "../ObjectStoreError.ts"
 import type { ObjectStoreError } from "../ObjectStoreError.ts"
 import type { PutsInFlight } from "./leftovers.ts"
@@ -30,6 +30,8 @@ export interface StoreContext {
   /** Where background work runs: the removal of a failed put's chunks. */
   readonly scope: Scope.Scope
   readonly putsInFlight: PutsInFlight
+  /** The bucket's series of `nats.object_store.put.bytes` and `.get.bytes`. */
+  readonly metrics: { readonly bytesPut: Metric.Counter<number>; readonly bytesGot: Metric.Counter<number> }
 }
 
 export const fail = (reason: Errors.ObjectStoreErrorReason) => Effect.fail(Errors.fromReason(reason))

@@ -4,7 +4,7 @@
  * digest checked at the end.
  */
 import { NatsTracing as Tracing } from "@nats-effect/core"
-import { Duration, Effect, Stream } from "effect"
+import { Duration, Effect, Metric, Stream } from "effect"
 import { createHash } from "node:crypto"
 import type { ObjectInfo, TransferOptions } from "../ObjectStore.ts"
 import * as Errors from "../ObjectStoreError.ts"
@@ -129,7 +129,10 @@ const content = <E, R>(
   const reported = progress === undefined
     ? chunks
     : Stream.mapArrayEffect(chunks, (pieces) => Effect.as(progress.update(size, received), pieces))
-  return Stream.concat(reported, Stream.fromEffectDrain(ended))
+  // Counted once, when the reading ends, finished or not.
+  return Stream.concat(reported, Stream.fromEffectDrain(ended)).pipe(
+    Stream.ensuring(Effect.suspend(() => Metric.update(ctx.metrics.bytesGot, size)))
+  )
 }
 
 /** The info of the object `name` stands for, and its content, checked as it is read. */

@@ -5,7 +5,7 @@
  */
 import { NatsTracing as Tracing } from "@nats-effect/core"
 import type { NatsError } from "@nats-effect/core"
-import { Cause, Effect, Exit, Option, Stream } from "effect"
+import { Cause, Effect, Exit, Metric, Option, Stream } from "effect"
 import type { ObjectInfo, ObjectMeta, TransferOptions } from "../ObjectStore.ts"
 import * as Errors from "../ObjectStoreError.ts"
 import type { ObjectStoreError } from "../ObjectStoreError.ts"
@@ -142,6 +142,7 @@ export const put = <E, R, E2 = never, R2 = never>(
       ),
       Effect.ensuring(ctx.putsInFlight.ended(nuid))
     )
+    yield* Metric.update(ctx.metrics.bytesPut, stored.size)
     yield* Tracing.annotateSpan({
       "nats.object_store.size": stored.size,
       "nats.object_store.chunks": stored.chunks

@@ -13,6 +13,7 @@ import * as Files from "./files.ts"
 import * as Get from "./get.ts"
 import { PutsInFlight } from "./leftovers.ts"
 import * as Meta from "./meta.ts"
+import * as Metrics from "./metrics.ts"
 import * as Put from "./put.ts"
 import * as Wire from "./wire.ts"
 
@@ -50,7 +51,8 @@ export const make = Effect.fnUntraced(function*(options: ObjectStoreOptions) {
     stream: Wire.streamName(options.bucket),
     tuning,
     scope: yield* Effect.scope,
-    putsInFlight: new PutsInFlight()
+    putsInFlight: new PutsInFlight(),
+    metrics: { bytesPut: Metrics.bytesPut(options.bucket), bytesGot: Metrics.bytesGot(options.bucket) }
   })
 })
 

@@ -13,7 +13,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient, NatsHeaders } from "@nats-effect/core"
 import { KeyValue, KeyValueError } from "@nats-effect/kv"
-import { Deferred, Duration, Effect, Fiber, Layer, Logger, Option, Queue, Schema, Stream } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Logger, Metric, Option, Queue, Schema, Stream } from "effect"
 import type { Adapter } from "../Adapters.ts"
 import { bytes, text, unique } from "../internal/fixtures.ts"
 
@@ -222,6 +222,39 @@ export const suite = (adapter: Adapter) =>
           yield* kv.put(key, "ok")
           assert.strictEqual(valueOf(yield* kv.get(key)), "ok")
           assert.strictEqual(text((yield* lastOn(kv.bucket, key)).data), "ok")
+        }))
+
+      it.effect("counts the operations per bucket and operation", () =>
+        Effect.gen(function*() {
+          const kv = yield* open({ history: 5 })
+          const count = (operation: Parameters<typeof KeyValue.operations>[1]) =>
+            Effect.map(Metric.value(KeyValue.operations(kv.bucket, operation)), (state) => state.count)
+          const revision = yield* kv.put("a", "1")
+          yield* kv.put("b", "2")
+          yield* kv.update("a", "3", revision)
+          yield* Effect.flip(kv.create("a", "4")) // refused: a failed operation is counted too
+          yield* kv.get("a")
+          yield* kv.delete("b")
+          yield* Stream.runDrain(kv.keys())
+          yield* Stream.runDrain(kv.history("a"))
+          yield* Stream.runDrain(Stream.take(kv.watch(), 1))
+          const counts: Record<string, number> = {}
+          for (const operation of ["get", "put", "create", "update", "delete", "purge", "keys", "history", "watch"] as const) {
+            counts[operation] = yield* count(operation)
+          }
+          assert.deepStrictEqual(counts, {
+            get: 1,
+            put: 2,
+            create: 1,
+            update: 1,
+            delete: 1,
+            purge: 0,
+            keys: 1,
+            history: 1,
+            watch: 1
+          })
+          const named = (yield* Metric.snapshot).filter((metric) => metric.attributes?.["nats.kv.bucket"] === kv.bucket)
+          assert.isTrue(named.every((metric) => metric.id === "nats.kv.operations"))
         }))
 
       it.effect("refuses invalid keys and filters with InvalidKey", () =>

@@ -13,8 +13,8 @@
  * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { NatsBroker, NatsClient, NatsError, NatsHeaders, NatsMessage } from "@nats-effect/core"
-import { Deferred, type Duration, Effect, Layer, Option, Queue, Schema, Stream } from "effect"
+import { NatsBroker, NatsClient, NatsError, NatsHeaders, NatsMessage, NatsMetrics } from "@nats-effect/core"
+import { Deferred, type Duration, Effect, Layer, Metric, Option, Queue, Schema, Stream } from "effect"
 import type { Adapter } from "../Adapters.ts"
 import { bytes, failure, recordingLogs, text, unique } from "../internal/fixtures.ts"
 
@@ -442,6 +442,46 @@ export const suite = (adapter: Adapter) =>
           assert.include(NatsHeaders.get(letter.headers, "nats-effect-dead-letter-error-message"), "internal error")
           const info = yield* consumerInfo(name, "reject")
           assert.deepStrictEqual([info.numAckPending, info.ackFloor.streamSeq], [0, 1])
+        }))
+
+      it.effect("counts a JetStream subscriber's messages, failures and dead letters under its durable", () =>
+        Effect.gen(function*() {
+          const name = yield* streamName
+          const subject = `${name}.orders`
+          const deadLetter = unique("dead")
+          const letters = yield* Queue.unbounded<NatsMessage.Message>()
+          const handled = yield* Queue.unbounded<string>()
+          const app = Layer.merge(
+            NatsBroker.subscriber(
+              subject,
+              { stream: name, durable: "metered", schema: Order, maxDeliver: 2, deadLetter },
+              (order) =>
+                order.quantity > 0 ? Queue.offer(handled, order.id) : Effect.fail(new OutOfStock({ message: order.id }))
+            ),
+            NatsBroker.subscriber(deadLetter, {}, (_, message) => Queue.offer(letters, message))
+          )
+          yield* withApp(
+            app,
+            Effect.gen(function*() {
+              yield* NatsBroker.publish(subject, { id: "o-1", quantity: 1 }, { stream: name, schema: Order })
+              yield* NatsBroker.publish(subject, { id: "o-2", quantity: 0 }, { stream: name, schema: Order })
+              assert.strictEqual(yield* Queue.take(handled), "o-1")
+              yield* Queue.take(letters)
+            })
+          )
+          const attributes = NatsMetrics.subscriberAttributes({ name: subject, subject, consumerGroup: "metered" })
+          const failedWith = { ...attributes, "error.type": "OutOfStock" }
+          const count = (metric: Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
+          assert.deepStrictEqual({
+            received: yield* count(NatsMetrics.consumedMessages(attributes)),
+            handled: yield* count(NatsMetrics.handledMessages(attributes)),
+            failed: yield* count(NatsMetrics.failedMessages(failedWith)),
+            deadLettered: yield* count(NatsMetrics.deadLetteredMessages(attributes))
+          }, { received: 3, handled: 1, failed: 2, deadLettered: 1 })
+          assert.strictEqual((yield* Metric.value(NatsMetrics.processDuration(failedWith))).count, 2)
+          // JetStream publishes are timed until their ack.
+          const published = NatsMetrics.sentAttributes(subject, "publish")
+          assert.strictEqual((yield* Metric.value(NatsMetrics.operationDuration(published))).count, 2)
         }))
 
       it.effect("manual leaves settling to the handler; what a handler settles is not settled again", () =>

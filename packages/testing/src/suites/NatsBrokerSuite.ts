@@ -12,7 +12,7 @@
  * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { NatsBroker, NatsClient, NatsError, NatsMessage } from "@nats-effect/core"
+import { NatsBroker, NatsClient, NatsError, NatsMessage, NatsMetrics } from "@nats-effect/core"
 import {
   Cause,
   Deferred,
@@ -499,7 +499,7 @@ export const suite = (adapter: Adapter) =>
                   reported += Number(line.annotations["count"])
                 }
                 assert.strictEqual(reported, 90)
-                const dropped = Metric.withAttributes(NatsBroker.droppedMessages, { subscriber: subject, subject })
+                const dropped = NatsMetrics.droppedMessages(NatsMetrics.subscriberAttributes({ name: subject, subject }))
                 assert.strictEqual((yield* Metric.value(dropped)).count, 90)
 
                 yield* Deferred.succeed(release, undefined)
@@ -903,6 +903,92 @@ export const suite = (adapter: Adapter) =>
               assert.strictEqual(text(untyped.data), "got o-10")
             })
           )
+        }))
+
+      // -----------------------------------------------------------------------
+      // Metrics
+      // -----------------------------------------------------------------------
+
+      it.effect("counts each subscriber's messages received, handled and failed by error type, and times them", () =>
+        Effect.gen(function*() {
+          const subject = unique("metered")
+          const nats = yield* NatsClient.NatsClient
+          const app = NatsBroker.subscriber(subject, { schema: Order, queue: "q", name: "metered" }, (order) =>
+            order.quantity === 0
+              ? Effect.fail(new OutOfStock({ message: "none left" }))
+              // One handler that completes later, as most do.
+              : order.quantity === 2
+              ? Effect.as(Effect.yieldNow, "later")
+              : Effect.succeed("now"))
+          const send = (body: string) => Effect.map(nats.request(subject, bytes(body)), (reply) => text(reply.data))
+          yield* withApp(
+            app,
+            Effect.gen(function*() {
+              assert.strictEqual(yield* send(`{"id":"a","quantity":1}`), "now")
+              assert.strictEqual(yield* send(`{"id":"b","quantity":2}`), "later")
+              assert.strictEqual(yield* send(`{"id":"c","quantity":0}`), "none left")
+              yield* send("not json")
+            })
+          )
+          const attributes = NatsMetrics.subscriberAttributes({ name: "metered", subject, consumerGroup: "q" })
+          assert.deepStrictEqual(attributes, {
+            "messaging.system": "nats",
+            "messaging.destination.name": subject,
+            "messaging.destination.subscription.name": "metered",
+            "messaging.consumer.group.name": "q"
+          })
+          const count = (metric: Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
+          const failedWith = (errorType: string) => ({ ...attributes, "error.type": errorType })
+          assert.deepStrictEqual({
+            received: yield* count(NatsMetrics.consumedMessages(attributes)),
+            handled: yield* count(NatsMetrics.handledMessages(attributes)),
+            outOfStock: yield* count(NatsMetrics.failedMessages(failedWith("OutOfStock"))),
+            undecodable: yield* count(NatsMetrics.failedMessages(failedWith("DecodeError")))
+          }, { received: 4, handled: 2, outOfStock: 1, undecodable: 1 })
+          const durations = yield* Metric.value(NatsMetrics.processDuration(attributes))
+          assert.strictEqual(durations.count, 2)
+          assert.isAtLeast(durations.min, 0)
+          assert.isBelow(durations.max, 5)
+          assert.strictEqual(durations.buckets[durations.buckets.length - 1]![1], 2)
+          assert.strictEqual((yield* Metric.value(NatsMetrics.processDuration(failedWith("OutOfStock")))).count, 1)
+        }))
+
+      it.effect("counts the messages and bytes sent, by subject and operation, and times requests", () =>
+        Effect.gen(function*() {
+          const subject = unique("sent")
+          const app = NatsBroker.subscriber(subject, { schema: Schema.String }, (symbol) => Effect.succeed(`${symbol}!`))
+          yield* withApp(
+            app,
+            Effect.gen(function*() {
+              yield* NatsBroker.publish(subject, "abc")
+              yield* NatsBroker.publish(subject, "hello")
+              assert.strictEqual(yield* NatsBroker.request(subject, "x", { schema: Schema.String }), "x!")
+            })
+          )
+          const published = NatsMetrics.sentAttributes(subject, "publish")
+          const requested = NatsMetrics.sentAttributes(subject, "request")
+          assert.deepStrictEqual(published, {
+            "messaging.system": "nats",
+            "messaging.destination.name": subject,
+            "messaging.operation.name": "publish"
+          })
+          assert.strictEqual((yield* Metric.value(NatsMetrics.sentMessages(published))).count, 2)
+          assert.strictEqual((yield* Metric.value(NatsMetrics.sentBytes(published))).count, 8)
+          assert.strictEqual((yield* Metric.value(NatsMetrics.sentMessages(requested))).count, 1)
+          assert.strictEqual((yield* Metric.value(NatsMetrics.sentBytes(requested))).count, 1)
+          // A publish is not timed (nothing answers it); a request is, until its reply.
+          assert.strictEqual((yield* Metric.value(NatsMetrics.operationDuration(published))).count, 0)
+          const timed = yield* Metric.value(NatsMetrics.operationDuration(requested))
+          assert.strictEqual(timed.count, 1)
+          assert.isAbove(timed.sum, 0)
+          assert.isBelow(timed.sum, 5)
+          // The series are Effect metrics: a snapshot lists them under their OpenTelemetry names.
+          const names = (yield* Metric.snapshot)
+            .filter((metric) => metric.attributes?.["messaging.destination.name"] === subject)
+            .map((metric) => metric.id)
+          for (const name of ["messaging.client.sent.messages", "messaging.client.sent.bytes"]) {
+            assert.include(names, name)
+          }
         }))
     })
   })

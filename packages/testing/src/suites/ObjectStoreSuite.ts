@@ -14,7 +14,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
 import { ObjectStore, ObjectStoreError } from "@nats-effect/object-store"
-import { Clock, Data, Deferred, Duration, Effect, Fiber, Layer, Option, Queue, Stream } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Fiber, Layer, Metric, Option, Queue, Stream } from "effect"
 import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -285,6 +285,36 @@ export const suite = (adapter: Adapter) =>
           // A string is stored as UTF-8.
           yield* store.putBytes("text", "File mock ✓")
           assert.strictEqual(text(yield* store.getBytes("text")), "File mock ✓")
+        }))
+
+      it.effect("counts the bytes put and got per bucket, once per transfer", () =>
+        Effect.gen(function*() {
+          const store = yield* open({ chunkSize: KiB })
+          const put = yield* Metric.value(ObjectStore.bytesPut(store.bucket))
+          assert.strictEqual(put.count, 0)
+          yield* store.putBytes("a", pattern(3 * KiB + 5))
+          yield* store.putBytes("b", "hello")
+          assert.strictEqual((yield* Metric.value(ObjectStore.bytesPut(store.bucket))).count, 3 * KiB + 10)
+          equalBytes(yield* store.getBytes("a"), pattern(3 * KiB + 5))
+          assert.strictEqual((yield* Metric.value(ObjectStore.bytesGot(store.bucket))).count, 3 * KiB + 5)
+          // A get stopped after its first chunk counts what it read from the bucket (read ahead included).
+          yield* Stream.runDrain(Stream.take(store.get("a"), 1))
+          const partly = (yield* Metric.value(ObjectStore.bytesGot(store.bucket))).count - (3 * KiB + 5)
+          assert.isAtLeast(partly, KiB)
+          assert.isAtMost(partly, 3 * KiB + 5)
+          // A failed put stores nothing and counts nothing.
+          const failedPut = yield* store.put("c", Stream.concat(Stream.succeed(pattern(KiB)), Stream.fail("boom"))).pipe(
+            Effect.flip
+          )
+          assert.strictEqual(failedPut, "boom")
+          assert.strictEqual((yield* Metric.value(ObjectStore.bytesPut(store.bucket))).count, 3 * KiB + 10)
+          const series = (yield* Metric.snapshot).filter((metric) =>
+            metric.attributes?.["nats.object_store.bucket"] === store.bucket
+          )
+          assert.deepStrictEqual(series.map((metric) => metric.id).sort(), [
+            "nats.object_store.get.bytes",
+            "nats.object_store.put.bytes"
+          ])
         }))
 
       it.effect("streams 64 MiB through with the default chunk size", () =>

@@ -394,6 +394,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
           Effect.logError(`could not send the message to the dead-letter subject ${deadLetter}`, error)
         )
       )
+    deadLettered.count++
     return Effect.andThen(reported, settlement("terminate", message.term("the handler failed")))
   }
 
@@ -455,10 +456,12 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
 
   const dispatcher = yield* Subscriber.makeDispatcher<A, Delivery>(
     runtime,
-    { ...config, settle },
+    { ...config, settle, consumerGroup: config.durable },
     `on the stream "${stream.name}" as consumer "${consumer}"` +
       (handling._tag === "Batch" ? ` in batches of up to ${handling.size}` : "")
   )
+  // Read by `giveUp`, which runs only once messages are handled.
+  const deadLettered = dispatcher.metrics.deadLettered()
   let stopping = false
   const stoppedForGood = yield* Subscriber.StoppedForGood
   const buffer = yield* Queue.unbounded<JsMsg, Cause.Done>()

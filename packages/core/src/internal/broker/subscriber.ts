@@ -23,7 +23,6 @@ import {
   Effect,
   Exit,
   Fiber,
-  Metric,
   Option,
   Predicate,
   Queue,
@@ -41,6 +40,7 @@ import type { Message } from "../../NatsMessage.ts"
 import { NatsMessage } from "../../NatsMessage.ts"
 import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
+import { endRun, secondsSince, startRun, SubscriberMetrics } from "./metrics.ts"
 import type { Observer } from "./observer.ts"
 import * as Subject from "./subject.ts"
 import * as Throttle from "./throttle.ts"
@@ -61,17 +61,13 @@ export interface PendingLimits {
 /** nats.go's defaults for a subscription's pending buffer. */
 export const defaultPendingLimits: PendingLimits = { messages: 65536, bytes: 64 * 1024 * 1024 }
 
-/** Messages a subscriber dropped past its pending limits; attributes `subscriber` and `subject`. */
-export const droppedMessages = Metric.counter("nats_effect_subscriber_dropped_messages", {
-  description: "Messages a subscriber dropped because its pending limits were reached",
-  incremental: true
-})
-
 /** What a subscriber does with a message, whatever it comes from (core NATS or a JetStream consumer). */
 export interface DispatchConfig<A, M extends Message = Message> {
   readonly name: string
   readonly template: Subject.SubjectTemplate
   readonly queue: string | undefined
+  /** The metrics' `messaging.consumer.group.name`: the queue group (by default) or the durable consumer. */
+  readonly consumerGroup?: string | undefined
   /** The payload from the body; a watcher's decoding also reads its message (a delete has no value). */
   readonly decode: (data: Uint8Array, contentType: string | undefined, message: M) => A | Codec.DecodeFailure
   readonly encodeReply: Codec.Encoder
@@ -203,6 +199,8 @@ export type BatchHandler<A, M extends Message> = (
 
 export interface Dispatcher<A, M extends Message> {
   readonly subscriberId: number
+  /** The subscriber's series: what it received, handled, failed and how long it took. */
+  readonly metrics: SubscriberMetrics
   /**
    * Decode, `handler`, reply, settle, in the message's context; `Effect.void`
    * when all of it is already done.
@@ -234,6 +232,11 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
   const { decode, encodeReply, name, queue, settle, template } = config
   const layerScope = yield* Effect.scope
   const subscriberId = ++subscriberIds
+  const metrics = new SubscriberMetrics(yield* Effect.context<never>(), {
+    name,
+    subject: template.template,
+    consumerGroup: config.consumerGroup ?? queue
+  })
   yield* Effect.logInfo(liveLine(name, template, where))
   if (observer?.onSubscribed !== undefined) {
     yield* observer.onSubscribed({ id: subscriberId, subscriber: name, subject: template.template, queue })
@@ -384,6 +387,9 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
   const settled = (effect: Effect.Effect<void>, message: Message, outcome: Outcome): Effect.Effect<void> =>
     settle === undefined ? effect : Effect.andThen(effect, settle(message as M, outcome))
 
+  /** The tag a failure is counted under (`error.type`). */
+  const errorType = (cause: Cause.Cause<unknown>): string => errorReply(cause, "").tag
+
   /**
    * Decode, handler, reply, settle: what to run for one message. A handler
    * that did its work before returning (`Effect.void`, `Effect.succeed(x)`...)
@@ -391,10 +397,17 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
    * nothing to do (no reply, no observer, no settling).
    */
   const dispatch = (handler: DispatchConfig<A, M>["handler"], message: M): Effect.Effect<void> => {
+    metrics.received.count++
+    startRun()
     const decoded = decode(message.data, message.contentType, message)
-    if (decoded instanceof Codec.DecodeFailure) return settled(onDecodeFailure(message, decoded.reason), message, decoded)
+    if (decoded instanceof Codec.DecodeFailure) {
+      metrics.failedAtOnce("DecodeError")
+      return settled(onDecodeFailure(message, decoded.reason), message, decoded)
+    }
     const handled = call(() => handler(decoded, message))
     if (Exit.isExit(handled)) {
+      if (Exit.isSuccess(handled)) metrics.succeededAtOnce()
+      else metrics.failedAtOnce(errorType(handled.cause))
       return settled(
         Exit.isSuccess(handled)
           ? afterSuccess(message, decoded, handled.value)
@@ -403,9 +416,17 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
         handled
       )
     }
+    // Timed on its own, from here (its run, started with it, ends).
+    const start = endRun()
     return Effect.matchCauseEffect(handled, {
-      onSuccess: (value) => settled(afterSuccess(message, decoded, value), message, Exit.succeed(value)),
-      onFailure: (cause) => settled(afterFailure(message, Option.some(decoded), cause), message, Exit.failCause(cause))
+      onSuccess: (value) => {
+        metrics.succeeded(1, secondsSince(start))
+        return settled(afterSuccess(message, decoded, value), message, Exit.succeed(value))
+      },
+      onFailure: (cause) => {
+        metrics.failed(errorType(cause), 1, secondsSince(start))
+        return settled(afterFailure(message, Option.some(decoded), cause), message, Exit.failCause(cause))
+      }
     })
   }
 
@@ -432,12 +453,15 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
    * `NatsMessage`, and when tracing one consumer span for the batch.
    */
   const dispatchBatch = (handler: BatchHandler<A, M>, messages: ReadonlyArray<M>): Effect.Effect<void> => {
+    metrics.received.count += messages.length
+    const start = performance.now()
     const payloads: Array<A> = []
     const decodedMessages: Array<M> = []
     const undecodable: Array<Effect.Effect<void>> = []
     for (const message of messages) {
       const decoded = decode(message.data, message.contentType, message)
       if (decoded instanceof Codec.DecodeFailure) {
+        metrics.failed("DecodeError", 1, secondsSince(start))
         undecodable.push(settled(withMessage(onDecodeFailure(message, decoded.reason), message, undefined), message, decoded))
       } else {
         payloads.push(decoded)
@@ -453,10 +477,15 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
           : observer.onHandled({ subscriberId, message, payload: Option.some(payloads[i]!), exit })
         return settled(observed, message, exit)
       }, { discard: true })
+    // One handling of the batch: one duration, its messages counted.
     const body = Effect.matchCauseEffect(call(() => handler(payloads, decodedMessages)), {
-      onSuccess: (value) => settleAll(Exit.succeed(value)),
+      onSuccess: (value) => {
+        metrics.succeeded(payloads.length, secondsSince(start))
+        return settleAll(Exit.succeed(value))
+      },
       onFailure: (cause) => {
         const { tag, text } = errorReply(cause, decodedMessages[0]!.correlationId)
+        metrics.failed(tag, payloads.length, secondsSince(start))
         return Effect.andThen(logFailure(cause, tag, text), settleAll(Exit.failCause(cause)))
       }
     }).pipe(
@@ -480,6 +509,7 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
 
   return {
     subscriberId,
+    metrics,
     handle,
     handleBatch: (handler) => (messages) => dispatchBatch(handler, messages),
     afterFailure: (message, cause) =>
@@ -529,22 +559,30 @@ export const startWorkers = Effect.fnUntraced(function*<M>(options: {
       let inline = 0
       while (!stopping) {
         handling[index] = undefined
+        // The run of messages handled at once ends whenever the worker may wait or yield.
+        endRun()
         const messages = yield* take
         for (let i = 0; i < messages.length; i++) {
-          if (stopping) return
+          if (stopping) {
+            endRun()
+            return
+          }
           const message = messages[i]!
           handling[index] = message
           const handled = handle(message)
           if (handled !== Effect.void) {
             inline = 0
+            endRun()
             yield* handled
           } else if (++inline === maxInlineRun) {
             inline = 0
+            endRun()
             yield* Effect.yieldNow
           }
           options.done(message)
         }
       }
+      endRun()
       handling[index] = undefined
     }).pipe(Effect.catchCause(() => Effect.void)) // the end of the source: its pump reported why
 
@@ -602,7 +640,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   let pendingMessages = 0
   let pendingBytes = 0
   const buffer = yield* Queue.unbounded<Msg, Cause.Done>()
-  const droppedCounter = Metric.withAttributes(droppedMessages, { subscriber: name, subject: template.template })
+  const droppedMessages = dispatcher.metrics.dropped()
   const drops = yield* Throttle.make({
     burst: 0,
     interval: runtime.logInterval,
@@ -614,7 +652,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
       ).pipe(Effect.annotateLogs({ subscriber: name, count }))
   }).pipe(Scope.provide(layerScope))
 
-  const admit = (chunk: ReadonlyArray<Msg>): Effect.Effect<void> => {
+  const admit = (chunk: ReadonlyArray<Msg>): void => {
     let dropped = 0
     for (let i = 0; i < chunk.length; i++) {
       const msg = chunk[i]!
@@ -626,14 +664,14 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
       pendingBytes += msg.data.length
       Queue.offerUnsafe(buffer, msg)
     }
-    if (dropped === 0) return Effect.void
+    if (dropped === 0) return
+    droppedMessages.count += dropped
     drops.suppress(dropped)
-    return Metric.update(droppedCounter, dropped)
   }
 
   // The pump keeps the subscription drained into the bounded buffer, whatever the handlers do.
   const pump = yield* Effect.forkIn(
-    Effect.forever(Effect.flatMap(pull, admit)).pipe(
+    Effect.forever(Effect.map(pull, admit)).pipe(
       Effect.catchCause(onSubscriptionEnd),
       Effect.ensuring(Queue.end(buffer))
     ),
