@@ -1153,10 +1153,11 @@ export const suite = (adapter: Adapter) =>
       // the file ends inside a chunk and inside a read.
       it.effect("putFile and getFile move a file over several reads and writes", () =>
         Effect.gen(function*() {
-          const chunkSize = 1000
+          // Reads of 4 MiB (whole chunks) and writes of 1 MiB: three reads, nine writes.
+          const chunkSize = 10_000
           const store = yield* open({ chunkSize })
           const dir = yield* temporaryDirectory
-          const data = pattern(2 * 1024 * KiB + 17)
+          const data = pattern(9 * 1024 * KiB + 17)
           const source = Path.join(dir, "source.bin")
           Fs.writeFileSync(source, data)
           const info = yield* store.putFile("file", source)
