@@ -384,6 +384,28 @@ export interface ConsumerConfig {
 }
 
 /**
+ * A durable consumer's configuration as the server reports it: what a
+ * `ConsumerConfig` became, with the server's defaults (and, with `backoff`,
+ * its first entry as the ack wait).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsumerSettings {
+  readonly name: string
+  readonly filterSubjects: ReadonlyArray<string>
+  readonly deliver: DeliverPolicy
+  readonly ackPolicy: AckPolicy
+  readonly ackWait: Duration.Duration
+  /** -1: unlimited. */
+  readonly maxDeliver: number
+  readonly backoff: ReadonlyArray<Duration.Duration>
+  /** -1: unlimited. */
+  readonly maxAckPending: number
+  readonly description: string | undefined
+}
+
+/**
  * A durable consumer's state: pending, acknowledged and redelivered messages.
  *
  * @since 0.1.0
@@ -392,6 +414,8 @@ export interface ConsumerConfig {
 export interface ConsumerInfo {
   readonly stream: string
   readonly name: string
+  /** The configuration as the server holds it, its defaults applied. */
+  readonly config: ConsumerSettings
   readonly numPending: number
   readonly numAckPending: number
   readonly numRedelivered: number

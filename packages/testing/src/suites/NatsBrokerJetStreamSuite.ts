@@ -14,7 +14,7 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsBroker, NatsClient, NatsError, NatsHeaders, NatsMessage, NatsMetrics } from "@nats-effect/core"
-import { Deferred, type Duration, Effect, Layer, Metric, Option, Queue, Schema, Stream } from "effect"
+import { Deferred, Duration, Effect, Layer, Metric, Option, Queue, Schema, Stream } from "effect"
 import type { Adapter } from "../Adapters.ts"
 import { bytes, failure, recordingLogs, text, unique } from "../internal/fixtures.ts"
 
@@ -215,6 +215,49 @@ export const suite = (adapter: Adapter) =>
           )
           // The durable stays.
           assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.consumerCount, 1)
+        }))
+
+      it.effect("gives the server the consumer's config as written, read back from the server", () =>
+        Effect.gen(function*() {
+          const name = yield* streamName
+          const startTime = new Date(Date.UTC(2026, 0, 2, 3, 4, 5))
+          const app = Layer.mergeAll(
+            NatsBroker.subscriber(`${name}.orders.{region}`, {
+              stream: name,
+              durable: "orders",
+              deliverPolicy: { startSequence: 3 },
+              maxDeliver: 4,
+              backoff: ["1 second", "3 seconds", "9 seconds"],
+              maxAckPending: 7,
+              ackPolicy: "rejectOnError",
+              description: "orders by region"
+            }, () => Effect.void),
+            NatsBroker.subscriber(`${name}.audit`, {
+              stream: name,
+              durable: "audit",
+              deliverPolicy: { startTime },
+              ackWait: "45 seconds",
+              concurrency: 4
+            }, () => Effect.void)
+          )
+          yield* withApp(app, Effect.gen(function*() {
+            const orders = (yield* consumerInfo(name, "orders")).config
+            assert.deepStrictEqual(
+              [orders.name, orders.filterSubjects, orders.deliver, orders.ackPolicy, orders.maxDeliver, orders.maxAckPending],
+              ["orders", [`${name}.orders.*`], { startSequence: 3 }, "explicit", 4, 7]
+            )
+            // With a backoff, the server's ack wait is its first entry.
+            assert.deepStrictEqual(
+              [orders.ackWait, ...orders.backoff].map(Duration.toMillis),
+              [1000, 1000, 3000, 9000]
+            )
+            assert.strictEqual(orders.description, "orders by region")
+            const audit = (yield* consumerInfo(name, "audit")).config
+            assert.deepStrictEqual(audit.deliver, { startTime })
+            assert.strictEqual(Duration.toMillis(audit.ackWait), 45_000)
+            // maxAckPending defaults to the concurrency; maxDeliver to unlimited.
+            assert.deepStrictEqual([audit.maxAckPending, audit.maxDeliver, audit.backoff], [4, -1, []])
+          }))
         }))
 
       it.effect("refuses a backoff without maxDeliver above its length, or with another ackWait, when built", () =>

@@ -196,6 +196,7 @@ export interface ConsumerSettings {
   readonly backoffMs: ReadonlyArray<number>
   /** -1: unlimited */
   readonly maxAckPending: number
+  readonly description: string | undefined
 }
 
 /** Defaults and checks for a durable consumer (`setConsumerConfigDefaults`, `checkConsumerCfg`). */
@@ -249,7 +250,8 @@ export const consumer = (
     ackWaitMs,
     maxDeliver,
     backoffMs,
-    maxAckPending
+    maxAckPending,
+    description: config.description
   })
 }
 

@@ -10,6 +10,7 @@
  * nothing to take waits for `changed` or for the time `next` returns.
  * Synchronous: the caller passes the time, read from Effect's `Clock`.
  */
+import { Duration } from "effect"
 import type { ConsumerInfo } from "../../NatsClient.ts"
 import type { NatsError } from "../../NatsError.ts"
 import type { ConsumerSettings } from "./config.ts"
@@ -220,6 +221,17 @@ export class Consumer implements StreamListener {
     return {
       stream: this.stream.name,
       name: this.settings.name,
+      config: {
+        name: this.settings.name,
+        filterSubjects: this.settings.filterSubjects,
+        deliver: this.settings.deliver,
+        ackPolicy: this.settings.ackPolicy,
+        ackWait: Duration.millis(this.settings.ackWaitMs),
+        maxDeliver: this.settings.maxDeliver,
+        backoff: this.settings.backoffMs.map((ms) => Duration.millis(ms)),
+        maxAckPending: this.settings.maxAckPending,
+        description: this.settings.description
+      },
       numPending: Math.max(0, this.numPending),
       numAckPending: this.unacked.size,
       numRedelivered: this.redeliveries.size,

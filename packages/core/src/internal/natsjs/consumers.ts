@@ -17,6 +17,7 @@ import { Array as Arr, Cause, Duration, Effect, Exit, Option, type Scope, Stream
 import type {
   ConsumerConfig,
   ConsumerInfo,
+  ConsumerSettings,
   DeliverPolicy,
   Driver,
   JsMsg,
@@ -25,7 +26,7 @@ import type {
 } from "../../NatsClient.ts"
 import type * as NatsError from "../../NatsError.ts"
 import { ApiCodes, badRequest, type ErrorContext, fromApiError } from "../apiErrors.ts"
-import { toNanos } from "../nanos.ts"
+import { fromNanos, toNanos } from "../nanos.ts"
 import { fromNatsJs } from "./errors.ts"
 import { fromMsgHdrs } from "./headers.ts"
 import type { JetStreamApi } from "./jsapi.ts"
@@ -231,9 +232,34 @@ class DeliveredMsg implements JsMsg {
   }
 }
 
+/** The server's `deliver_policy` and its options as the port's `DeliverPolicy`. */
+const toDeliverPolicy = (config: ServerConsumerConfig): DeliverPolicy => {
+  switch (config.deliver_policy) {
+    case "by_start_sequence":
+      return { startSequence: config.opt_start_seq ?? 1 }
+    case "by_start_time":
+      return { startTime: new Date(config.opt_start_time ?? 0) }
+    default:
+      return config.deliver_policy as Exclude<DeliverPolicy, object>
+  }
+}
+
+const toConsumerSettings = (name: string, config: ServerConsumerConfig): ConsumerSettings => ({
+  name,
+  filterSubjects: config.filter_subjects ?? (config.filter_subject ? [config.filter_subject] : []),
+  deliver: toDeliverPolicy(config),
+  ackPolicy: config.ack_policy as ConsumerSettings["ackPolicy"],
+  ackWait: fromNanos(config.ack_wait),
+  maxDeliver: config.max_deliver ?? -1,
+  backoff: (config.backoff ?? []).map(fromNanos),
+  maxAckPending: config.max_ack_pending ?? -1,
+  description: config.description
+})
+
 const toConsumerInfo = (info: ServerConsumerInfo): ConsumerInfo => ({
   stream: info.stream_name,
   name: info.name,
+  config: toConsumerSettings(info.name, info.config),
   numPending: info.num_pending,
   numAckPending: info.num_ack_pending,
   numRedelivered: info.num_redelivered,
