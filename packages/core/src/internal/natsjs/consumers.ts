@@ -132,7 +132,7 @@ const chunkedMessages = <A>(
  * The messages, with the first read started now: nats.js sends a consumer's
  * first pull only when its iterator is first read, and until then the server
  * holds back what the consumer has to deliver, which older servers (2.9.10)
- * skips on a rollup or purge of any subject the consumer matches.
+ * skip on a rollup or purge of any subject the consumer matches.
  */
 const readingNow = (messages: ConsumerMessages): AsyncIterable<NatsJsMsg> => {
   const iterator = messages[Symbol.asyncIterator]()
