@@ -2,11 +2,11 @@
  * Local files: `putFile` and `getFile`, and their large reads and writes on a
  * `FileHandle`, the handle closed on every exit. Node's file streams read and
  * write 64–128 KiB at a time with a callback and a buffer each; reads of
- * 4 MiB and writes of 1 MiB or more cost a fraction of that per byte.
+ * 4 MiB and synchronous writes cost a fraction of that per byte.
  */
 import { NatsTracing as Tracing } from "@nats-effect/core"
 import { Cause, Effect, Stream } from "effect"
-import type { FileHandle } from "node:fs/promises"
+import { writevSync } from "node:fs"
 import { open, rename, rm, stat } from "node:fs/promises"
 import type { ObjectMeta, TransferOptions } from "../ObjectStore.ts"
 import * as Errors from "../ObjectStoreError.ts"
@@ -18,9 +18,6 @@ import * as Put from "./put.ts"
 
 /** Bytes a read asks for (whole chunks, at least one). */
 const readSize = 4 * 1024 * 1024
-
-/** Bytes a write gathers, at least. */
-const writeSize = 1024 * 1024
 
 const fileError = (path: string, action: string) => (cause: unknown): ObjectStoreError =>
   Errors.fromReason(
@@ -82,11 +79,10 @@ const readChunks = (path: string, chunkSize: number): Stream.Stream<Uint8Array, 
   }))
 
 /** Writes all of `pieces`: `writev` may write part of them (at most IOV_MAX buffers at once, or a short write). */
-const writeAll = async (handle: FileHandle, pieces: ReadonlyArray<Uint8Array>) => {
+const writeAll = (fd: number, pieces: ReadonlyArray<Uint8Array>) => {
   let rest = pieces
   while (rest.length > 0) {
-    const { bytesWritten } = await handle.writev(rest)
-    let written = bytesWritten
+    let written = writevSync(fd, rest)
     let index = 0
     while (index < rest.length && written >= rest[index]!.length) written -= rest[index++]!.length
     rest = index < rest.length && written > 0
@@ -96,41 +92,20 @@ const writeAll = async (handle: FileHandle, pieces: ReadonlyArray<Uint8Array>) =
 }
 
 /**
- * Writes `data` to a new file at `path` (replacing one there), gathering its
- * pieces into writes of 1 MiB or more. One write is in flight while the next
- * batch gathers, so the transfer goes on receiving while the disk writes. The
- * file is closed when this ends; removing it after a failure is the caller's.
+ * Writes `data` to a new file at `path` (replacing one there), each batch of
+ * pieces the stream hands on in one synchronous `writev` as it arrives. A
+ * write lands in the page cache in tens of microseconds, less than a
+ * thread-pool round trip costs: measured on a 256 MiB get, writes through
+ * the thread pool (1 MiB batches, one in flight) took 4.7–6.8 ms of CPU per
+ * MiB and synchronous ones 3.4–4.3, and the chunks are let go at once. The
+ * price is that a slow file system holds the event loop for its writes.
+ * The file is closed when this ends; removing it after a failure is the caller's.
  */
 const writeStream = <E, R>(path: string, data: Stream.Stream<Uint8Array, E, R>) =>
   Effect.scoped(Effect.gen(function*() {
     const handle = yield* opened(path, "w", "write")
-    let writing: Promise<void> = Promise.resolve()
-    // Node's handle closes only once the write in flight is done, whatever ends this.
-    const written = Effect.tryPromise({ try: () => writing, catch: fileError(path, "write") })
-    const write = (batch: ReadonlyArray<Uint8Array>) =>
-      Effect.andThen(
-        written,
-        Effect.sync(() => {
-          writing = writeAll(handle, batch)
-          // Its failure is reported by the next `written`; an ended transfer is not told.
-          writing.catch(() => {})
-        })
-      )
-    let gathered: Array<Uint8Array> = []
-    let size = 0
-    yield* Stream.runForEachArray(data, (pieces) => {
-      for (const piece of pieces) {
-        gathered.push(piece)
-        size += piece.length
-      }
-      if (size < writeSize) return Effect.void
-      const batch = gathered
-      gathered = []
-      size = 0
-      return write(batch)
-    })
-    if (gathered.length > 0) yield* write(gathered)
-    yield* written
+    yield* Stream.runForEachArray(data, (pieces) =>
+      Effect.try({ try: () => writeAll(handle.fd, pieces), catch: fileError(path, "write") }))
     yield* Effect.tryPromise({ try: () => handle.close(), catch: fileError(path, "write") })
   }))
 
