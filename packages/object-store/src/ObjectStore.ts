@@ -267,7 +267,10 @@ export interface Bucket {
   readonly getBytes: (name: string) => Effect.Effect<Uint8Array, ObjectStoreError>
   /**
    * Writes the content to a local file: to a temporary file beside it,
-   * renamed into place once the digest is checked, removed on failure.
+   * renamed into place once the digest is checked, removed on failure. Each
+   * chunk is written with a synchronous write as it arrives (cheaper than the
+   * thread pool's round trips), so a slow file system holds the event loop
+   * for its writes.
    */
   readonly getFile: <E = never, R = never>(
     name: string,
