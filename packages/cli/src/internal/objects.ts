@@ -69,13 +69,13 @@ const put = Command.make(
       const size = Number((yield* fs.stat(input.file)).size)
       const store = yield* ObjectStore.make({ bucket: input.bucket })
       const progress = yield* Progress.make(name, size)
-      const info = yield* store.put(
+      const info = yield* store.putFile(
         {
           name,
           description: Option.getOrUndefined(input.description),
           options: { maxChunkSize: Option.getOrUndefined(input.chunkSize) }
         },
-        fs.stream(input.file),
+        input.file,
         { onProgress: progress.report }
       )
       yield* progress.done(summary("put", info, progress.bytes(), yield* progress.elapsed))
@@ -99,28 +99,17 @@ const get = Command.make(
       const info = yield* store.info(input.name)
       // A link's own size is not its target's.
       const progress = yield* Progress.make(input.name, info.options?.link === undefined ? info.size : undefined)
-      const content = store.get(input.name, { onProgress: progress.report })
+      const options = { onProgress: progress.report }
       const file = Option.filter(input.file, (file) => file !== "-")
       if (Option.isNone(file)) {
         const stdio = yield* Stdio.Stdio
-        yield* Stream.run(content, stdio.stdout())
+        yield* Stream.run(store.get(input.name, options), stdio.stdout())
       } else {
-        yield* writeFile(file.value, content)
+        yield* store.getFile(input.name, file.value, options)
       }
       yield* progress.done(summary("got", info, progress.bytes(), yield* progress.elapsed))
     }).pipe(Effect.scoped, Connection.connected(input))
 ).pipe(Command.withDescription("Read an object into a file, or to standard output"))
-
-/** Writes beside `file` first and renames once the content is complete (the get checks the digest at its end). */
-const writeFile = <E>(file: string, content: Stream.Stream<Uint8Array, E>) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const partial = `${file}.partial`
-    yield* Stream.run(content, fs.sink(partial)).pipe(
-      Effect.onError(() => Effect.ignore(fs.remove(partial, { force: true })))
-    )
-    yield* fs.rename(partial, file)
-  })
 
 const ls = Command.make(
   "ls",
