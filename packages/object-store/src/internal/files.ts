@@ -91,7 +91,7 @@ const writeAll = (fd: number, piece: Uint8Array) => {
  * tens of microseconds, less than a thread-pool round trip costs, and the
  * chunk is let go at once. Measured on 256 MiB gets right after a putFile:
  * 0.6 ms of system time per MiB this way, 1.1–1.4 with one `writev` of the
- * chunks that arrived together, and 4.7–6.8 ms of CPU per MiB in all through
+ * chunks that arrived together, and 4.7–7.6 ms of CPU per MiB in all through
  * the thread pool (1 MiB writes, one in flight) against 3.0–3.2 this way.
  * The price is that a slow file system holds the event loop for its writes.
  * The file is closed when this ends; removing it after a failure is the caller's.
