@@ -9,7 +9,11 @@
 //             object the slow readers read;
 // - get:      get the 1 GiB object (sink discarding);
 // - slow:     get with a reader that spends 5 ms per chunk;
-// - obj-slow: the same with @nats-io/obj's get.
+// - obj-slow: the same with @nats-io/obj's get;
+// - floor:    no NATS at all: a fresh 128 KiB buffer per chunk of 1 GiB,
+//             filled, hashed and dropped at once, in a cold process. What
+//             any client that allocates a buffer per chunk pays before it
+//             sends a byte: V8 frees such buffers only at its collections.
 // All but the cold phases warm up first (16 MiB put and get), so their
 // baseline includes the code and the connection's buffers.
 // The bucket `rss` (with every object the phases put) is left for the next
@@ -19,6 +23,7 @@ import { connect } from "@nats-io/transport-node"
 import { NatsClient } from "@nats-effect/core"
 import { ObjectStore } from "@nats-effect/object-store"
 import { Effect, Layer, ManagedRuntime, Stream } from "effect"
+import { createHash } from "node:crypto"
 
 const MiB = 1024 * 1024
 const url = process.env["NATS_URL"]
@@ -91,7 +96,7 @@ const store = await runtime.runPromise(ObjectStore.ObjectStore)
 const run = <A, E>(effect: Effect.Effect<A, E>) => runtime.runPromise(effect)
 
 const phase = process.argv[2]
-if (phase !== "cold" && phase !== "obj-cold") {
+if (phase !== "cold" && phase !== "obj-cold" && phase !== "floor") {
   await run(store.put("warm-up", source(16)))
   await run(Stream.runDrain(store.get("warm-up")))
 }
@@ -146,6 +151,19 @@ switch (phase) {
       while (!(await reader.read()).done) await sleep(slowMillisPerChunk)
     })
     await nc.close()
+    break
+  }
+  case "floor": {
+    const chunk = 128 * 1024
+    await peakGrowth(`a buffer per 128 KiB chunk of ${bigMiB} MiB, cold`, async () => {
+      const hash = createHash("sha256")
+      for (let i = 0; i < (bigMiB * MiB) / chunk; i++) {
+        hash.update(Buffer.allocUnsafe(chunk).fill(i & 0xff))
+        // Let the sampler and the collector's tasks run, as a transfer's IO would.
+        if (i % 64 === 63) await new Promise((resolve) => setImmediate(resolve))
+      }
+      hash.digest()
+    }, process.memoryUsage())
     break
   }
   default:

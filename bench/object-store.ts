@@ -207,7 +207,7 @@ const rssPhase = (url: string, phase: string) =>
 /** Each phase in a fresh process, so that one's high-water mark does not hide the next one's. */
 const memoryCheck = async (url: string, nc: NatsConnection) => {
   try {
-    for (const phase of ["cold", "obj-cold", "put", "get", "slow", "obj-slow"]) await rssPhase(url, phase)
+    for (const phase of ["floor", "cold", "obj-cold", "put", "get", "slow", "obj-slow"]) await rssPhase(url, phase)
   } finally {
     const jsm = await jetstreamManager(nc)
     await jsm.streams.delete("OBJ_rss").catch(() => false)
