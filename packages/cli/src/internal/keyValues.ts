@@ -13,7 +13,7 @@ const value = Argument.String("value").pipe(
   Argument.withDescription("the value (default: standard input)"),
   Argument.optional
 )
-const json = Flag.Boolean("json").pipe(Flag.withDescription("print JSON, one document per line"), Flag.withDefault(false))
+const json = Output.jsonFlag
 
 /** The bucket, which must exist: only the writing commands create one. */
 const existing = (bucket: string) =>
@@ -140,7 +140,7 @@ const history = Command.make(
       const kv = yield* existing(input.bucket)
       yield* Stream.runForEach(
         kv.history(input.key),
-        (entry) => input.json ? Output.printJson(describe(entry)) : Output.print(line(entry))
+        (entry) => Output.result(input.json, describe(entry), line(entry))
       )
     }).pipe(Connection.connected(input))
 ).pipe(Command.withDescription("Print every stored revision of a key, oldest first"))
@@ -160,7 +160,7 @@ const watch = Command.make(
       yield* Output.note(`watching ${input.bucket}`)
       yield* Stream.runForEach(
         entries,
-        (entry) => input.json ? Output.printJson(describe(entry)) : Output.print(line(entry))
+        (entry) => Output.result(input.json, describe(entry), line(entry))
       )
     }).pipe(Effect.scoped, Connection.connected(input))
 ).pipe(Command.withDescription("Print the current values, then every change, until interrupted"))

@@ -10,7 +10,7 @@ const payload = Argument.String("payload").pipe(
   Argument.withDescription("the payload (default: standard input)"),
   Argument.optional
 )
-const json = Flag.Boolean("json").pipe(Flag.withDescription("print JSON, one document per line"), Flag.withDefault(false))
+const json = Output.jsonFlag
 
 const encoder = new TextEncoder()
 
@@ -64,7 +64,7 @@ const sub = Command.make(
       const received = Option.match(input.count, { onNone: () => messages, onSome: (n) => Stream.take(messages, n) })
       yield* Stream.runForEach(
         received,
-        (msg) => input.json ? Output.printJson(describe(msg)) : Output.print(`${msg.subject}: ${Output.text(msg.data)}`)
+        (msg) => Output.result(input.json, describe(msg), `${msg.subject}: ${Output.text(msg.data)}`)
       )
     }).pipe(Effect.scoped, Connection.connected(input))
 ).pipe(Command.withDescription("Print the messages published on a subject until interrupted (or --count)"))
@@ -83,7 +83,7 @@ const req = Command.make(
       const client = yield* NatsClient.NatsClient
       const data = yield* payloadOrStdin(input.payload)
       const reply = yield* client.request(input.subject, data, { timeout: Duration.seconds(input.timeout) })
-      yield* input.json ? Output.printJson(describe(reply)) : Output.print(Output.text(reply.data))
+      yield* Output.result(input.json, describe(reply), Output.text(reply.data))
     }).pipe(Connection.connected(input))
 ).pipe(Command.withDescription("Send a request and print the reply"))
 

@@ -10,7 +10,7 @@ import * as Progress from "./progress.ts"
 
 const bucket = Argument.String("bucket").pipe(Argument.withDescription("the object store bucket"))
 const name = Argument.String("name").pipe(Argument.withDescription("the object's name"))
-const json = Flag.Boolean("json").pipe(Flag.withDescription("print JSON, one document per line"), Flag.withDefault(false))
+const json = Output.jsonFlag
 
 /**
  * The store of a bucket that must already exist: reading commands do not
@@ -130,15 +130,17 @@ const ls = Command.make(
           if (!stream.config.name.startsWith("OBJ_")) continue
           const bucket = stream.config.name.slice("OBJ_".length)
           const description = stream.config.description
-          yield* input.json
-            ? Output.printJson({ bucket, size: stream.state.bytes, description })
-            : Output.print(`${bucket}\t${Format.bytes(stream.state.bytes)}${description ? `\t${description}` : ""}`)
+          yield* Output.result(
+            input.json,
+            { bucket, size: stream.state.bytes, description },
+            `${bucket}\t${Format.bytes(stream.state.bytes)}${description ? `\t${description}` : ""}`
+          )
         }
         return
       }
       const store = yield* existing(input.bucket.value)
       for (const info of yield* store.list()) {
-        yield* input.json ? Output.printJson(describe(info)) : Output.print(line(info))
+        yield* Output.result(input.json, describe(info), line(info))
       }
     }).pipe(Effect.scoped, Connection.connected(input))
 ).pipe(Command.withDescription("List the object store buckets, or the objects of one"))
@@ -178,7 +180,7 @@ const watch = Command.make(
       yield* Output.note(`watching ${input.bucket}`)
       yield* Stream.runForEach(
         changes,
-        (info) => input.json ? Output.printJson(describe(info)) : Output.print(line(info))
+        (info) => Output.result(input.json, describe(info), line(info))
       )
     }).pipe(Effect.scoped, Connection.connected(input))
 ).pipe(Command.withDescription("Print every change to the bucket's objects until interrupted"))

@@ -4,6 +4,13 @@
  * the object's bytes and nothing else.
  */
 import { Stdio, Stream } from "effect"
+import { Flag } from "effect/cli"
+
+/** `--json`: results as JSON documents rather than lines. */
+export const jsonFlag = Flag.Boolean("json").pipe(
+  Flag.withDescription("print JSON, one document per line"),
+  Flag.withDefault(false)
+)
 
 const write = (to: "stdout" | "stderr", data: string | Uint8Array) =>
   Stdio.Stdio.use((stdio) => Stream.run(Stream.make(data), stdio[to]()))
@@ -13,6 +20,9 @@ export const print = (line: string) => write("stdout", `${line}\n`)
 
 /** One JSON document per line on stdout, for scripts. */
 export const printJson = (value: unknown) => print(JSON.stringify(value))
+
+/** A result on stdout: its JSON `document` with `--json`, else its `line`. */
+export const result = (json: boolean, document: unknown, line: string) => json ? printJson(document) : print(line)
 
 /** Raw bytes on stdout. */
 export const printBytes = (data: Uint8Array) => write("stdout", data)
