@@ -33,9 +33,9 @@ describe("jetstream worker example", () => {
       assert.include(lines, `removed the stream "${stream}" it created`)
     }))
 
-  it.live("the same app on a real nats-server: the work queue is empty once done, and the stream removed", () =>
+  for (const server of NatsServer.matrix()) it.live(`the same app on a real nats-server: the work queue is empty once done, and the stream removed (nats-server ${server.version})`, () =>
     Effect.gen(function*() {
-      const nats = yield* Effect.map(Layer.build(NatsServer.layerClient()), Context.get(NatsClient.NatsClient))
+      const nats = yield* Effect.map(Layer.build(NatsServer.layerClient({ bin: server.bin })), Context.get(NatsClient.NatsClient))
       const onServer = Layer.succeed(NatsClient.NatsClient, nats)
 
       const [outcome, lines] = yield* recordingLogs(run(onServer))
@@ -44,9 +44,9 @@ describe("jetstream worker example", () => {
       assert.deepStrictEqual(yield* nats.jetstream.streams.list(), [])
     }).pipe(Effect.scoped))
 
-  it.live("on a server, leaves a stream that was there before, with every job acknowledged out of it", () =>
+  for (const server of NatsServer.matrix()) it.live(`on a server, leaves a stream that was there before, with every job acknowledged out of it (nats-server ${server.version})`, () =>
     Effect.gen(function*() {
-      const nats = yield* Effect.map(Layer.build(NatsServer.layerClient()), Context.get(NatsClient.NatsClient))
+      const nats = yield* Effect.map(Layer.build(NatsServer.layerClient({ bin: server.bin })), Context.get(NatsClient.NatsClient))
       yield* nats.jetstream.streams.add({ name: stream, subjects: ["jobs.resize"], retention: "workqueue" })
 
       const [outcome, lines] = yield* recordingLogs(run(Layer.succeed(NatsClient.NatsClient, nats)))

@@ -30,16 +30,16 @@ describe("kv-config example", () => {
       ])
     }))
 
-  it.live("the same app on a real nats-server", () =>
+  for (const server of NatsServer.matrix()) it.live(`the same app on a real nats-server (nats-server ${server.version})`, () =>
     Effect.gen(function*() {
-      const [result, lines] = yield* recordingLogs(run(NatsServer.layerClient()))
+      const [result, lines] = yield* recordingLogs(run(NatsServer.layerClient({ bin: server.bin })))
       assert.deepStrictEqual(result.greetings, quiet)
       assert.match(lines[0]!, /^connected to NATS at nats:\/\/127\.0\.0\.1:\d+ \(nats-server [\d.]+, JetStream on\)$/)
     }))
 
-  it.live("on a server, removes the bucket it created; reads and leaves one that was there before", () =>
+  for (const server of NatsServer.matrix()) it.live(`on a server, removes the bucket it created; reads and leaves one that was there before (nats-server ${server.version})`, () =>
     Effect.gen(function*() {
-      const nats = yield* Effect.map(Layer.build(NatsServer.layerClient()), Context.get(NatsClient.NatsClient))
+      const nats = yield* Effect.map(Layer.build(NatsServer.layerClient({ bin: server.bin })), Context.get(NatsClient.NatsClient))
       const onServer = Layer.succeed(NatsClient.NatsClient, nats)
 
       const [created, createdLines] = yield* recordingLogs(run(onServer))

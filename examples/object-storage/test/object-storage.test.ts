@@ -17,16 +17,16 @@ describe("object storage example", () => {
       assert.include(lines, `object "file" stored: 9 bytes`)
     }))
 
-  it.live("the same app on a real nats-server", () =>
+  for (const server of NatsServer.matrix()) it.live(`the same app on a real nats-server (nats-server ${server.version})`, () =>
     Effect.gen(function*() {
-      const [checked, lines] = yield* recordingLogs(run(NatsServer.layerClient()))
+      const [checked, lines] = yield* recordingLogs(run(NatsServer.layerClient({ bin: server.bin })))
       assert.deepStrictEqual(checked, { message: "Hi!", file: "File mock" })
       assert.match(lines[0]!, /^connected to NATS at nats:\/\/127\.0\.0\.1:\d+ \(nats-server [\d.]+, JetStream on\)$/)
     }))
 
-  it.live("on a server, removes the bucket it created and leaves one that was there before", () =>
+  for (const server of NatsServer.matrix()) it.live(`on a server, removes the bucket it created and leaves one that was there before (nats-server ${server.version})`, () =>
     Effect.gen(function*() {
-      const nats = yield* Effect.map(Layer.build(NatsServer.layerClient()), Context.get(NatsClient.NatsClient))
+      const nats = yield* Effect.map(Layer.build(NatsServer.layerClient({ bin: server.bin })), Context.get(NatsClient.NatsClient))
       const onServer = Layer.succeed(NatsClient.NatsClient, nats)
 
       const [, created] = yield* recordingLogs(run(onServer))

@@ -75,9 +75,9 @@ describe("pubsub example", () => {
       checkLogs(lines, /^using the in-memory NATS/)
     }))
 
-  it.live("runs the same app on a real nats-server", () =>
+  for (const server of NatsServer.matrix()) it.live(`runs the same app on a real nats-server (nats-server ${server.version})`, () =>
     Effect.gen(function*() {
-      const { lines, result } = yield* runRecorded(NatsServer.layerClient())
+      const { lines, result } = yield* runRecorded(NatsServer.layerClient({ bin: server.bin }))
       checkResult(result)
       checkLogs(lines, /^connected to NATS at nats:\/\/127\.0\.0\.1:\d+ \(nats-server [\d.]+, JetStream on\)$/)
     }))

@@ -57,8 +57,8 @@ describe("nats-effect docs, the binary", () => {
     }))
 })
 
-describe("nats-effect, the binary, on a nats-server", () => {
-  layer(NatsServer.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+for (const server of NatsServer.matrix()) describe(`nats-effect, the binary (nats-server ${server.version})`, () => {
+  layer(NatsServer.layer({ bin: server.bin }), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.effect("draws the progress bar of a put and a get in a terminal", () =>
       Effect.gen(function*() {
         const server = yield* NatsServer.NatsServer
@@ -97,7 +97,7 @@ describe("nats-effect, the binary, on a nats-server", () => {
       }))
   })
 
-  layer(NatsServer.layer({ args: ["--user", "ada", "--pass", "s3cret"] }), { excludeTestServices: true, timeout: "60 seconds" })(
+  layer(NatsServer.layer({ bin: server.bin, args: ["--user", "ada", "--pass", "s3cret"] }), { excludeTestServices: true, timeout: "60 seconds" })(
     (it) => {
       it.effect("the credential flags stand in for NATS_USER and NATS_PASSWORD, and win over them", () =>
         Effect.gen(function*() {

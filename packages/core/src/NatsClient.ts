@@ -461,7 +461,7 @@ export interface ServerInfo {
  * @since 0.1.0
  * @category utils
  */
-export const serverAtLeast = (server: ServerInfo, major: number, minor: number, patch = 0): boolean =>
+export const serverAtLeast = (server: Pick<ServerInfo, "version">, major: number, minor: number, patch = 0): boolean =>
   Version.atLeast(server.version, major, minor, patch)
 
 // ---------------------------------------------------------------------------
@@ -783,6 +783,15 @@ export interface MemoryOptions {
   /** Default 4,096 bytes, as nats-server. */
   readonly maxControlLine?: number | undefined
 }
+
+/**
+ * The nats-server version whose behaviour the in-memory NATS has; its
+ * `server.version` says the same, with a `-memory` suffix.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const memoryServerVersion: string = Memory.serverVersion
 
 /**
  * A NATS server with JetStream inside the process: no network, no disk. Each

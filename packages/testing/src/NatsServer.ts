@@ -4,10 +4,14 @@
  * removed) when the Layer is released. Tests can stop, kill and start it again
  * on the same port and store to exercise reconnects and persistence.
  *
+ * `matrix()` lists the server binaries to test against (every version
+ * installed, or those `NATS_SERVER_BIN` names), so a test that needs a real
+ * server runs once per version: `for (const server of NatsServer.matrix())`.
+ *
  * @since 0.1.0
  * @module
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -38,8 +42,19 @@ export interface NatsServerOptions {
   readonly args?: ReadonlyArray<string> | undefined
   /** Default true. */
   readonly jetstream?: boolean | undefined
-  /** The binary; default `$NATS_SERVER_BIN`, else `nats-server` on the PATH, else `/usr/sbin/nats-server`. */
+  /** The binary; default the first of `matrix()`: the oldest nats-server installed, or the first `NATS_SERVER_BIN` names. */
   readonly bin?: string | undefined
+}
+
+/**
+ * A nats-server binary and the version it reports (`2.9.10`, `2.15.3`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NatsServerBinary {
+  readonly bin: string
+  readonly version: string
 }
 
 /**
@@ -51,6 +66,9 @@ export interface NatsServerOptions {
 export class NatsServer extends Context.Service<NatsServer, {
   /** `nats://127.0.0.1:<port>` */
   readonly url: string
+  /** The binary running, and the version it says it is (from its startup log). */
+  readonly bin: string
+  readonly version: string
   readonly port: number
   /** The JetStream store directory (`-sd`), kept across `stop` / `start`. */
   readonly storeDir: string
@@ -81,12 +99,77 @@ const installExitHook = () => {
   })
 }
 
-const candidateBins = (options: NatsServerOptions): ReadonlyArray<string> => {
-  if (options.bin !== undefined) return [options.bin]
-  const fromEnv = process.env["NATS_SERVER_BIN"]
-  if (fromEnv !== undefined && fromEnv.length > 0) return [fromEnv]
-  return ["nats-server", "/usr/sbin/nats-server"]
+/** `nats-server --version` prints `nats-server: v2.9.10`. */
+const versionPattern = /v?(\d+\.\d+\.\d+\S*)/
+
+/**
+ * The version a nats-server binary reports, or `undefined` when it cannot be
+ * run (missing, not executable, not a nats-server).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const binaryVersion = (bin: string): string | undefined => {
+  try {
+    const out = execFileSync(bin, ["--version"], { encoding: "utf8", timeout: 10_000, stdio: ["ignore", "pipe", "pipe"] })
+    return out.startsWith("nats-server") ? versionPattern.exec(out)?.[1] : undefined
+  } catch {
+    return undefined
+  }
 }
+
+const numeric = (version: string) => version.split(/[.-]/).slice(0, 3).map((part) => parseInt(part, 10) || 0)
+
+/** Orders versions oldest first. */
+const byVersion = (a: NatsServerBinary, b: NatsServerBinary) => {
+  const [x, y] = [numeric(a.version), numeric(b.version)]
+  return (x[0]! - y[0]!) || (x[1]! - y[1]!) || (x[2]! - y[2]!)
+}
+
+/** Where nats-server is usually installed: the PATH, Debian's package, `go install`. */
+const installedBins = (): ReadonlyArray<string> => {
+  const onPath = (process.env["PATH"] ?? "").split(Path.delimiter).filter((dir) => dir.length > 0)
+  const goBins = [
+    process.env["GOBIN"],
+    ...(process.env["GOPATH"] ?? "").split(Path.delimiter).filter((dir) => dir.length > 0).map((dir) => Path.join(dir, "bin")),
+    Path.join(Os.homedir(), "go", "bin")
+  ]
+  return [...onPath, "/usr/sbin", ...goBins]
+    .filter((dir): dir is string => dir !== undefined && dir.length > 0)
+    .map((dir) => Path.join(dir, "nats-server"))
+}
+
+let matrixCache: ReadonlyArray<NatsServerBinary> | undefined
+
+/**
+ * The nats-server binaries a test that needs a real server runs against,
+ * oldest first. `NATS_SERVER_BIN` names one binary, or several separated by
+ * `:` (the path delimiter); without it, every distinct version installed on
+ * the PATH, at `/usr/sbin/nats-server` (Debian's package) or in Go's bin
+ * directory (`go install github.com/nats-io/nats-server/v2@…`). Each binary
+ * is asked its version once per process.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const matrix = (): ReadonlyArray<NatsServerBinary> => {
+  if (matrixCache !== undefined) return matrixCache
+  const named = (process.env["NATS_SERVER_BIN"] ?? "").split(Path.delimiter).filter((bin) => bin.length > 0)
+  const found: Array<NatsServerBinary> = []
+  for (const bin of named.length > 0 ? named : installedBins()) {
+    const version = binaryVersion(bin)
+    if (version === undefined) {
+      // A binary named explicitly must run: a typo should not quietly test nothing.
+      if (named.length > 0) throw new Error(`NATS_SERVER_BIN names ${bin}, which does not run as nats-server --version`)
+      continue
+    }
+    if (!found.some((other) => other.version === version)) found.push({ bin, version })
+  }
+  matrixCache = found.sort(byVersion)
+  return matrixCache
+}
+
+const defaultBin = (): string => matrix()[0]?.bin ?? "nats-server"
 
 const freePort: Effect.Effect<number, NatsServerError> = Effect.callback((resume) => {
   const server = Net.createServer()
@@ -147,8 +230,10 @@ const spawnReady = (bin: string, args: ReadonlyArray<string>): Effect.Effect<Spa
     }
     child.stdout?.on("data", onData)
     child.stderr?.on("data", onData)
-    child.once("error", (cause) => fail(`cannot run ${bin}: ${cause.message}`))
-    child.once("exit", (code, sig) =>
+    child.once("error", (cause) =>
+      fail(`cannot run ${bin}: ${cause.message} (install nats-server, or name it in NATS_SERVER_BIN)`))
+    // "close", not "exit": only then has everything the process wrote been read.
+    child.once("close", (code, sig) =>
       fail(`${bin} exited before it was ready (${sig ?? `code ${code}`}):\n${output}`))
     const timer = setTimeout(
       () => fail(`${bin} was not ready within ${readyTimeoutMillis} ms:\n${output}`),
@@ -162,8 +247,10 @@ const spawnReady = (bin: string, args: ReadonlyArray<string>): Effect.Effect<Spa
     })
   })
 
-const isMissingBinary = (error: NatsServerError) => error.message.includes("ENOENT")
 const isPortTaken = (error: NatsServerError) => (error.output ?? "").includes("address already in use")
+
+/** The startup log says `Version:  2.9.10`. */
+const loggedVersion = (output: string): string | undefined => /Version:\s+(\S+)/.exec(output)?.[1]
 
 /**
  * A fresh `nats-server` on a free loopback port with its own store directory,
@@ -189,28 +276,16 @@ export const layer = (options: NatsServerOptions = {}): Layer.Layer<NatsServer, 
         ...(options.jetstream === false ? [] : ["-js", "-sd", storeDir]),
         ...(options.args ?? [])
       ]
-      const bins = candidateBins(options)
+      const bin = options.bin ?? defaultBin()
 
-      // The first binary that runs; another port when the free port was taken
-      // in the meantime by someone else.
-      const spawnFirst = (port: number): Effect.Effect<{ bin: string; spawned: Spawned }, NatsServerError> => {
-        const attempt = (i: number): Effect.Effect<{ bin: string; spawned: Spawned }, NatsServerError> =>
-          spawnReady(bins[i]!, argsFor(port)).pipe(
-            Effect.map((spawned) => ({ bin: bins[i]!, spawned })),
-            Effect.catchIf(
-              (error) => isMissingBinary(error) && i + 1 < bins.length,
-              () => attempt(i + 1)
-            )
-          )
-        return attempt(0)
-      }
+      // Another port when the free port was taken in the meantime by someone else.
       const startOnFreePort = (attemptsLeft: number): Effect.Effect<
-        { port: number; bin: string; spawned: Spawned },
+        { port: number; spawned: Spawned },
         NatsServerError
       > =>
         Effect.flatMap(freePort, (port) =>
-          spawnFirst(port).pipe(
-            Effect.map((started) => ({ port, ...started })),
+          spawnReady(bin, argsFor(port)).pipe(
+            Effect.map((spawned) => ({ port, spawned })),
             Effect.catchIf(
               (error) => isPortTaken(error) && attemptsLeft > 1,
               () => startOnFreePort(attemptsLeft - 1)
@@ -218,7 +293,8 @@ export const layer = (options: NatsServerOptions = {}): Layer.Layer<NatsServer, 
           ))
 
       const first = yield* startOnFreePort(3)
-      const { bin, port } = first
+      const { port } = first
+      const version = loggedVersion(first.spawned.output()) ?? binaryVersion(bin) ?? "unknown"
       let current: Spawned | undefined = first.spawned
       yield* Effect.addFinalizer(() => current === undefined ? Effect.void : signal(current.child, "SIGKILL"))
 
@@ -234,6 +310,8 @@ export const layer = (options: NatsServerOptions = {}): Layer.Layer<NatsServer, 
       const stop = stopWith("SIGTERM")
       return NatsServer.of({
         url: `nats://127.0.0.1:${port}`,
+        bin,
+        version,
         port,
         storeDir,
         stop,

@@ -60,9 +60,9 @@ const jsKeys = (js: KV, filter?: string) =>
 const jsGet = (js: KV, key: string, revision?: number) =>
   Effect.promise(() => js.get(key, revision === undefined ? undefined : { revision }))
 
-describe("interop with @nats-io/kv 3.4", () => {
+for (const server of NatsServer.matrix()) describe(`interop with @nats-io/kv 3.4 (nats-server ${server.version})`, () => {
   layer(
-    NatsJsLive.pipe(Layer.provideMerge(NatsServer.layerClient())),
+    NatsJsLive.pipe(Layer.provideMerge(NatsServer.layerClient({ bin: server.bin }))),
     { excludeTestServices: true, timeout: "120 seconds" }
   )((it) => {
     it.effect("a bucket we create, nats.js opens with the same settings", () =>

@@ -24,7 +24,7 @@ authorization {
 `
 
 /** A server on a configuration file in a temporary directory; `deny` rewrites it and reloads. */
-const serverDenying = (denied: ReadonlyArray<string>) =>
+const serverDenying = (bin: string, denied: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "nats-effect-permissions-"))),
@@ -32,7 +32,7 @@ const serverDenying = (denied: ReadonlyArray<string>) =>
     )
     const file = Path.join(dir, "server.conf")
     Fs.writeFileSync(file, configWith(denied))
-    const server = yield* Layer.build(NatsServer.layer({ args: ["-c", file], jetstream: false })).pipe(
+    const server = yield* Layer.build(NatsServer.layer({ bin, args: ["-c", file], jetstream: false })).pipe(
       Effect.map(Context.get(NatsServer.NatsServer))
     )
     const client = NatsClient.layer({ servers: server.url, user: "app", pass: Redacted.make("pw") })
@@ -49,10 +49,10 @@ const failureOf = (exit: Exit.Exit<unknown, unknown>): NatsError.NatsError => {
   return error as NatsError.NatsError
 }
 
-describe("NatsBroker on a nats-server with permissions", () => {
+for (const binary of NatsServer.matrix()) describe(`NatsBroker with permissions (nats-server ${binary.version})`, () => {
   it.live("fails the startup with the server's refusal of a subscription", () =>
     Effect.gen(function*() {
-      const { client } = yield* serverDenying(["secret.>"])
+      const { client } = yield* serverDenying(binary.bin, ["secret.>"])
       const started = yield* Deferred.make<void>()
       const app = Layer.mergeAll(
         NatsBroker.subscriber("public.plans", {}, () => Effect.void),
@@ -70,7 +70,7 @@ describe("NatsBroker on a nats-server with permissions", () => {
 
   it.live("ends NatsBroker.launch with the reason when a live subscription is revoked", () =>
     Effect.gen(function*() {
-      const { client, deny } = yield* serverDenying(["other.>"])
+      const { client, deny } = yield* serverDenying(binary.bin, ["other.>"])
       const live = yield* Deferred.make<void>()
       const app = NatsBroker.subscriber("secret.plans", {}, () => Effect.void).pipe(
         NatsBroker.afterStartup(Deferred.succeed(live, undefined)),

@@ -9,7 +9,7 @@ import { NatsBroker } from "@nats-effect/core"
 import { NatsServer } from "@nats-effect/testing"
 import { Deferred, Effect, Layer } from "effect"
 
-describe("NatsBroker JetStream subscriber across a server restart (nats.js)", () => {
+for (const server of NatsServer.matrix()) describe(`NatsBroker JetStream subscriber across a server restart (nats.js) (nats-server ${server.version})`, () => {
   it.live("handles every message at least once when the server is killed and started again", () =>
     Effect.gen(function*() {
       const server = yield* NatsServer.NatsServer
@@ -42,5 +42,5 @@ describe("NatsBroker JetStream subscriber across a server restart (nats.js)", ()
         yield* Deferred.await(all)
       }).pipe(Effect.provide(app.pipe(Layer.provideMerge(NatsBroker.layer))))
       assert.strictEqual(handled.size, total)
-    }).pipe(Effect.provide(NatsServer.layerClient())), { timeout: 90_000 })
+    }).pipe(Effect.provide(NatsServer.layerClient({ bin: server.bin }))), { timeout: 90_000 })
 })

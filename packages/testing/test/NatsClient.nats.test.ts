@@ -24,9 +24,6 @@ const failure = <A, R>(effect: Effect.Effect<A, NatsError.NatsError, R>) =>
 const connect = (options: NatsClient.NatsClientOptions) =>
   Effect.map(Layer.build(NatsClient.layer(options)), Context.get(NatsClient.NatsClient))
 
-const startServer = (options: NatsServer.NatsServerOptions = {}) =>
-  Effect.map(Layer.build(NatsServer.layer(options)), Context.get(NatsServer.NatsServer))
-
 /** A temporary directory, removed with the scope. */
 const tempDir = (prefix: string) =>
   Effect.acquireRelease(
@@ -34,8 +31,11 @@ const tempDir = (prefix: string) =>
     (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
   )
 
-describe("NatsClient.layer (nats.js)", () => {
-  layer(NatsServer.layer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+for (const binary of NatsServer.matrix()) describe(`NatsClient.layer (nats.js) (nats-server ${binary.version})`, () => {
+  const startServer = (options: NatsServer.NatsServerOptions = {}) =>
+    Effect.map(Layer.build(NatsServer.layer({ bin: binary.bin, ...options })), Context.get(NatsServer.NatsServer))
+
+  layer(NatsServer.layer({ bin: binary.bin }), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.effect("connects, reports the server, and drains on release", () =>
       Effect.gen(function*() {
         const server = yield* NatsServer.NatsServer
@@ -327,7 +327,7 @@ describe("NatsClient.layer (nats.js)", () => {
         Queue.offerUnsafe(logs, (Array.isArray(message) ? message : [message]).map(String).join(" "))
       })
       const context = yield* Layer.build(
-        NatsServer.layerClient({}, { reconnectTimeWait: "50 millis" }).pipe(
+        NatsServer.layerClient({ bin: binary.bin }, { reconnectTimeWait: "50 millis" }).pipe(
           Layer.provide(Logger.layer([capture]))
         )
       )
@@ -373,5 +373,5 @@ describe("NatsClient.layer (nats.js)", () => {
         Effect.timeout("15 seconds")
       )
       assert.deepStrictEqual(seqs, Array.from({ length: count }, (_, i) => i + 1))
-    }).pipe(Effect.provide(NatsServer.layerClient())))
+    }).pipe(Effect.provide(NatsServer.layerClient({ bin: binary.bin }))))
 })

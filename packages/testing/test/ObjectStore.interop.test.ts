@@ -81,9 +81,9 @@ const fromJs = (info: JsObjectInfo) => ({
 const jsInfo = (js: JsObjectStore, name: string) => Effect.promise(() => js.info(name))
 const jsBytes = (js: JsObjectStore, name: string) => Effect.promise(() => js.getBlob(name))
 
-describe("interop with @nats-io/obj 3.4", () => {
+for (const server of NatsServer.matrix()) describe(`interop with @nats-io/obj 3.4 (nats-server ${server.version})`, () => {
   layer(
-    NatsJsLive.pipe(Layer.provideMerge(NatsServer.layerClient())),
+    NatsJsLive.pipe(Layer.provideMerge(NatsServer.layerClient({ bin: server.bin }))),
     { excludeTestServices: true, timeout: "120 seconds" }
   )((it) => {
     it.effect("what we put, nats.js gets with the same info, at every size", () =>

@@ -51,7 +51,7 @@ const streamState = (stream: string) =>
     Effect.map((info) => info.state)
   )
 
-describe("ObjectStore across a server restart (nats.js)", () => {
+for (const server of NatsServer.matrix()) describe(`ObjectStore across a server restart (nats.js) (nats-server ${server.version})`, () => {
   it.live("the chunks of a put that failed while the server was away go once it is back", () =>
     Effect.gen(function*() {
       const server = yield* NatsServer.NatsServer
@@ -78,7 +78,7 @@ describe("ObjectStore across a server restart (nats.js)", () => {
       assert.strictEqual(after.messages, before.messages)
       assert.strictEqual(after.bytes, before.bytes)
       assert.strictEqual(sha256(yield* store.getBytes("big")), sha256(previous))
-    }).pipe(Effect.provide(NatsServer.layerClient())), { timeout: 90_000 })
+    }).pipe(Effect.provide(NatsServer.layerClient({ bin: server.bin }))), { timeout: 90_000 })
 
   it.live("a get resumes after the server restarts and completes with the right digest", () =>
     Effect.gen(function*() {
@@ -99,5 +99,5 @@ describe("ObjectStore across a server restart (nats.js)", () => {
       )
       assert.strictEqual(received, data.length)
       assert.strictEqual(hash.digest("hex"), sha256(data))
-    }).pipe(Effect.provide(NatsServer.layerClient())), { timeout: 60_000 })
+    }).pipe(Effect.provide(NatsServer.layerClient({ bin: server.bin }))), { timeout: 60_000 })
 })

@@ -18,7 +18,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 const takeN = <A>(queue: Queue.Queue<A>, count: number) =>
   Effect.forEach(Array.from({ length: count }), () => Queue.take(queue))
 
-describe("Watchers across a server restart (nats.js)", () => {
+for (const server of NatsServer.matrix()) describe(`Watchers across a server restart (nats.js) (nats-server ${server.version})`, () => {
   it.live("KV and object watchers resume where they were: every change once, in revision order", () =>
     Effect.gen(function*() {
       const logs = yield* Queue.unbounded<string>()
@@ -29,7 +29,7 @@ describe("Watchers across a server restart (nats.js)", () => {
         Stream.takeUntil((line) => line.includes("NATS reconnected")),
         Stream.runDrain
       )
-      const Nats = NatsServer.layerClient({}, { reconnectTimeWait: "50 millis" }).pipe(
+      const Nats = NatsServer.layerClient({ bin: server.bin }, { reconnectTimeWait: "50 millis" }).pipe(
         Layer.provide(Logger.layer([capture]))
       )
       const changes = yield* Queue.unbounded<readonly [string, number]>()

@@ -30,7 +30,9 @@ import { JetStreamServer, toStoredMsg } from "./jetstream.ts"
 import { Router, type Subscription } from "./router.ts"
 import { noAnswer, type Refusal } from "./stream.ts"
 
-const version = "2.9.10-memory"
+/** The nats-server whose behaviour this one has. */
+export const serverVersion = "2.9.10"
+const version = `${serverVersion}-memory`
 const defaultMaxPayload = 1024 * 1024
 const defaultMaxControlLine = 4096
 
