@@ -295,23 +295,36 @@ const stopWhenStreamIsGone = (
   )
 
 /**
- * nats.js 3.4 recreates an ordered consumer (after a reconnect to a restarted
- * server, or after a gap) without forgetting the pulls it had sent to the old
- * one: it asks the new consumer for `bufferMessages` minus those, often
- * nothing, and the reader stalls until two heartbeats are missed (30 s or
- * more). The old consumer's pulls die with it, so forget them first.
+ * nats.js 3.4 loses count of an ordered consumer's pulls in two ways, and the
+ * reader then stalls until two heartbeats are missed (30 s or more):
+ * - it recreates the consumer (after a reconnect to a restarted server, or
+ *   after a gap) without forgetting the pulls it had sent to the old one, and
+ *   asks the new one for `bufferMessages` minus those, often nothing;
+ * - a pull answered with no responders (sent to a consumer that is gone, as
+ *   pulls queued before a recreation are, or to a server whose JetStream is
+ *   still starting, as nats-server 2.15 is for a moment after a restart) is
+ *   still counted as pending.
+ * The old consumer's pulls die with it, so forget them first; and after a
+ * no-responders answer, check the consumer and pull again at once, as nats.js
+ * itself does after the missed heartbeats.
  */
-const forgetPullsOnRecreate = (messages: ConsumerMessages): ConsumerMessages => {
+const keepPullsCounted = (messages: ConsumerMessages): ConsumerMessages => {
   const internals = messages as unknown as {
     reset?: () => void
+    resetPending?: () => Promise<boolean>
     pending?: { msgs: number; bytes: number; requests: number }
   }
-  const { pending, reset } = internals
-  if (typeof reset !== "function" || typeof pending !== "object") return messages
+  const { pending, reset, resetPending } = internals
+  if (typeof reset !== "function" || typeof resetPending !== "function" || typeof pending !== "object") return messages
   internals.reset = () => {
     Object.assign(pending, { msgs: 0, bytes: 0, requests: 0 })
     reset.call(messages)
   }
+  ;(async () => {
+    for await (const status of messages.status()) {
+      if (status.type === "no_responders") resetPending.call(messages).catch(() => {})
+    }
+  })().catch(() => {})
   return messages
 }
 
@@ -336,7 +349,7 @@ export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): Driver["jet
     }
     const iterator = yield* acquireMessages(
       Effect.tryPromise({
-        try: () => consumer.consume({ max_messages: request.bufferMessages }).then(forgetPullsOnRecreate),
+        try: () => consumer.consume({ max_messages: request.bufferMessages }).then(keepPullsCounted),
         catch: (cause) => fromNatsJs(cause, context)
       })
     )
