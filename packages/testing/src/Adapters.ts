@@ -71,25 +71,3 @@ export const adapters: ReadonlyArray<Adapter> = selected.length === 0
 export const supports = (adapter: Adapter, major: number, minor: number, patch = 0): boolean =>
   adapter.version === undefined ||
   NatsClient.serverAtLeast({ version: adapter.version }, major, minor, patch)
-
-/**
- * Skips the running test where the adapter is older than the feature it
- * needs, with the versions in the skip reason: call it first in the test,
- * with the test context (`it.effect("…", (ctx) => { requires(ctx, adapter,
- * "per-message TTL", 2, 11); return … })`).
- *
- * @since 0.1.0
- * @category utils
- */
-export const requires = (
-  ctx: { readonly skip: (condition: boolean, note?: string) => void },
-  adapter: Adapter,
-  feature: string,
-  major: number,
-  minor: number,
-  patch = 0
-): void =>
-  ctx.skip(
-    !supports(adapter, major, minor, patch),
-    `${feature} needs nats-server ${major}.${minor}.${patch} or later; ${adapter.name} is ${adapter.version}`
-  )

@@ -14,8 +14,9 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient, NatsError } from "@nats-effect/core"
 import { Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
-import type { Adapter } from "../Adapters.ts"
+import { type Adapter, supports } from "../Adapters.ts"
 import { bytes, failure, text, unique, withStream } from "../internal/fixtures.ts"
+import { requires } from "../internal/requires.ts"
 
 
 
@@ -390,14 +391,15 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(reason._tag, "TimeoutError")
         }))
 
-      it.effect("does not answer a publish with an unknown rollup value", () =>
+      it.effect("refuses a publish with an unknown rollup value (unanswered before 2.11)", () =>
         withStream({ allowRollup: true }, (name) =>
           Effect.gen(function*() {
             const nats = yield* client
             const reason = yield* failure(
               nats.jetstream.publish(`${name}.a`, bytes("x"), { headers: { "Nats-Rollup": "bogus" }, timeout: "200 millis" })
             )
-            assert.strictEqual(reason._tag, "TimeoutError")
+            if (supports(adapter, 2, 11)) assertApiError(reason, 500, 10111, `rollup value invalid: "bogus"`)
+            else assert.strictEqual(reason._tag, "TimeoutError")
             assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.messages, 0)
           })))
 
@@ -559,12 +561,20 @@ export const suite = (adapter: Adapter) =>
           Effect.gen(function*() {
             const nats = yield* client
             yield* publishAll([`${name}.a`])
-            assertApiError(
-              yield* failure(nats.jetstream.consumers.add(name, { name: "invalid", backoff: ["200 millis"] })),
-              400,
-              10116,
-              "max deliver is required to be > length of backoff values"
-            )
+            const tooFewDeliveries = (config: Omit<NatsClient.ConsumerConfig, "name">) =>
+              Effect.map(
+                failure(nats.jetstream.consumers.add(name, { name: "invalid", ...config })),
+                (reason) => assertApiError(reason, 400, 10116, "max deliver is required to be > length of backoff values")
+              )
+            yield* tooFewDeliveries({ backoff: ["200 millis", "500 millis", "1 second"], maxDeliver: 2 })
+            if (supports(adapter, 2, 11)) {
+              // The last entry repeats, without a limit or up to one as long as the backoff.
+              yield* nats.jetstream.consumers.add(name, { name: "unlimited", backoff: ["200 millis"] })
+              yield* nats.jetstream.consumers.add(name, { name: "as-long", backoff: ["200 millis", "500 millis"], maxDeliver: 2 })
+            } else {
+              yield* tooFewDeliveries({ backoff: ["200 millis"] })
+              yield* tooFewDeliveries({ backoff: ["200 millis", "500 millis"], maxDeliver: 2 })
+            }
             yield* nats.jetstream.consumers.add(name, {
               name: "backoff",
               backoff: ["200 millis", "500 millis"],
@@ -664,15 +674,25 @@ export const suite = (adapter: Adapter) =>
             assert.strictEqual((yield* Queue.take(received)).seq, 5)
           })))
 
-      it.effect("refuses a consumer filter outside the stream's subjects, and policy changes", () =>
+      it.effect("takes a consumer filter outside the stream's subjects from 2.10 on, and refuses policy changes", () =>
         withStream({}, (name) =>
           Effect.gen(function*() {
             const nats = yield* client
-            assertApiError(
-              yield* failure(nats.jetstream.consumers.add(name, { name: "outside", filterSubjects: [unique("x")] })),
-              400,
-              10093
-            )
+            const outside = unique("x")
+            if (supports(adapter, 2, 10)) {
+              // The stream's subjects may change: the consumer sees what comes under its filter then.
+              yield* nats.jetstream.consumers.add(name, { name: "outside", filterSubjects: [outside] })
+              const { config } = yield* nats.jetstream.streams.info(name)
+              yield* nats.jetstream.streams.update({ ...config, subjects: [...config.subjects, outside] })
+              yield* nats.jetstream.publish(outside, bytes("later"))
+              assert.strictEqual((yield* nats.jetstream.consumers.info(name, "outside")).numPending, 1)
+            } else {
+              assertApiError(
+                yield* failure(nats.jetstream.consumers.add(name, { name: "outside", filterSubjects: [outside] })),
+                400,
+                10093
+              )
+            }
             yield* nats.jetstream.consumers.add(name, { name: "worker", ackWait: "10 seconds" })
             // Updating allowed fields is fine; the deliver and ack policies cannot change.
             yield* nats.jetstream.consumers.add(name, { name: "worker", ackWait: "20 seconds", maxDeliver: 5 })
@@ -688,6 +708,23 @@ export const suite = (adapter: Adapter) =>
               10012,
               "ack policy can not be updated"
             )
+          })))
+
+      requires(it, adapter, "several filter subjects", 2, 10).effect("refuses several filter subjects that overlap", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            for (const filterSubjects of [[`${name}.a`, `${name}.*`], [`${name}.a`, `${name}.a`], [`${name}.>`, `${name}.b.c`]]) {
+              assertApiError(
+                yield* failure(nats.jetstream.consumers.add(name, { name: "overlapping", filterSubjects })),
+                400,
+                10138,
+                "consumer subject filters cannot overlap"
+              )
+            }
+            yield* nats.jetstream.consumers.add(name, { name: "apart", filterSubjects: [`${name}.a`, `${name}.b`] })
+            yield* publishAll([`${name}.a`, `${name}.b`, `${name}.c`])
+            assert.strictEqual((yield* nats.jetstream.consumers.info(name, "apart")).numPending, 2)
           })))
 
       it.effect("shares a durable's messages between its consume streams, each once", () =>

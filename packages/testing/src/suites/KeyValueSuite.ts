@@ -16,6 +16,7 @@ import { KeyValue, KeyValueError } from "@nats-effect/kv"
 import { Duration, Effect, Fiber, Layer, Logger, Metric, Option, Queue, Schema, Stream } from "effect"
 import type { Adapter } from "../Adapters.ts"
 import { bytes, text, unique } from "../internal/fixtures.ts"
+import { requires } from "../internal/requires.ts"
 
 const client = NatsClient.NatsClient
 
@@ -525,6 +526,47 @@ export const suite = (adapter: Adapter) =>
           const filtered = yield* kv.watch({ key: "b", include: "history" }).pipe(Stream.take(3), Stream.runCollect)
           assert.deepStrictEqual(filtered.map((e) => text(e.value)), ["1", "2", "3"])
         }))
+
+      // nats-server 2.9 moved a consumer past what it had not delivered on any purge
+      // of a subject it matched (fixed in 2.10.11): a watch that fell behind could
+      // miss a change written just before a purge marker.
+      requires(it, adapter, "watches that never skip a change behind a purge", 2, 10, 11).effect(
+        "a watch that falls far behind still sees every change, purges among them",
+        () =>
+          Effect.scoped(Effect.gen(function*() {
+            // Every value kept (12 per key), so only purges remove any.
+            const kv = yield* open({ history: 64 })
+            const changes = yield* kv.openWatch({ include: "updatesOnly" })
+            const written: Array<ReadonlyArray<string>> = []
+            for (let i = 0; i < 300; i++) {
+              const key = `k.${i % 25}`
+              if (i % 10 === 9) {
+                yield* kv.purge(key)
+                written.push([key, "PURGE", ""])
+              } else {
+                yield* kv.put(key, `${i}`)
+                written.push([key, "PUT", `${i}`])
+              }
+            }
+            yield* kv.put("end", "")
+            written.push(["end", "PUT", ""])
+            // A purge removes its key's earlier values, unless the watch had already
+            // pulled them; every other key's values stay, and none may be missed.
+            const purgedLater = (i: number) =>
+              written.slice(i + 1).some(([key, operation]) => key === written[i]![0] && operation === "PURGE")
+            const seen = (yield* changes.pipe(
+              Stream.map(summary),
+              Stream.takeUntil(([key]) => key === "end"),
+              Stream.runCollect
+            )).map((change) => change.join())
+            let at = 0
+            for (const [i, change] of written.entries()) {
+              if (seen[at] === change.join()) at++
+              else assert.isTrue(purgedLater(i), `the watch missed ${change.join()} (change ${i})`)
+            }
+            assert.strictEqual(at, seen.length, "every change seen once, in order")
+          }))
+      )
 
       it.effect("watch with updatesOnly gives only what changes after it starts, filtered by wildcards", () =>
         Effect.scoped(Effect.gen(function*() {

@@ -21,6 +21,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import type { Adapter } from "../Adapters.ts"
 import { bytes, text, unique } from "../internal/fixtures.ts"
+import { requires } from "../internal/requires.ts"
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -612,6 +613,26 @@ export const suite = (adapter: Adapter) =>
             ["later", later.revision]
           ])
         })))
+
+      // nats-server 2.9 moved a consumer past what it had not delivered on any rollup
+      // of a subject it matched (fixed in 2.10.11): a watch that fell behind its
+      // bucket could miss an object written just before another.
+      requires(it, adapter, "watches that never skip an object behind a rollup", 2, 10, 11).effect(
+        "a watch that falls far behind still sees every object written back to back",
+        () =>
+          Effect.scoped(Effect.gen(function*() {
+            const store = yield* open()
+            const updates = yield* store.openWatch({ updatesOnly: true })
+            const count = 300
+            const written: Array<readonly [string, number]> = []
+            for (let i = 0; i < count; i++) {
+              const info = yield* store.putBytes(`burst-${i}`, `${i}`)
+              written.push([info.name, info.revision])
+            }
+            const seen = yield* updates.pipe(Stream.take(count), Stream.runCollect)
+            assert.deepStrictEqual(seen.map((info) => [info.name, info.revision] as const), written)
+          }))
+      )
 
       it.effect("watch options: ignoreDeletes, includeHistory, updatesOnly", () =>
         Effect.gen(function*() {

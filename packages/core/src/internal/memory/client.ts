@@ -28,10 +28,9 @@ import type { Consumer } from "./consumer.ts"
 import * as Errors from "./errors.ts"
 import { JetStreamServer, toStoredMsg } from "./jetstream.ts"
 import { Router, type Subscription } from "./router.ts"
-import { noAnswer, type Refusal } from "./stream.ts"
 
 /** The nats-server whose behaviour this one has. */
-export const serverVersion = "2.9.10"
+export const serverVersion = "2.15.3"
 const version = `${serverVersion}-memory`
 const defaultMaxPayload = 1024 * 1024
 const defaultMaxControlLine = 4096
@@ -165,14 +164,13 @@ export const make = (options: MemoryOptions): Effect.Effect<Driver, never, Scope
     } satisfies Driver
   })
 
-/** The server's JSON answer to a message a stream stored or refused, or `undefined` when it does not answer. */
-const pubAckAnswer = (stream: string, stored: Result.Result<PubAck, Refusal>): object | undefined => {
+/** The server's JSON answer to a message a stream stored or refused. */
+const pubAckAnswer = (stream: string, stored: Result.Result<PubAck, Errors.ApiError>): object => {
   if (Result.isSuccess(stored)) {
     const { duplicate, seq } = stored.success
     return duplicate ? { stream, seq, duplicate } : { stream, seq }
   }
   const refusal = stored.failure
-  if (refusal === noAnswer) return undefined
   return { error: { code: refusal.code, err_code: refusal.errCode, description: refusal.description }, stream, seq: 0 }
 }
 
@@ -253,9 +251,7 @@ const makeJetStream = (
       }
       const stored = stream.store(msg, clock.currentTimeMillisUnsafe())
       if (Result.isSuccess(stored)) return Effect.succeed(stored.success)
-      return stored.failure === noAnswer
-        ? unanswered
-        : Effect.fail(Errors.toNatsError(stored.failure, { ...context, stream: stream.name }))
+      return Effect.fail(Errors.toNatsError(stored.failure, { ...context, stream: stream.name }))
     })
 
   const streams: JetStream["streams"] = {

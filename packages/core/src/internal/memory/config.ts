@@ -1,6 +1,6 @@
 /**
  * Stream and consumer configurations: defaults and validation as nats-server
- * 2.9 applies them (`checkStreamCfg`, `configUpdateCheck`,
+ * 2.15 applies them (`checkStreamCfg`, `configUpdateCheck`,
  * `setConsumerConfigDefaults`, `checkConsumerCfg`, `checkNewConsumerConfig`),
  * with the server's error codes and texts.
  */
@@ -15,7 +15,7 @@ import type {
 import type { NatsError } from "../../NatsError.ts"
 import { fromNanos, toNanos } from "../nanos.ts"
 import * as Errors from "./errors.ts"
-import { hasWildcard, isSubsetMatch, subjectsCollide, subscribeProblem } from "../../NatsSubject.ts"
+import { isSubsetMatch, subjectsCollide, subscribeProblem } from "../../NatsSubject.ts"
 
 const maxDescriptionLength = 4 * 1024
 const maxReplicas = 5
@@ -202,7 +202,6 @@ export interface ConsumerSettings {
 /** Defaults and checks for a durable consumer (`setConsumerConfigDefaults`, `checkConsumerCfg`). */
 export const consumer = (
   config: ConsumerConfig,
-  streamSubjects: ReadonlyArray<string>,
   context: Errors.ErrorContext
 ): Result.Result<ConsumerSettings, NatsError> => {
   const ackPolicy = config.ackPolicy ?? "explicit"
@@ -214,19 +213,21 @@ export const consumer = (
   const maxAckPending = config.maxAckPending === undefined || config.maxAckPending === 0
     ? (acks ? defaultMaxAckPending : -1)
     : config.maxAckPending
-  if (backoffMs.length > 0 && maxDeliver <= backoffMs.length) {
+  // Since 2.11 the last backoff entry repeats without a delivery limit, and a
+  // limit may equal the number of entries (2.9 wanted one above it).
+  if (backoffMs.length > 0 && maxDeliver !== -1 && backoffMs.length > maxDeliver) {
     return Result.fail(Errors.api("ConsumerMaxDeliverBackoff", context))
   }
   if ((config.description?.length ?? 0) > maxDescriptionLength) {
     return Result.fail(Errors.api("ConsumerDescriptionTooLong", context))
   }
+  // Since 2.10 a filter need not be within the stream's subjects (they may
+  // change), but filters must not overlap one another.
   const filterSubjects = config.filterSubjects ?? []
-  for (const filter of filterSubjects) {
-    const valid = subscribeProblem(filter) === undefined && streamSubjects.some((subject) =>
-      isSubsetMatch(filter, subject) || (hasWildcard(filter) && isSubsetMatch(subject, filter))
-    )
-    if (!valid) return Result.fail(Errors.api("ConsumerFilterNotSubset", context))
-  }
+  const overlapping = filterSubjects.some((filter, i) =>
+    filterSubjects.some((other, j) => i !== j && isSubsetMatch(filter, other))
+  )
+  if (overlapping) return Result.fail(Errors.api("ConsumerOverlappingSubjectFilters", context))
   const deliver = config.deliver ?? "all"
   if (deliver === "last_per_subject" && filterSubjects.length === 0) {
     return Result.fail(

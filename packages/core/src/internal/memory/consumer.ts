@@ -1,7 +1,7 @@
 /**
  * A JetStream consumer in memory, durable or ordered (an ephemeral one with
  * no acks): where it is in its stream, which deliveries await an ack, what
- * to redeliver and when, as nats-server 2.9's `consumer.go` does it
+ * to redeliver and when, as nats-server 2.15's `consumer.go` does it
  * (`selectStartingSeqNo`, `getNextMsg`, `processAckMsg`, `processNak`,
  * `checkPending`, `infoWithSnap`).
  *

@@ -1,5 +1,5 @@
 /**
- * The errors the in-memory JetStream answers, with nats-server 2.9's HTTP-like
+ * The errors the in-memory JetStream answers, with nats-server 2.15's HTTP-like
  * `code`, `err_code` and description (`server/errors.json`), turned into
  * `NatsError` reasons by the same function the nats.js adapter uses for the
  * server's answers, so both adapters fail alike.
@@ -14,7 +14,7 @@ export const Api = {
   ConsumerNotFound: [404, 10014, "consumer not found"],
   ConsumerCreate: [500, 10012, "{err}"],
   ConsumerInvalidPolicy: [400, 10094, "{err}"],
-  ConsumerFilterNotSubset: [400, 10093, "consumer filter subject is not a valid subset of the interest subjects"],
+  ConsumerOverlappingSubjectFilters: [400, 10138, "consumer subject filters cannot overlap"],
   ConsumerMaxDeliverBackoff: [400, 10116, "max deliver is required to be > length of backoff values"],
   ConsumerDescriptionTooLong: [400, 10107, "consumer description is too long, maximum allowed is 4096"],
   ConsumerPullRequiresAck: [400, 10084, "consumer in pull mode requires ack policy"],

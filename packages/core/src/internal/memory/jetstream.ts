@@ -135,7 +135,7 @@ export class JetStreamServer {
     if (Result.isFailure(found)) return Result.fail(found.failure)
     const { consumers, stream } = found.success
     stream.expire(now)
-    const settings = Config.consumer(config, stream.config.subjects, context)
+    const settings = Config.consumer(config, context)
     if (Result.isFailure(settings)) return Result.fail(settings.failure)
     const existing = consumers.get(config.name)
     if (existing !== undefined) {
@@ -192,7 +192,6 @@ export class JetStreamServer {
       : options.filterSubjects
     const settings = Config.consumer(
       { name, filterSubjects, deliver: options?.deliver, ackPolicy: "none" },
-      stream.config.subjects,
       context
     )
     if (Result.isFailure(settings)) return Result.fail(settings.failure)

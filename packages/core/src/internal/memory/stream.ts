@@ -1,6 +1,6 @@
 /**
  * One JetStream stream in memory: its messages, limits, de-duplication,
- * expectations, rollups and purges, as nats-server 2.9 applies them
+ * expectations, rollups and purges, as nats-server 2.15 applies them
  * (`processJetStreamMsg`, the memory and file stores' `storeRawMsg`,
  * `PurgeEx`). Synchronous: the caller passes the time, read from Effect's
  * `Clock`.
@@ -54,12 +54,6 @@ export interface StreamListener {
 
 /** A message to store, as the port hands it over (headers measured as on the wire). */
 export type Incoming = Omit<OutgoingMsg, "reply">
-
-/** The server does not answer some messages (an unknown rollup value): the publisher times out. */
-export const noAnswer = "no answer" as const
-
-/** Why a stream did not store a message: the server's error, or no answer at all. */
-export type Refusal = Errors.ApiError | typeof noAnswer
 
 /** The JetStream headers the server acts on. */
 export const JsHeaders = {
@@ -274,7 +268,7 @@ export class MemStream {
    * stream, de-duplication, expectations, rollup permission, size, then the
    * store's limits, then the rollup.
    */
-  store(msg: Incoming, now: number): Result.Result<PubAck, Refusal> {
+  store(msg: Incoming, now: number): Result.Result<PubAck, Errors.ApiError> {
     const { data, headerBytes, headers, subject } = msg
     const name = this.config.name
     if (this.config.sealed) return Result.fail(Errors.apiError("StreamSealed"))
@@ -311,8 +305,10 @@ export class MemStream {
       if (!this.config.allowRollup || this.config.denyPurge) {
         return Result.fail(Errors.apiError("StreamRollupFailed", { err: "rollup not permitted" }))
       }
-      // The server does not answer an unknown rollup value: the publisher times out.
-      if (rollup !== "sub" && rollup !== "all") return Result.fail(noAnswer)
+      // Servers before 2.11 did not answer an unknown rollup value at all.
+      if (rollup !== "sub" && rollup !== "all") {
+        return Result.fail(Errors.apiError("StreamRollupFailed", { err: `rollup value invalid: ${JSON.stringify(rollup)}` }))
+      }
     }
     const rawSize = headerBytes + data.length
     if (this.config.maxMsgSize >= 0 && rawSize > this.config.maxMsgSize) {
