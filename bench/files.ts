@@ -5,7 +5,8 @@
 // @nats-io/obj (native SHA-256) and raw JetStream. Rounds interleave them
 // (who goes first alternates) and every ratio is taken within one round, so a
 // busy moment on the shared machine hits one round rather than one writer.
-// Skipped, with the reason, when Go or Debian's nats.go sources are missing.
+// nats.go is the one go/go.mod requires, built by go/natsgo.ts; skipped, with
+// the reason, when Go is missing or the build fails.
 //
 // `node bench/files.ts` runs it alone; `FILES_BENCH_MIB` sets the size
 // (default 256), `FILES_BENCH_ROUNDS` the rounds (default 3).
@@ -141,7 +142,7 @@ const deleteBuckets = async (nc: NatsConnection) => {
 export default async function run() {
   const go = await buildObjbench()
   if (typeof go === "string") {
-    console.log(`skipped: file transfers against nats.go need Go and Debian's nats.go sources: ${go}`)
+    console.log(`skipped: file transfers against nats.go need nats.go built: ${go}`)
     return
   }
   const sizeMiB = numberFrom("FILES_BENCH_MIB", 256)
@@ -203,7 +204,6 @@ export default async function run() {
     }
   } finally {
     await serverRuntime.dispose()
-    await go.dispose()
     await rm(dir, { recursive: true, force: true })
   }
 }
