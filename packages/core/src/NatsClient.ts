@@ -331,6 +331,19 @@ export type DeliverPolicy =
   | { readonly startTime: Date }
 
 /**
+ * Which stored message `getMessage` reads: the one at a sequence, the last on
+ * a subject, or the first at or after a sequence on a subject (wildcards
+ * allowed in both subjects).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MessageQuery =
+  | { readonly seq: number }
+  | { readonly lastBySubject: string }
+  | { readonly nextBySubject: string; readonly seq: number }
+
+/**
  * Options of an ordered consumer.
  *
  * @since 0.1.0
@@ -495,13 +508,10 @@ export interface JetStream {
     >
   }
   /**
-   * One stored message, by sequence or the last on a subject; `None` when
-   * there is none. Uses direct get when the stream allows it.
+   * One stored message (see `MessageQuery`); `None` when there is none. Uses
+   * direct get when the stream allows it.
    */
-  readonly getMessage: (
-    stream: string,
-    query: { readonly seq: number } | { readonly lastBySubject: string }
-  ) => Effect.Effect<Option.Option<StoredMsg>, NatsError>
+  readonly getMessage: (stream: string, query: MessageQuery) => Effect.Effect<Option.Option<StoredMsg>, NatsError>
   /**
    * An ordered, ephemeral consumer read as a Stream. It pulls from the server
    * only as fast as the stream is read, and is deleted when the stream ends.

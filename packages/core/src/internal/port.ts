@@ -340,6 +340,12 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
   const getMessage: JetStream["getMessage"] = (stream, query) => {
     const context = { operation: "get message", stream }
     const queryProblem = (): NatsError.NatsError | undefined => {
+      if ("nextBySubject" in query) {
+        const problem = subscribeProblem(query.nextBySubject)
+        return problem !== undefined
+          ? invalidSubject(query.nextBySubject, problem)
+          : checkPositive(query.seq, "seq", context)
+      }
       if ("seq" in query) return checkPositive(query.seq, "seq", context)
       const subject = query.lastBySubject
       const problem = publishProblem(subject)

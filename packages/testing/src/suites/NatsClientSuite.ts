@@ -503,6 +503,15 @@ export const suite = (adapter: Adapter) =>
 
               assert.isTrue(Option.isNone(yield* nats.jetstream.getMessage(name, { seq: 99 })))
               assert.isTrue(Option.isNone(yield* nats.jetstream.getMessage(name, { lastBySubject: `${name}.none` })))
+
+              // The first at or after a sequence on a subject, wildcards allowed.
+              const next = (nextBySubject: string, seq: number) =>
+                Effect.map(nats.jetstream.getMessage(name, { nextBySubject, seq }), Option.map((msg) => msg.seq))
+              assert.deepStrictEqual(yield* next(`${name}.a`, 1), Option.some(1))
+              assert.deepStrictEqual(yield* next(`${name}.a`, 2), Option.some(3))
+              assert.deepStrictEqual(yield* next(`${name}.*`, 2), Option.some(2))
+              assert.deepStrictEqual(yield* next(`${name}.>`, 4), Option.none())
+              assert.deepStrictEqual(yield* next(`${name}.b`, 3), Option.none())
             })))
       }
 

@@ -5,6 +5,7 @@
  */
 import { Option, Result } from "effect"
 import type {
+  MessageQuery,
   ConsumerConfig,
   ConsumerInfo,
   OrderedConsumerOptions,
@@ -18,7 +19,7 @@ import * as Config from "./config.ts"
 import { Consumer } from "./consumer.ts"
 import * as Errors from "./errors.ts"
 import { type Entry, MemStream } from "./stream.ts"
-import { subjectsCollide } from "../../NatsSubject.ts"
+import { hasWildcard, matcher, subjectsCollide } from "../../NatsSubject.ts"
 
 interface StreamEntry {
   readonly stream: MemStream
@@ -119,12 +120,20 @@ export class JetStreamServer {
 
   getMessage(
     name: string,
-    query: { readonly seq: number } | { readonly lastBySubject: string },
+    query: MessageQuery,
     now: number
   ): Result.Result<Option.Option<StoredMsg>, NatsError> {
     return Result.map(this.lookup(name, "get message"), ({ stream }) => {
       stream.expire(now)
-      const entry = "seq" in query ? stream.get(query.seq) : stream.lastBySubject(query.lastBySubject)
+      const entry = "nextBySubject" in query
+        ? stream.nextMatching(
+          query.seq,
+          hasWildcard(query.nextBySubject) ? undefined : query.nextBySubject,
+          matcher(query.nextBySubject)
+        )
+        : "seq" in query
+        ? stream.get(query.seq)
+        : stream.lastBySubject(query.lastBySubject)
       return entry === undefined ? Option.none() : Option.some(toStoredMsg(name, entry, 0, false))
     })
   }

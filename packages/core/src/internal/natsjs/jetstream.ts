@@ -6,7 +6,7 @@
 import { type Msg, MsgHdrsImpl, RequestError } from "@nats-io/nats-core"
 import { jetstream } from "@nats-io/jetstream"
 import { Duration, Effect, Option } from "effect"
-import type { Driver, JetStream, PubAck, StoredMsg } from "../../NatsClient.ts"
+import type { Driver, JetStream, MessageQuery, PubAck, StoredMsg } from "../../NatsClient.ts"
 import * as NatsError from "../../NatsError.ts"
 import { makeConsumers, makeOrdered } from "./consumers.ts"
 import { type ErrorContext, fail, isNoMessageFound, jetStreamNotEnabled, noStreamCaptures } from "../apiErrors.ts"
@@ -47,6 +47,14 @@ const fromBase64 = (data: string): Uint8Array => {
 }
 
 const empty = new Uint8Array(0)
+
+/** The body of a message get (direct or through the stream's leader), as the server reads it. */
+const getRequest = (query: MessageQuery) =>
+  "nextBySubject" in query
+    ? { seq: query.seq, next_by_subj: query.nextBySubject }
+    : "seq" in query
+    ? { seq: query.seq }
+    : { last_by_subj: query.lastBySubject }
 
 export const make = (api: JetStreamApi, jetstreamEnabled: () => boolean): Driver["jetstream"] => {
   const nc = api.nc
@@ -102,14 +110,14 @@ export const make = (api: JetStreamApi, jetstreamEnabled: () => boolean): Driver
 
   const directGet = (
     stream: string,
-    query: { readonly seq: number } | { readonly lastBySubject: string },
+    query: MessageQuery,
     context: ErrorContext
   ): Effect.Effect<Option.Option<StoredMsg> | undefined, NatsError.NatsError> =>
     Effect.tryPromise({
       try: () =>
-        "seq" in query
-          ? nc.request(`$JS.API.DIRECT.GET.${stream}`, JSON.stringify({ seq: query.seq }), { timeout: api.timeout })
-          : nc.request(`$JS.API.DIRECT.GET.${stream}.${query.lastBySubject}`, empty, { timeout: api.timeout }),
+        "lastBySubject" in query
+          ? nc.request(`$JS.API.DIRECT.GET.${stream}.${query.lastBySubject}`, empty, { timeout: api.timeout })
+          : nc.request(`$JS.API.DIRECT.GET.${stream}`, JSON.stringify(getRequest(query)), { timeout: api.timeout }),
       catch: (cause) => cause
     }).pipe(
       Effect.matchEffect({
@@ -137,12 +145,12 @@ export const make = (api: JetStreamApi, jetstreamEnabled: () => boolean): Driver
 
   const leaderGet = (
     stream: string,
-    query: { readonly seq: number } | { readonly lastBySubject: string },
+    query: MessageQuery,
     context: ErrorContext
   ): Effect.Effect<Option.Option<StoredMsg>, NatsError.NatsError> =>
     api.request<ServerStoredMsg>(
       `STREAM.MSG.GET.${stream}`,
-      "seq" in query ? { seq: query.seq } : { last_by_subj: query.lastBySubject },
+      getRequest(query),
       context
     ).pipe(
       Effect.map(({ message }) =>
