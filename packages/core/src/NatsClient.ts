@@ -432,6 +432,13 @@ export interface ConsumerInfo {
   readonly numPending: number
   readonly numAckPending: number
   readonly numRedelivered: number
+  /**
+   * Of the unacknowledged messages, those held back for a redelivery still
+   * to come, as the consumer was told (a nak with a delay, progress reported:
+   * a backoff step): the in-memory NATS, whose time is Effect's `Clock`,
+   * says how many; nats-server does not, and this is `undefined`.
+   */
+  readonly numDelayed?: number | undefined
   readonly delivered: { readonly streamSeq: number; readonly consumerSeq: number }
   readonly ackFloor: { readonly streamSeq: number; readonly consumerSeq: number }
 }

@@ -276,7 +276,7 @@ const makeJetStream = (
   const consumers: Driver["jetstream"]["consumers"] = {
     add: (stream, config) => withTime((now) => server.addConsumer(stream, config, now)),
     info: (stream, name) =>
-      withTime((now) => Result.map(server.consumer(stream, name, "consumer info", now), (c) => c.info())),
+      withTime((now) => Result.map(server.consumer(stream, name, "consumer info", now), (c) => c.info(now))),
     delete: (stream, name) => Effect.suspend(() => Effect.fromResult(server.deleteConsumer(stream, name))),
     consume: (stream, name, bufferMessages) =>
       Stream.unwrap(deliveries(

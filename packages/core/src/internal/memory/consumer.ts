@@ -39,6 +39,8 @@ interface Unacked {
   readonly consumerSeq: number
   /** When the ack-wait timer (re)started, ms. */
   timestamp: number
+  /** Held back on purpose since its delivery: a nak with a delay, or progress reported. */
+  delayed: boolean
 }
 
 /** Deliver-last-per-subject: the last message of each subject first, then what comes after `resume`. */
@@ -98,6 +100,11 @@ export class Consumer implements StreamListener {
     return this.settings.name
   }
 
+  /** The stream sequence below which every message is acknowledged. */
+  get ackFloorSeq(): number {
+    return this.ackFloor.streamSeq
+  }
+
   /** Registers a reader to call once on the next change; returns its removal. */
   onChange(waiter: () => void): () => void {
     this.waiters.add(waiter)
@@ -153,7 +160,7 @@ export class Consumer implements StreamListener {
       this.ackFloor = { consumerSeq, streamSeq: entry.seq }
       this.stream.acknowledged(entry.seq)
     } else {
-      this.unacked.set(entry.seq, { consumerSeq, timestamp: now })
+      this.unacked.set(entry.seq, { consumerSeq, timestamp: now, delayed: false })
       this.nextCheck = Math.min(this.nextCheck, now + this.ackWaitFor(entry.seq))
     }
     return { _tag: "Deliver", entry, consumerSeq, deliveryCount: 1, pending: this.numPending }
@@ -200,6 +207,7 @@ export class Consumer implements StreamListener {
       this.removeFromRedeliverQueue(seq)
       // As the server: the timer restarts so that it expires `delay` from now.
       unacked.timestamp = now - this.settings.ackWaitMs + delayMs
+      unacked.delayed = true
       this.nextCheck = Math.min(this.nextCheck, unacked.timestamp + this.ackWaitFor(seq))
       this.changed()
       return
@@ -214,10 +222,16 @@ export class Consumer implements StreamListener {
   /** Still working on it: the ack-wait timer restarts (`progressUpdate`). */
   working(seq: number, now: number): void {
     const unacked = this.unacked.get(seq)
-    if (unacked !== undefined) unacked.timestamp = now
+    if (unacked === undefined) return
+    unacked.timestamp = now
+    unacked.delayed = true
   }
 
-  info(): ConsumerInfo {
+  info(now: number): ConsumerInfo {
+    let numDelayed = 0
+    for (const [seq, unacked] of this.unacked) {
+      if (unacked.delayed && !this.redeliverSet.has(seq) && unacked.timestamp + this.ackWaitFor(seq) > now) numDelayed++
+    }
     return {
       stream: this.stream.name,
       name: this.settings.name,
@@ -235,6 +249,7 @@ export class Consumer implements StreamListener {
       numPending: Math.max(0, this.numPending),
       numAckPending: this.unacked.size,
       numRedelivered: this.redeliveries.size,
+      numDelayed,
       delivered: { consumerSeq: this.nextConsumerSeq - 1, streamSeq: this.cursor - 1 },
       ackFloor: { ...this.ackFloor }
     }
@@ -409,6 +424,7 @@ export class Consumer implements StreamListener {
         continue
       }
       unacked.timestamp = now
+      unacked.delayed = false
       this.nextCheck = Math.min(this.nextCheck, now + this.ackWaitFor(seq))
       return { _tag: "Deliver", entry, consumerSeq: this.nextConsumerSeq++, deliveryCount, pending: this.numPending }
     }

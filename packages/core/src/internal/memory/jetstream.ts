@@ -151,14 +151,14 @@ export class JetStreamServer {
       const problem = Config.consumerUpdateProblem(existing.settings, settings.success)
       if (problem !== undefined) return Result.fail(Errors.api("ConsumerCreate", context, { err: problem }))
       existing.update(settings.success)
-      return Result.succeed(existing.info())
+      return Result.succeed(existing.info(now))
     }
     const retentionProblem = this.workQueueProblem(found.success, settings.success, context)
     if (retentionProblem !== undefined) return Result.fail(retentionProblem)
     const consumer = new Consumer(stream, settings.success, { durable: true, untilCaughtUp: false })
     consumers.set(config.name, consumer)
     stream.listeners.add(consumer)
-    return Result.succeed(consumer.info())
+    return Result.succeed(consumer.info(now))
   }
 
   consumer(streamName: string, name: string, operation: string, now: number): Result.Result<Consumer, NatsError> {
@@ -221,7 +221,7 @@ export class JetStreamServer {
     if (consumer.durable) entry.consumers.delete(consumer.name)
     else entry.ordered.delete(consumer)
     consumer.stream.listeners.delete(consumer)
-    consumer.stream.dropUnwanted(consumer.info().ackFloor.streamSeq + 1)
+    consumer.stream.dropUnwanted(consumer.ackFloorSeq + 1)
   }
 
   /** Closes every consumer (the server shuts down). */
