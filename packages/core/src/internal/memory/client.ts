@@ -31,7 +31,7 @@ import { Router, type Subscription } from "./router.ts"
 import { noAnswer, type Refusal } from "./stream.ts"
 
 /** The nats-server whose behaviour this one has. */
-export const serverVersion = "2.9.10"
+export const serverVersion = "2.15.3"
 const version = `${serverVersion}-memory`
 const defaultMaxPayload = 1024 * 1024
 const defaultMaxControlLine = 4096
@@ -280,7 +280,9 @@ const makeJetStream = (
   const consumers: Driver["jetstream"]["consumers"] = {
     add: (stream, config) => withTime((now) => server.addConsumer(stream, config, now)),
     info: (stream, name) =>
-      withTime((now) => Result.map(server.consumer(stream, name, "consumer info", now), (c) => c.info())),
+      withTime((now) => Result.map(server.consumer(stream, name, "consumer info", now), (c) => c.info(now))),
+    pause: (stream, name, until) =>
+      withTime((now) => server.pauseConsumer(stream, name, until?.getTime(), now)),
     delete: (stream, name) => Effect.suspend(() => Effect.fromResult(server.deleteConsumer(stream, name))),
     consume: (stream, name, bufferMessages) =>
       Stream.unwrap(deliveries(

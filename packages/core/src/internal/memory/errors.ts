@@ -1,5 +1,5 @@
 /**
- * The errors the in-memory JetStream answers, with nats-server 2.9's HTTP-like
+ * The errors the in-memory JetStream answers, with nats-server's HTTP-like
  * `code`, `err_code` and description (`server/errors.json`), turned into
  * `NatsError` reasons by the same function the nats.js adapter uses for the
  * server's answers, so both adapters fail alike.
@@ -36,6 +36,8 @@ export const Api = {
   StreamNotMatch: [400, 10060, "expected stream does not match"],
   StreamWrongLastSequence: [400, 10071, "wrong last sequence: {seq}"],
   StreamWrongLastMsgId: [400, 10070, "wrong last msg ID: {id}"],
+  MessageTtlInvalid: [400, 10165, "invalid per-message TTL"],
+  MessageTtlDisabled: [400, 10166, "per-message TTL is disabled"],
   StreamGeneral: [500, 10051, "{err}"]
 } as const satisfies Record<string, readonly [number, number, string]>
 

@@ -7,6 +7,7 @@ import { Option, Result } from "effect"
 import type {
   ConsumerConfig,
   ConsumerInfo,
+  ConsumerPause,
   OrderedConsumerOptions,
   PurgeOptions,
   StoredMsg,
@@ -142,14 +143,14 @@ export class JetStreamServer {
       const problem = Config.consumerUpdateProblem(existing.settings, settings.success)
       if (problem !== undefined) return Result.fail(Errors.api("ConsumerCreate", context, { err: problem }))
       existing.update(settings.success)
-      return Result.succeed(existing.info())
+      return Result.succeed(existing.info(now))
     }
     const retentionProblem = this.workQueueProblem(found.success, settings.success, context)
     if (retentionProblem !== undefined) return Result.fail(retentionProblem)
     const consumer = new Consumer(stream, settings.success, { durable: true, untilCaughtUp: false })
     consumers.set(config.name, consumer)
     stream.listeners.add(consumer)
-    return Result.succeed(consumer.info())
+    return Result.succeed(consumer.info(now))
   }
 
   consumer(streamName: string, name: string, operation: string, now: number): Result.Result<Consumer, NatsError> {
@@ -160,6 +161,17 @@ export class JetStreamServer {
     return consumer === undefined
       ? Result.fail(Errors.consumerNotFound(streamName, name, operation))
       : Result.succeed(consumer)
+  }
+
+  /** Pauses a durable consumer until `until` (ms), or resumes it (`undefined`). */
+  pauseConsumer(
+    streamName: string,
+    name: string,
+    until: number | undefined,
+    now: number
+  ): Result.Result<ConsumerPause, NatsError> {
+    const operation = until === undefined ? "consumer resume" : "consumer pause"
+    return Result.map(this.consumer(streamName, name, operation, now), (consumer) => consumer.pause(until, now))
   }
 
   deleteConsumer(streamName: string, name: string): Result.Result<void, NatsError> {
@@ -213,7 +225,7 @@ export class JetStreamServer {
     if (consumer.durable) entry.consumers.delete(consumer.name)
     else entry.ordered.delete(consumer)
     consumer.stream.listeners.delete(consumer)
-    consumer.stream.dropUnwanted(consumer.info().ackFloor.streamSeq + 1)
+    consumer.stream.dropUnwanted(consumer.ackFloorSeq + 1)
   }
 
   /** Closes every consumer (the server shuts down). */
