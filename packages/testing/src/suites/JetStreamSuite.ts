@@ -883,6 +883,7 @@ export const suite = (adapter: Adapter) =>
             yield* nats.jetstream.consumers.add(name, { name: "held" })
             const until = new Date(Date.now() + 3_600_000)
             yield* nats.jetstream.consumers.pause(name, "held", until)
+            assert.strictEqual((yield* failure(nats.jetstream.consumers.pause(name, "missing", until)))._tag, "ConsumerNotFound")
             yield* nats.jetstream.consumers.add(name, { name: "held" })
             yield* publishAll([`${name}.a`])
             const { received } = yield* consumeInto(name, "held")
