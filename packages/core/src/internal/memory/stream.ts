@@ -1,6 +1,6 @@
 /**
  * One JetStream stream in memory: its messages, limits, de-duplication,
- * expectations, rollups and purges, as nats-server 2.15 applies them
+ * expectations, rollups and purges, as nats-server applies them
  * (`processJetStreamMsg`, the memory and file stores' `storeRawMsg`,
  * `PurgeEx`). Synchronous: the caller passes the time, read from Effect's
  * `Clock`.
@@ -321,19 +321,9 @@ export class MemStream {
    * (`expireMsgs`), in the order of the times they expired at.
    */
   expire(now: number): void {
-    for (;;) {
-      const byAge = this.oldestByAge()
-      const ageDeadline = byAge === undefined ? Infinity : byAge.time + this.maxAgeMs
-      const byTtl = this.nextByTtl()
-      const ttlDeadline = byTtl === undefined ? Infinity : this.deadlines.top!.at
-      const deadline = Math.min(ageDeadline, ttlDeadline)
-      if (deadline > now) return
-      if (ageDeadline <= ttlDeadline) {
-        this.expireEntry(byAge!, deadline)
-      } else {
-        this.deadlines.pop()
-        this.expireEntry(byTtl!, deadline)
-      }
+    for (let next = this.nextExpiry(); next !== undefined && next.at <= now; next = this.nextExpiry()) {
+      if (next.byTtl) this.deadlines.pop()
+      this.expireEntry(next.entry, next.at)
     }
   }
 
@@ -342,13 +332,17 @@ export class MemStream {
    * consumer may be waiting for; `undefined` when none will.
    */
   nextMarkerAt(): number | undefined {
-    if (this.markerTtl <= 0) return undefined
+    return this.markerTtl > 0 ? this.nextExpiry()?.at : undefined
+  }
+
+  /** The next message to expire, and when (ms): the oldest by max age, or the first by TTL. */
+  private nextExpiry(): { readonly entry: Entry; readonly at: number; readonly byTtl: boolean } | undefined {
     const byAge = this.oldestByAge()
-    const at = Math.min(
-      byAge === undefined ? Infinity : byAge.time + this.maxAgeMs,
-      this.nextByTtl() === undefined ? Infinity : this.deadlines.top!.at
-    )
-    return Number.isFinite(at) ? at : undefined
+    const byTtl = this.nextByTtl()
+    const ageAt = byAge === undefined ? Infinity : byAge.time + this.maxAgeMs
+    const ttlAt = byTtl === undefined ? Infinity : this.deadlines.top!.at
+    if (byAge !== undefined && ageAt <= ttlAt) return { entry: byAge, at: ageAt, byTtl: false }
+    return byTtl === undefined ? undefined : { entry: byTtl, at: ttlAt, byTtl: true }
   }
 
   /** The oldest message the max age applies to (a TTL of `never` exempts one). */
