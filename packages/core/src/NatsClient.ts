@@ -222,8 +222,9 @@ export interface Placement {
  * A stream's configuration. Absent fields take the server's defaults
  * (unlimited limits, file storage, discard old, one replica). `metadata` and
  * `compression` are only sent when set, and need nats-server 2.10;
- * `allowMsgTtl` and `subjectDeleteMarkerTtl` need 2.11. Set on an older
- * server, they fail with `FeatureNotSupported` before anything is sent.
+ * `allowMsgTtl` and `subjectDeleteMarkerTtl` need 2.11 when turned on. Asked
+ * of an older server, they fail with `FeatureNotSupported` before anything
+ * is sent.
  *
  * @since 0.1.0
  * @category models

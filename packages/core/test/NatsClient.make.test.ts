@@ -177,10 +177,11 @@ describe("NatsClient.make", () => {
         "jetstream publish: per-message TTL: needs nats-server 2.11.0 or later, the server is 2.10.24"
       )
       assert.isFalse(refusals.some((reason) => reason.isRetryable))
-      // 2.10 has these.
+      // 2.10 has these; TTLs and markers turned off ask for nothing (a configuration read back, say).
       yield* nats.jetstream.streams.add({ name: "S", subjects: ["s"], metadata: { a: "b" }, compression: "s2" })
       yield* Stream.runDrain(nats.jetstream.ordered("S", { filterSubjects: ["a", "b"] }))
-      assert.deepStrictEqual(calls.map(([operation]) => operation), ["stream add", "ordered"])
+      yield* nats.jetstream.streams.update({ name: "S", subjects: ["s"], allowMsgTtl: false, subjectDeleteMarkerTtl: 0 })
+      assert.deepStrictEqual(calls.map(([operation]) => operation), ["stream add", "ordered", "stream update"])
     }))
 
   it.effect("sends a message's ttl as nats.go does, in whole seconds, and refuses one under a second", () =>

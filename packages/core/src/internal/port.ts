@@ -22,6 +22,7 @@ import { nameProblem, publishProblem, queueProblem, subscribeProblem } from "../
 import { badRequest, type ErrorContext, fail } from "./apiErrors.ts"
 import * as Features from "./features.ts"
 import * as Headers from "./headers.ts"
+import { toNanos } from "./nanos.ts"
 import * as Ttl from "./ttl.ts"
 
 const defaultTimeout = Duration.seconds(5)
@@ -242,14 +243,20 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
     return filters.length > 1 ? unsupported(Features.severalFilterSubjects, context) : undefined
   }
 
-  /** Fields older servers do not know: they would silently drop them. */
+  /**
+   * Fields older servers do not know: they would silently drop them. Message
+   * TTLs and markers are asked for when turned on: a configuration read back
+   * from an older server (off) goes through.
+   */
   const checkStreamConfig = (config: StreamConfig, context: ErrorContext & { readonly stream: string }) =>
     firstProblem(
       checkNames(context),
       config.metadata === undefined ? undefined : unsupported(Features.streamMetadata, context),
       config.compression === undefined ? undefined : unsupported(Features.streamCompression, context),
-      config.allowMsgTtl === undefined ? undefined : unsupported(Features.messageTtl, context),
-      config.subjectDeleteMarkerTtl === undefined ? undefined : unsupported(Features.subjectDeleteMarkers, context)
+      config.allowMsgTtl === true ? unsupported(Features.messageTtl, context) : undefined,
+      config.subjectDeleteMarkerTtl !== undefined && toNanos(config.subjectDeleteMarkerTtl) > 0
+        ? unsupported(Features.subjectDeleteMarkers, context)
+        : undefined
     )
 
   // -------------------------------------------------------------------------
