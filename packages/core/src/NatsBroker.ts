@@ -362,6 +362,21 @@ export interface JetStreamSubscriberOptions<
   /** The stream the subscriber consumes from; its subject filters the consumer. */
   readonly stream: StreamOption
   /**
+   * The subjects to consume, when not every subject `subject` matches: each a
+   * subject within `subject` (wildcards allowed), its `{param}`s read from it
+   * as ever. `subscriber("orders.{region}", { stream: "ORDERS", subjects:
+   * ["orders.eu", "orders.us"] }, handler)` handles EU and US orders, with
+   * `message.params.region`. The consumer filters on all of them (the
+   * server's `filter_subjects`) and a declared stream gets them. Several
+   * need nats-server 2.10: an older one fails the layer with
+   * `FeatureNotSupported` before anything is declared. An empty list, or
+   * subjects outside `subject` or overlapping each other, fail it with
+   * `InvalidConsumerConfig`.
+   *
+   * @since 0.2.0
+   */
+  readonly subjects?: ReadonlyArray<string> | undefined
+  /**
    * The consumer's durable name: it keeps its place across restarts and is
    * shared by every process with this name (their messages split between
    * them). Without it, an ephemeral consumer, deleted on shutdown.
@@ -444,6 +459,14 @@ export interface JetStreamPublishOptions<S extends PayloadSchema | undefined = u
    * `WrongLastSequence` (sequences) or `ExpectationFailed`.
    */
   readonly expect?: ClientJetStreamPublishOptions["expect"]
+  /**
+   * How long the stream keeps the message (`Nats-TTL`, at least 1 second):
+   * the stream must allow it (`allowMsgTtl`). Needs nats-server 2.11, else
+   * `FeatureNotSupported` before anything is sent.
+   *
+   * @since 0.2.0
+   */
+  readonly ttl?: Duration.Input | undefined
   /** Default 5 seconds. */
   readonly timeout?: Duration.Input | undefined
 }
@@ -687,6 +710,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
         headers,
         msgId: options.msgId,
         expect: options.expect,
+        ttl: options.ttl,
         timeout: options.timeout
       }))
 
@@ -777,7 +801,9 @@ export const layerWith = (options: NatsBrokerOptions): Layer.Layer<NatsBroker, n
  * `PubAck` (`stream`, `seq`, `duplicate`): `msgId` de-duplicates within the
  * stream's duplicate window, `expect` fails the publish with
  * `WrongLastSequence` when the stream's (or the subject's) last sequence is
- * not the one expected, and a subject the stream does not capture fails.
+ * not the one expected, `ttl` makes the stream drop the message after it
+ * (nats-server 2.11, on a stream with `allowMsgTtl`), and a subject the
+ * stream does not capture fails.
  *
  * @since 0.1.0
  * @category combinators
@@ -846,6 +872,13 @@ export interface PublisherOptions<S extends PayloadSchema | undefined = undefine
    * the publisher (`publisher.layer`, or a subscriber's `publishTo`).
    */
   readonly stream?: St
+  /**
+   * With `stream`: the TTL of every message it publishes, unless a publish
+   * gives its own (see `JetStreamPublishOptions.ttl`).
+   *
+   * @since 0.2.0
+   */
+  readonly ttl?: Duration.Input | undefined
   /** Sent with every message, under the headers given to a publish. */
   readonly headers?: HeadersInput | undefined
   /** What it publishes, for the app's AsyncAPI document (`NatsBroker.asyncApi`). */
@@ -915,6 +948,7 @@ export const publisher = <
         return stream === undefined
           ? broker.publish(subject, payload, { ...publishOptions, schema: options.schema, headers })
           : broker.publishJetStream(subject, payload, {
+            ttl: options.ttl,
             ...publishOptions,
             schema: options.schema,
             headers,
@@ -944,7 +978,7 @@ export const publisher = <
         extensions: stream === undefined ? {} : { "x-nats-jetstream": { stream: stream.name } }
       })
       if (stream !== undefined && !(yield* AsyncApi.Documenting)) {
-        yield* JetStreamSubscriber.declareStream(broker, stream, subject)
+        yield* JetStreamSubscriber.declareStream(broker, stream, [subject])
       }
     }))
   }
@@ -996,7 +1030,8 @@ export const publisher = <
  *
  * With `options.stream` it is a JetStream subscriber: a pull consumer
  * (durable with `options.durable`, else ephemeral) on that stream, filtered
- * by `subject`, declared when the layer is built (see `StreamOption`) with
+ * by `subject` (or by `options.subjects`, each within it), declared when the
+ * layer is built (see `StreamOption`) with
  * the options as given; options the server would refuse or silently change
  * fail the layer with `InvalidConsumerConfig` before anything is created.
  * It never holds more unacknowledged messages than its `concurrency`
@@ -1114,6 +1149,7 @@ const subscriberLayer = (
         backoff: options.backoff?.map(Duration.fromInputUnsafe),
         maxAckPending: options.maxAckPending,
         description: options.description,
+        subjects: options.subjects,
         inProgress: options.inProgress ?? true,
         deadLetter: options.deadLetter
       })
@@ -1159,6 +1195,7 @@ const subscriberEndpoint = (subject: string, options: AnySubscriberOptions, ackP
   const policy = options.deliverPolicy
   const consumer = {
     stream: streamSpec(options.stream).name,
+    subjects: options.subjects,
     durable: options.durable,
     ackPolicy: options.ackPolicy ?? ackPolicy,
     deliverPolicy: policy === undefined || typeof policy === "string" || "startSequence" in policy

@@ -171,6 +171,16 @@ export interface JetStreamPublishOptions {
     /** `Nats-Expected-Last-Msg-Id` */
     readonly lastMsgId?: string | undefined
   } | undefined
+  /**
+   * How long the stream keeps this message (`Nats-TTL`): at least 1 second,
+   * counted in whole seconds as the server does; `Duration.infinity` keeps it
+   * past the stream's `maxAge` too. The stream must allow it (`allowMsgTtl`),
+   * else the server refuses the message. Needs nats-server 2.11; an older one
+   * is refused with `FeatureNotSupported` before anything is sent.
+   *
+   * @since 0.2.0
+   */
+  readonly ttl?: Duration.Input | undefined
   /** Default 5 seconds. */
   readonly timeout?: Duration.Input | undefined
 }
@@ -211,7 +221,10 @@ export interface Placement {
 /**
  * A stream's configuration. Absent fields take the server's defaults
  * (unlimited limits, file storage, discard old, one replica). `metadata` and
- * `compression` are only sent when set, and need nats-server 2.10.
+ * `compression` are only sent when set, and need nats-server 2.10;
+ * `allowMsgTtl` and `subjectDeleteMarkerTtl` need 2.11 when turned on. Asked
+ * of an older server, they fail with `FeatureNotSupported` before anything
+ * is sent.
  *
  * @since 0.1.0
  * @category models
@@ -238,6 +251,23 @@ export interface StreamConfig {
   readonly placement?: Placement | undefined
   readonly metadata?: Readonly<Record<string, string>> | undefined
   readonly compression?: "none" | "s2" | undefined
+  /**
+   * Lets publishers give a message its own TTL (`ttl`, the `Nats-TTL`
+   * header); once allowed it cannot be turned off. Needs nats-server 2.11.
+   *
+   * @since 0.2.0
+   */
+  readonly allowMsgTtl?: boolean | undefined
+  /**
+   * When the last message of a subject goes at its TTL or the stream's
+   * `maxAge`, the server leaves a marker in its place (an empty message with
+   * `Nats-Marker-Reason: MaxAge`), itself kept this long (at least 1 second),
+   * so consumers and KV watchers learn of it. Implies `allowMsgTtl` and
+   * `allowRollup`. Needs nats-server 2.11.
+   *
+   * @since 0.2.0
+   */
+  readonly subjectDeleteMarkerTtl?: Duration.Input | undefined
 }
 
 /**
@@ -273,6 +303,14 @@ export interface StreamConfigResolved {
   readonly placement: Placement | undefined
   readonly metadata: Readonly<Record<string, string>> | undefined
   readonly compression: "none" | "s2"
+  /** @since 0.2.0 */
+  readonly allowMsgTtl: boolean
+  /**
+   * Zero: no markers.
+   *
+   * @since 0.2.0
+   */
+  readonly subjectDeleteMarkerTtl: Duration.Duration
 }
 
 /**
@@ -441,6 +479,30 @@ export interface ConsumerInfo {
   readonly numDelayed?: number | undefined
   readonly delivered: { readonly streamSeq: number; readonly consumerSeq: number }
   readonly ackFloor: { readonly streamSeq: number; readonly consumerSeq: number }
+  /**
+   * Paused: it delivers nothing until `pauseUntil` (see `consumers.pause`).
+   *
+   * @since 0.2.0
+   */
+  readonly paused: boolean
+  /**
+   * Until when it is paused; `undefined` when it is not.
+   *
+   * @since 0.2.0
+   */
+  readonly pauseUntil: Date | undefined
+}
+
+/**
+ * What the server answers to a pause: whether the consumer is paused (not
+ * when `until` has passed already), and until when.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ConsumerPause {
+  readonly paused: boolean
+  readonly pauseUntil: Date | undefined
 }
 
 /**
@@ -539,6 +601,22 @@ export interface JetStream {
     /** Creates the consumer, or updates it when it exists. */
     readonly add: (stream: string, config: ConsumerConfig) => Effect.Effect<ConsumerInfo, NatsError>
     readonly info: (stream: string, name: string) => Effect.Effect<ConsumerInfo, NatsError>
+    /**
+     * Pauses the consumer until `until`: it delivers nothing, new messages
+     * and redeliveries alike, until then or until `resume` (pulls wait).
+     * Adding the consumer again (an update) keeps the pause. Needs
+     * nats-server 2.11; an older one is refused with `FeatureNotSupported`
+     * before anything is sent.
+     *
+     * @since 0.2.0
+     */
+    readonly pause: (stream: string, name: string, until: Date) => Effect.Effect<ConsumerPause, NatsError>
+    /**
+     * Resumes a paused consumer at once. Needs nats-server 2.11.
+     *
+     * @since 0.2.0
+     */
+    readonly resume: (stream: string, name: string) => Effect.Effect<void, NatsError>
     readonly delete: (stream: string, name: string) => Effect.Effect<void, NatsError>
     /**
      * Messages of a durable consumer, pulled as fast as the stream is read.
@@ -655,6 +733,12 @@ export interface Driver {
     readonly consumers: {
       readonly add: JetStream["consumers"]["add"]
       readonly info: JetStream["consumers"]["info"]
+      /** Pauses until `until`, or resumes (`undefined`): the server's one pause request. */
+      readonly pause: (
+        stream: string,
+        name: string,
+        until: Date | undefined
+      ) => Effect.Effect<ConsumerPause, NatsError>
       readonly delete: JetStream["consumers"]["delete"]
       readonly consume: (stream: string, name: string, bufferMessages: number) => Stream.Stream<JsMsg, NatsError>
     }

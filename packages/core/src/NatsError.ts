@@ -305,6 +305,31 @@ export class InvalidConsumerConfig extends Schema.TaggedError<InvalidConsumerCon
 }
 
 /**
+ * The server is older than what was asked for needs (per-message TTL and
+ * consumer pause need nats-server 2.11; stream metadata, compression and
+ * several filter subjects 2.10): refused before anything is sent, where an
+ * older server would refuse the request or silently ignore the field.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class FeatureNotSupported extends Schema.TaggedError<FeatureNotSupported>(
+  "@nats-effect/core/FeatureNotSupported"
+)("FeatureNotSupported", {
+  feature: Schema.String,
+  /** The first nats-server version that has it, `2.11.0`. */
+  requiredVersion: Schema.String,
+  /** The version of the server connected to. */
+  serverVersion: Schema.String,
+  message: Schema.String
+}) {
+  /** Not until the server is upgraded. */
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
  * A payload could not be encoded for `subject` (for example by its Schema).
  *
  * @since 0.1.0
@@ -391,6 +416,7 @@ export const NatsErrorReason = Schema.Union([
   ExpectationFailed,
   JetStreamApiError,
   InvalidConsumerConfig,
+  FeatureNotSupported,
   EncodeError,
   DecodeError,
   RemoteError,

@@ -10,6 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { NatsBroker, NatsClient } from "@nats-effect/core"
 import { Cause, Clock, type Duration, Effect, Exit, Layer, Option, Queue, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import * as Memory from "../src/internal/memory/client.ts"
 
 class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", { message: Schema.String }) {}
 
@@ -109,5 +110,29 @@ describe("NatsBroker JetStream subscribers with TestClock", () => {
         const exit = yield* build(batch)
         assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause), JSON.stringify(batch))
       }
+    }))
+})
+
+describe("NatsBroker JetStream subscribers on an older server", () => {
+  it.effect("refuses several subjects before nats-server 2.10 with FeatureNotSupported, declaring nothing", () =>
+    Effect.gen(function*() {
+      const driver = yield* Memory.make({})
+      const current = NatsClient.make(driver)
+      const older = NatsClient.make({ ...driver, server: () => ({ ...driver.server(), version: "2.9.10" }) })
+      const app = NatsBroker.subscriber(
+        "orders.{region}",
+        { stream: "ORDERS", subjects: ["orders.eu", "orders.us"] },
+        () => Effect.void
+      )
+      const error = yield* Effect.flip(
+        Layer.build(app.pipe(Layer.provideMerge(NatsBroker.layer), Layer.provide(Layer.succeed(NatsClient.NatsClient, older))))
+      )
+      assert.deepInclude(error.reason, {
+        _tag: "FeatureNotSupported",
+        feature: "several filter subjects",
+        requiredVersion: "2.10.0",
+        serverVersion: "2.9.10"
+      })
+      assert.strictEqual((yield* Effect.flip(current.jetstream.streams.info("ORDERS"))).reason._tag, "StreamNotFound")
     }))
 })

@@ -12,16 +12,15 @@ const bytes = (text: string) => new TextEncoder().encode(text)
 
 type Call = readonly [operation: string, ...args: ReadonlyArray<unknown>]
 
-const server: NatsClient.ServerInfo = {
-  serverId: "recording",
-  version: "2.9.0",
-  maxPayload: 100,
-  maxControlLine: 256,
-  jetstream: true
-}
-
-/** A driver that records every call and answers with nothing in particular. */
-const recordingDriver = () => {
+/** A driver that records every call and answers with nothing in particular, as a server of `version`. */
+const recordingDriver = (version = "2.9.0") => {
+  const server: NatsClient.ServerInfo = {
+    serverId: "recording",
+    version,
+    maxPayload: 100,
+    maxControlLine: 256,
+    jetstream: true
+  }
   const calls: Array<Call> = []
   const record = (...call: Call) => {
     calls.push(call)
@@ -60,6 +59,8 @@ const recordingDriver = () => {
       consumers: {
         add: (stream, config) => Effect.sync(() => (record("consumer add", stream, config.name), consumerInfo)),
         info: (stream, name) => Effect.sync(() => (record("consumer info", stream, name), consumerInfo)),
+        pause: (stream, name, until) =>
+          Effect.sync(() => (record("consumer pause", stream, name, until), { paused: false, pauseUntil: undefined })),
         delete: (stream, name) => Effect.sync(() => record("consumer delete", stream, name)),
         consume: (stream, name, bufferMessages) =>
           Stream.fromEffect(Effect.sync(() => record("consume", stream, name, bufferMessages))).pipe(Stream.drain)
@@ -90,13 +91,18 @@ describe("NatsClient.make", () => {
       assert.strictEqual(yield* reason(nats.jetstream.streams.purge("S", { keep: 1, seq: 2 })), "JetStreamApiError")
       assert.strictEqual(yield* reason(nats.jetstream.getMessage("S", { seq: 0 })), "JetStreamApiError")
       assert.strictEqual(
+        yield* reason(nats.jetstream.publish("s", bytes("x"), { ttl: "1 second" })),
+        "FeatureNotSupported"
+      )
+      assert.strictEqual(
         yield* reason(nats.jetstream.streams.add({ name: "S", subjects: ["s"], metadata: { a: "b" } })),
-        "JetStreamApiError"
+        "FeatureNotSupported"
       )
       assert.strictEqual(
         yield* reason(Stream.runDrain(nats.jetstream.ordered("S", { filterSubjects: ["a", "b"] }))),
-        "JetStreamApiError"
+        "FeatureNotSupported"
       )
+      assert.strictEqual(yield* reason(nats.jetstream.consumers.pause("S", "C", new Date())), "FeatureNotSupported")
       assert.strictEqual(
         yield* reason(Stream.runDrain(nats.jetstream.consumers.consume("S", "C", { bufferMessages: 0 }))),
         "JetStreamApiError"
@@ -142,5 +148,56 @@ describe("NatsClient.make", () => {
         }],
         ["consume", "S", "C", 64]
       ])
+    }))
+
+  it.effect("refuses what the server is too old for with FeatureNotSupported, naming the feature and both versions", () =>
+    Effect.gen(function*() {
+      const { calls, nats } = recordingDriver("2.10.24")
+      const refusals = [
+        yield* Effect.flip(nats.jetstream.publish("s", bytes("x"), { ttl: "1 minute" })),
+        yield* Effect.flip(nats.jetstream.streams.add({ name: "S", subjects: ["s"], allowMsgTtl: true })),
+        yield* Effect.flip(nats.jetstream.streams.update({ name: "S", subjects: ["s"], subjectDeleteMarkerTtl: "1 minute" })),
+        yield* Effect.flip(nats.jetstream.consumers.pause("S", "C", new Date())),
+        yield* Effect.flip(nats.jetstream.consumers.resume("S", "C"))
+      ].map((error) => error.reason)
+      assert.deepStrictEqual(
+        refusals.map((reason) => reason._tag === "FeatureNotSupported" ? [reason.feature, reason.requiredVersion] : []),
+        [
+          ["per-message TTL", "2.11.0"],
+          ["per-message TTL", "2.11.0"],
+          ["subject delete markers", "2.11.0"],
+          ["consumer pause", "2.11.0"],
+          ["consumer pause", "2.11.0"]
+        ]
+      )
+      const first = refusals[0] as NatsError.FeatureNotSupported
+      assert.strictEqual(first.serverVersion, "2.10.24")
+      assert.strictEqual(
+        first.message,
+        "jetstream publish: per-message TTL: needs nats-server 2.11.0 or later, the server is 2.10.24"
+      )
+      assert.isFalse(refusals.some((reason) => reason.isRetryable))
+      // 2.10 has these; TTLs and markers turned off ask for nothing (a configuration read back, say).
+      yield* nats.jetstream.streams.add({ name: "S", subjects: ["s"], metadata: { a: "b" }, compression: "s2" })
+      yield* Stream.runDrain(nats.jetstream.ordered("S", { filterSubjects: ["a", "b"] }))
+      yield* nats.jetstream.streams.update({ name: "S", subjects: ["s"], allowMsgTtl: false, subjectDeleteMarkerTtl: 0 })
+      assert.deepStrictEqual(calls.map(([operation]) => operation), ["stream add", "ordered", "stream update"])
+    }))
+
+  it.effect("sends a message's ttl as nats.go does, in whole seconds, and refuses one under a second", () =>
+    Effect.gen(function*() {
+      const { calls, nats } = recordingDriver("2.11.0")
+      const ttls = ["1 second", "90 seconds", "1 hour", "2500 millis", Duration.infinity] as const
+      for (const ttl of ttls) yield* nats.jetstream.publish("s", bytes("x"), { ttl, msgId: "m" })
+      assert.deepStrictEqual(
+        calls.map((call) => (call[1] as NatsClient.OutgoingMsg).headers),
+        ["1s", "1m30s", "1h0m0s", "2s", "never"].map((ttl) => ({ "Nats-Msg-Id": ["m"], "Nats-TTL": [ttl] }))
+      )
+      const short = yield* Effect.flip(nats.jetstream.publish("s", bytes("x"), { ttl: "999 millis" }))
+      assert.strictEqual(short.reason._tag, "JetStreamApiError")
+      assert.strictEqual(short.reason.message, "jetstream publish: a message's ttl is at least 1 second, got 999ms")
+      const pause = yield* Effect.flip(nats.jetstream.consumers.pause("S", "C", new Date(Number.NaN)))
+      assert.strictEqual(pause.reason._tag, "JetStreamApiError")
+      assert.strictEqual(calls.length, ttls.length)
     }))
 })

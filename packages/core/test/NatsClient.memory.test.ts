@@ -8,9 +8,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
 import { Clock, Context, Duration, Effect, Exit, Fiber, Layer, Queue, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import * as Memory from "../src/internal/memory/client.ts"
 
 const encoder = new TextEncoder()
 const bytes = (text: string) => encoder.encode(text)
+const text = (data: Uint8Array) => new TextDecoder().decode(data)
 
 const client = NatsClient.NatsClient
 const memory = NatsClient.layerMemory()
@@ -136,6 +138,81 @@ describe("NatsClient.layerMemory", () => {
         assert.deepStrictEqual(yield* publish, { stream: "S", seq: 2, duplicate: false })
       }).pipe(Effect.provide(memory)))
 
+    it.effect("expires a message at its TTL, leaving a marker where it was its subject's last", () =>
+      Effect.gen(function*() {
+        const nats = yield* client
+        yield* withStream({ allowMsgTtl: true, subjectDeleteMarkerTtl: "1 minute" })
+        yield* nats.jetstream.publish("S.a", bytes("a"), { ttl: "2 minutes" })
+        yield* nats.jetstream.publish("S.b", bytes("b1"), { ttl: "5 minutes" })
+        yield* nats.jetstream.publish("S.b", bytes("b2"))
+        // Raised to the markers' TTL, so that its subject's marker is not missed.
+        yield* nats.jetstream.publish("S.c", bytes("c"), { ttl: "1 second" })
+        const read = yield* Queue.unbounded<NatsClient.StoredMsg>()
+        yield* nats.jetstream.ordered("S").pipe(Stream.runForEach((msg) => Queue.offer(read, msg)), Effect.forkScoped)
+        const taken = yield* Queue.takeN(read, 4)
+        assert.deepStrictEqual(taken[3]!.headers, { "Nats-TTL": ["60"] })
+
+        yield* TestClock.adjust("1 minute")
+        const cGone = yield* Queue.take(read)
+        assert.deepStrictEqual(
+          [cGone.seq, cGone.subject, cGone.data.length, cGone.time.getTime(), cGone.headers],
+          [5, "S.c", 0, 60_000, { "Nats-Marker-Reason": ["MaxAge"], "Nats-TTL": ["1m0s"], "Nats-Rollup": ["sub"] }]
+        )
+        yield* TestClock.adjust("1 minute")
+        const aGone = yield* Queue.take(read)
+        assert.deepStrictEqual([aGone.seq, aGone.subject, aGone.time.getTime()], [6, "S.a", 120_000])
+        // S.b's first message is not its subject's last: it goes without a marker; markers go at their own TTL.
+        yield* TestClock.adjust("3 minutes")
+        const info = yield* nats.jetstream.streams.info("S")
+        assert.deepStrictEqual([info.state.messages, info.state.firstSeq, info.state.lastSeq], [1, 3, 6])
+        assert.strictEqual(yield* Queue.size(read), 0)
+      }).pipe(Effect.provide(memory)))
+
+    it.effect("keeps a message whose TTL is never past the stream's max age", () =>
+      Effect.gen(function*() {
+        const nats = yield* client
+        yield* withStream({ maxAge: "1 minute", allowMsgTtl: true })
+        yield* nats.jetstream.publish("S.a", bytes("kept"), { ttl: Duration.infinity })
+        yield* nats.jetstream.publish("S.b", bytes("aged"))
+        yield* nats.jetstream.publish("S.c", bytes("short"), { ttl: "10 seconds" })
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual((yield* nats.jetstream.streams.info("S")).state.messages, 2)
+        yield* TestClock.adjust("50 seconds")
+        const info = yield* nats.jetstream.streams.info("S")
+        assert.deepStrictEqual([info.state.messages, info.state.firstSeq], [1, 1])
+      }).pipe(Effect.provide(memory)))
+
+    it.effect("delivers nothing from a paused consumer until its pause ends, or until it is resumed", () =>
+      Effect.gen(function*() {
+        const nats = yield* client
+        yield* withStream()
+        yield* nats.jetstream.consumers.add("S", { name: "worker" })
+        const pause = yield* nats.jetstream.consumers.pause("S", "worker", new Date(60_000))
+        assert.deepStrictEqual(pause, { paused: true, pauseUntil: new Date(60_000) })
+        yield* nats.jetstream.publish("S.a", bytes("1"))
+        const received = yield* consumeInto("worker")
+        yield* TestClock.adjust("59 seconds")
+        assert.strictEqual(yield* Queue.size(received), 0)
+        assert.deepInclude(yield* nats.jetstream.consumers.info("S", "worker"), {
+          paused: true,
+          pauseUntil: new Date(60_000)
+        })
+        yield* TestClock.adjust("1 second")
+        const first = yield* Queue.take(received)
+        assert.strictEqual(text(first.data), "1")
+        yield* first.ack
+        assert.deepInclude(yield* nats.jetstream.consumers.info("S", "worker"), { paused: false, pauseUntil: undefined })
+
+        yield* nats.jetstream.consumers.pause("S", "worker", new Date(Date.UTC(2100, 0)))
+        // Adding it again (as a subscriber does when it starts) keeps the pause.
+        yield* nats.jetstream.consumers.add("S", { name: "worker" })
+        yield* nats.jetstream.publish("S.a", bytes("2"))
+        yield* TestClock.adjust("1 hour")
+        assert.strictEqual(yield* Queue.size(received), 0)
+        yield* nats.jetstream.consumers.resume("S", "worker")
+        assert.strictEqual(text((yield* Queue.take(received)).data), "2")
+      }).pipe(Effect.provide(memory)))
+
     it.effect("times out a request nobody answers when the clock says so", () =>
       Effect.gen(function*() {
         const nats = yield* client
@@ -146,6 +223,27 @@ describe("NatsClient.layerMemory", () => {
         assert.strictEqual(error.reason._tag, "TimeoutError")
       }).pipe(Effect.provide(memory)))
   })
+
+  it.effect("refuses what nats-server 2.11 added over a driver that reports an older one, before the server sees it", () =>
+    Effect.gen(function*() {
+      const driver = yield* Memory.make({})
+      const current = NatsClient.make(driver)
+      const older = NatsClient.make({ ...driver, server: () => ({ ...driver.server(), version: "2.10.24" }) })
+      yield* current.jetstream.streams.add({ name: "S", subjects: ["S.>"], allowMsgTtl: true })
+      yield* current.jetstream.consumers.add("S", { name: "C" })
+      const refused = [
+        yield* Effect.flip(older.jetstream.publish("S.a", bytes("x"), { ttl: "1 minute" })),
+        yield* Effect.flip(older.jetstream.streams.update({ name: "S", subjects: ["S.>"], subjectDeleteMarkerTtl: "1 minute" })),
+        yield* Effect.flip(older.jetstream.consumers.pause("S", "C", new Date(Date.UTC(2100, 0))))
+      ]
+      assert.deepStrictEqual(
+        refused.map(({ reason }) => reason._tag === "FeatureNotSupported" ? [reason.feature, reason.serverVersion] : []),
+        [["per-message TTL", "2.10.24"], ["subject delete markers", "2.10.24"], ["consumer pause", "2.10.24"]]
+      )
+      const info = yield* current.jetstream.streams.info("S")
+      assert.deepStrictEqual([info.state.messages, Duration.toMillis(info.config.subjectDeleteMarkerTtl)], [0, 0])
+      assert.isFalse((yield* current.jetstream.consumers.info("S", "C")).paused)
+    }))
 
   it.effect("gives each build its own server", () =>
     Effect.gen(function*() {

@@ -15,7 +15,10 @@
  * The bucket is the stream `KV_<bucket>`; a key is the subject
  * `$KV.<bucket>.<key>`; a delete or a purge is a marker message with the
  * header `KV-Operation: DEL` or `PURGE` (a purge also rolls up the key's
- * history). A revision is the sequence of the key's message in the stream.
+ * history); a key removed by a TTL leaves the server's marker
+ * (`Nats-Marker-Reason: MaxAge`, read as a `PURGE`) when the bucket has
+ * `limitMarkerTtl`. A revision is the sequence of the key's message in the
+ * stream.
  *
  * `layerKeyValueStore` puts Effect's persistence (`KeyValueStore`,
  * `Persistence.layerKvs`, `PersistedCache`) on a bucket. Operations are
@@ -87,6 +90,24 @@ export interface WatchOptions {
 }
 
 /**
+ * Options of `put` and `create`.
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export interface PutOptions {
+  /**
+   * The key's own TTL, at least 1 second (whole seconds): once it has passed
+   * the server removes the value and leaves a marker in its place, which
+   * `get` reads as no value and watchers as a `PURGE`; the next write without
+   * one (an `update` too) keeps the key for good again. The bucket must be
+   * made for it (`limitMarkerTtl`), else `InvalidOption`. Needs nats-server
+   * 2.11, else `FeatureNotSupported` before anything is sent.
+   */
+  readonly ttl?: Duration.Input | undefined
+}
+
+/**
  * A bucket's configuration and size.
  *
  * @since 0.1.0
@@ -101,6 +122,13 @@ export interface BucketStatus {
   readonly history: number
   /** Messages older than this are removed; zero: kept forever. */
   readonly ttl: Duration.Duration
+  /**
+   * How long the markers of keys removed by a TTL are kept; zero: no markers,
+   * and no per-key TTL.
+   *
+   * @since 0.2.0
+   */
+  readonly limitMarkerTtl: Duration.Duration
   /** -1: unlimited. */
   readonly maxValueSize: number
   /** -1: unlimited. */
@@ -136,10 +164,17 @@ export interface Store<Value, Input, Removed> {
     key: string,
     options?: { readonly revision?: number | undefined }
   ) => Effect.Effect<Option.Option<Entry<Value>>, KeyValueError>
-  /** Writes the value; returns its revision. */
-  readonly put: (key: string, value: Input) => Effect.Effect<number, KeyValueError>
-  /** Writes the value unless the key holds a live one (`KeyExists`); a deleted or purged key can be created again. */
-  readonly create: (key: string, value: Input) => Effect.Effect<number, KeyValueError>
+  /**
+   * Writes the value; returns its revision. With `ttl` (see `PutOptions`) the
+   * key goes once it has passed.
+   */
+  readonly put: (key: string, value: Input, options?: PutOptions) => Effect.Effect<number, KeyValueError>
+  /**
+   * Writes the value unless the key holds a live one (`KeyExists`); a
+   * deleted, purged or expired key can be created again. With `ttl` (see
+   * `PutOptions`; nats.go's `KeyTTL`) the key goes once it has passed.
+   */
+  readonly create: (key: string, value: Input, options?: PutOptions) => Effect.Effect<number, KeyValueError>
   /** Writes the value if the key is still at `revision` (compare-and-set), else fails with `WrongRevision`. */
   readonly update: (key: string, value: Input, revision: number) => Effect.Effect<number, KeyValueError>
   /** Marks the key deleted, keeping its history; with `revision`, only if the key is still at it. */
@@ -242,6 +277,17 @@ export interface KeyValueOptions {
   readonly metadata?: Readonly<Record<string, string>> | undefined
   /** S2 compression of the stored messages; needs nats-server 2.10. */
   readonly compression?: boolean | undefined
+  /**
+   * Lets keys have their own TTL (`put` and `create` with `ttl`), and
+   * leaves a marker for this long (at least 1 second) where a key was removed
+   * by its TTL or the bucket's `ttl`, so watchers see it go (as a `PURGE`).
+   * nats.go's `LimitMarkerTTL`: the stream's `allow_msg_ttl` and
+   * `subject_delete_marker_ttl`. Needs nats-server 2.11, else
+   * `FeatureNotSupported`.
+   *
+   * @since 0.2.0
+   */
+  readonly limitMarkerTtl?: Duration.Input | undefined
 }
 
 /**

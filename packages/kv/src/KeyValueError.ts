@@ -113,7 +113,9 @@ export class InvalidOption extends Schema.TaggedError<InvalidOption>("@nats-effe
 ) {}
 
 /**
- * The server is too old for what was asked (several key filters, bucket `metadata`, `compression` need 2.10).
+ * The server is too old for what was asked (several key filters, bucket
+ * `metadata` and `compression` need nats-server 2.10; `limitMarkerTtl` and
+ * per-key TTLs 2.11), refused before anything is sent.
  *
  * @since 0.1.0
  * @category errors

@@ -29,6 +29,32 @@ describe("KeyValue", () => {
       assert.strictEqual(valueOf(yield* kv.get("early")), "3")
     }).pipe(Effect.provide(NatsClient.layerMemory())))
 
+  it.effect("a key with a TTL goes by the clock, leaving a marker watchers see as a purge, which goes in turn", () =>
+    Effect.gen(function*() {
+      const kv = yield* KeyValue.make({ bucket: "sessions", limitMarkerTtl: "1 minute" })
+      const changes = yield* Stream.toPull(yield* kv.openWatch({ include: "updatesOnly" }))
+      yield* kv.create("user-1", "token", { ttl: "10 minutes" })
+      yield* kv.put("user-2", "token")
+      assert.deepStrictEqual((yield* changes).map((entry) => [entry.key, entry.operation]), [
+        ["user-1", "PUT"],
+        ["user-2", "PUT"]
+      ])
+      yield* TestClock.adjust("9 minutes")
+      assert.strictEqual(valueOf(yield* kv.get("user-1")), "token")
+      yield* TestClock.adjust("1 minute")
+      const [expired] = yield* changes
+      assert.deepStrictEqual(
+        [expired!.key, expired!.operation, expired!.created.getTime()],
+        ["user-1", "PURGE", 10 * 60_000]
+      )
+      assert.isTrue(Option.isNone(yield* kv.get("user-1")))
+      assert.strictEqual((yield* kv.status()).values, 2)
+      // The marker goes after the bucket's limitMarkerTtl.
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* kv.status()).values, 1)
+      assert.deepStrictEqual(yield* Stream.runCollect(kv.keys()), ["user-2"])
+    }).pipe(Effect.provide(NatsClient.layerMemory())))
+
   it.effect("purgeDeletes removes the markers older than olderThan, and keeps newer ones", () =>
     Effect.gen(function*() {
       const kv = yield* KeyValue.make({ bucket: "markers", history: 5 })

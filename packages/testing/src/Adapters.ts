@@ -68,6 +68,6 @@ export const adapters: ReadonlyArray<Adapter> = selected.length === 0
  * @since 0.1.0
  * @category utils
  */
-export const supports = (adapter: Adapter, major: number, minor: number, patch = 0): boolean =>
+export const supports = (adapter: Pick<Adapter, "version">, major: number, minor: number, patch = 0): boolean =>
   adapter.version === undefined ||
   NatsClient.serverAtLeast({ version: adapter.version }, major, minor, patch)

@@ -1,7 +1,8 @@
 /**
  * Interoperability with `@nats-io/kv` 3.4 on a real nats-server: what we
  * write it reads, what it writes we read (values, revisions, deletes and
- * purges, history, TTL, compare-and-set, the keys of Effect's KeyValueStore).
+ * purges, history, TTL, compare-and-set, the keys of Effect's KeyValueStore,
+ * per-key TTLs on nats-server 2.11 and later).
  *
  * nats.js differences met here: its `get` returns delete and purge markers
  * as entries (we return `None`, as nats.go does), and it creates buckets
@@ -12,6 +13,7 @@ import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
 import { KeyValue } from "@nats-effect/kv"
 import { NatsServer } from "@nats-effect/testing"
 import { unique } from "../src/internal/fixtures.ts"
+import { requires } from "../src/internal/requires.ts"
 import { NatsJs, NatsJsLive } from "./interop/natsjs.ts"
 import { Duration, Effect, Fiber, Layer, Option, Queue, Stream } from "effect"
 
@@ -208,5 +210,27 @@ for (const server of NatsServer.matrix()) describe(`interop with @nats-io/kv 3.4
         }
         yield* Fiber.interrupt(watching)
       }))
+
+    requires(it, { name: `nats-server ${server.version}`, version: server.version }, "per-key TTL", 2, 11).effect(
+      "per-key TTLs both ways: a key either client creates with one goes, a purge to both",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const bucket = unique("interop_kv")
+          const ours = yield* KeyValue.make({ bucket, limitMarkerTtl: "1 second" })
+          const kvm = new Kvm(yield* NatsJs)
+          const js = yield* Effect.promise(() => kvm.open(bucket))
+          assert.strictEqual((yield* Effect.promise(() => js.status())).markerTTL, 1000)
+          const changes = yield* ours.openWatch({ include: "updatesOnly" })
+          yield* ours.create("ours", "1", { ttl: "1 second" })
+          yield* Effect.promise(() => js.create("theirs", "2", "1s"))
+          const seen = (yield* changes.pipe(Stream.take(4), Stream.runCollect)).map((entry) => [entry.key, entry.operation])
+          assert.deepStrictEqual(seen.slice(0, 2), [["ours", "PUT"], ["theirs", "PUT"]])
+          assert.sameDeepMembers(seen.slice(2), [["ours", "PURGE"], ["theirs", "PURGE"]])
+          for (const key of ["ours", "theirs"]) {
+            assert.isTrue(Option.isNone(yield* ours.get(key)))
+            assert.strictEqual((yield* jsGet(js, key))?.operation, "PURGE")
+          }
+        }))
+    )
   })
 })

@@ -5,7 +5,7 @@
  * JetStream publish headers, argument checks and defaults. A driver is only
  * called with input that passed them.
  */
-import { Duration, Effect, Stream } from "effect"
+import { Duration, Effect, Option, Stream } from "effect"
 import type {
   DeliverPolicy,
   Driver,
@@ -20,8 +20,10 @@ import type {
 import * as NatsError from "../NatsError.ts"
 import { nameProblem, publishProblem, queueProblem, subscribeProblem } from "../NatsSubject.ts"
 import { badRequest, type ErrorContext, fail } from "./apiErrors.ts"
+import * as Features from "./features.ts"
 import * as Headers from "./headers.ts"
-import { atLeast } from "./version.ts"
+import { toNanos } from "./nanos.ts"
+import * as Ttl from "./ttl.ts"
 
 const defaultTimeout = Duration.seconds(5)
 const defaultBufferMessages = 64
@@ -90,6 +92,10 @@ const checkPositive = (value: number, name: string, context: ErrorContext): Nats
 
 const firstProblem = (...problems: ReadonlyArray<NatsError.NatsError | undefined>): NatsError.NatsError | undefined =>
   problems.find((problem) => problem !== undefined)
+
+/** A duration as given, to name it in a message. */
+const describe = (input: Duration.Input): string =>
+  Option.match(Duration.fromInput(input), { onNone: () => String(input), onSome: Duration.format })
 
 /** The JetStream headers of a publish's options, set over the user's headers. */
 const expectationHeaders = (options: JetStreamPublishOptions | undefined): Record<string, string> | undefined => {
@@ -204,6 +210,10 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
       : invalidName("stream", context.stream, context, `stream name ${tooLong.reason.message}`)
   }
 
+  /** `FeatureNotSupported` when the server is older than `feature` needs. */
+  const unsupported = (feature: Features.Feature, context: ErrorContext) =>
+    Features.unsupported(driver.server().version, feature, context)
+
   /**
    * Consumer filters: the grammar, and the line they make in the API subject
    * newer servers are asked with (`CONSUMER.CREATE.<stream>.<name>.<filter>`);
@@ -230,24 +240,24 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
       )
       if (tooLong !== undefined) return tooLong
     }
-    const version = driver.server().version
-    return filters.length > 1 && !atLeast(version, 2, 10)
-      ? badRequest(context, `several filter subjects need nats-server 2.10.0 or later (connected to ${version})`)
-      : undefined
+    return filters.length > 1 ? unsupported(Features.severalFilterSubjects, context) : undefined
   }
 
-  /** metadata and compression are unknown before 2.10: older servers would silently drop them. */
-  const checkStreamConfig = (config: StreamConfig, context: ErrorContext & { readonly stream: string }) => {
-    const problem = checkNames(context)
-    if (problem !== undefined) return problem
-    const version = driver.server().version
-    if (atLeast(version, 2, 10)) return undefined
-    const field = config.metadata !== undefined ? "metadata" : config.compression !== undefined ? "compression" : undefined
-    return field === undefined ? undefined : badRequest(
-      context,
-      `stream '${field}' requires nats-server 2.10.0 or later (connected to ${version})`
+  /**
+   * Fields older servers do not know: they would silently drop them. Message
+   * TTLs and markers are asked for when turned on: a configuration read back
+   * from an older server (off) goes through.
+   */
+  const checkStreamConfig = (config: StreamConfig, context: ErrorContext & { readonly stream: string }) =>
+    firstProblem(
+      checkNames(context),
+      config.metadata === undefined ? undefined : unsupported(Features.streamMetadata, context),
+      config.compression === undefined ? undefined : unsupported(Features.streamCompression, context),
+      config.allowMsgTtl === true ? unsupported(Features.messageTtl, context) : undefined,
+      config.subjectDeleteMarkerTtl !== undefined && toNanos(config.subjectDeleteMarkerTtl) > 0
+        ? unsupported(Features.subjectDeleteMarkers, context)
+        : undefined
     )
-  }
 
   // -------------------------------------------------------------------------
   // Core NATS
@@ -285,8 +295,23 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
   // JetStream
   // -------------------------------------------------------------------------
 
+  /** The `Nats-TTL` header of a publish's `ttl`, or why it cannot be sent. */
+  const ttlHeader = (subject: string, ttl: Duration.Input): Record<string, string> | NatsError.NatsError => {
+    const context = { operation: "jetstream publish", subject }
+    const problem = unsupported(Features.messageTtl, context)
+    if (problem !== undefined) return problem
+    const value = Ttl.toHeader(ttl)
+    return value === undefined
+      ? badRequest(context, `a message's ttl is at least 1 second, got ${describe(ttl)}`)
+      : { [Ttl.header]: value }
+  }
+
   const jetstreamPublish: JetStream["publish"] = (subject, data, options) => {
-    const msg = prepare(subject, data, options?.headers, undefined, true, expectationHeaders(options))
+    const ttl = options?.ttl === undefined ? undefined : ttlHeader(subject, options.ttl)
+    if (NatsError.isNatsError(ttl)) return Effect.fail(ttl)
+    const expectations = expectationHeaders(options)
+    const set = ttl === undefined ? expectations : { ...expectations, ...ttl }
+    const msg = prepare(subject, data, options?.headers, undefined, true, set)
     if (NatsError.isNatsError(msg)) return Effect.fail(msg)
     const expected = options?.expect?.lastSubjectSequence ?? options?.expect?.lastSequence
     const sent = driver.jetstream.publish(msg, Duration.fromInputUnsafe(options?.timeout ?? jetstreamTimeout))
@@ -404,6 +429,24 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
         checkNames({ operation: "consumer info", stream, consumer: name }, name),
         () => driver.jetstream.consumers.info(stream, name)
       ),
+    pause: (stream, name, until) => {
+      const context = { operation: "consumer pause", stream, consumer: name }
+      return checkedEffect(
+        firstProblem(
+          checkNames(context, name),
+          unsupported(Features.consumerPause, context),
+          Number.isNaN(until.getTime()) ? badRequest(context, "'until' is not a valid date") : undefined
+        ),
+        () => driver.jetstream.consumers.pause(stream, name, until)
+      )
+    },
+    resume: (stream, name) => {
+      const context = { operation: "consumer resume", stream, consumer: name }
+      return checkedEffect(
+        firstProblem(checkNames(context, name), unsupported(Features.consumerPause, context)),
+        () => Effect.asVoid(driver.jetstream.consumers.pause(stream, name, undefined))
+      )
+    },
     delete: (stream, name) =>
       checkedEffect(
         checkNames({ operation: "consumer delete", stream, consumer: name }, name),

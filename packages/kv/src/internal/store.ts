@@ -5,7 +5,7 @@
 import { NatsClient, NatsTracing } from "@nats-effect/core"
 import type { NatsError } from "@nats-effect/core"
 import { Clock, Duration, Effect, Metric, Option, Stream } from "effect"
-import type { Bucket, BucketStatus, Entry, KeyValueOptions, WatchOptions } from "../KeyValue.ts"
+import type { Bucket, BucketStatus, Entry, KeyValueOptions, PutOptions, WatchOptions } from "../KeyValue.ts"
 import * as Errors from "../KeyValueError.ts"
 import type { KeyValueError } from "../KeyValueError.ts"
 import * as Metrics from "./metrics.ts"
@@ -42,6 +42,26 @@ const fromNatsError = (bucket: string, key = "", value = { size: 0, maxSize: -1 
           message: `the value for ${key} is larger than the server's max_payload: ${reason.message}`
         })
       )
+    case "FeatureNotSupported":
+      return Errors.fromReason(
+        new Errors.FeatureNotSupported({
+          feature: reason.feature,
+          requiredVersion: reason.requiredVersion,
+          serverVersion: reason.serverVersion,
+          message: reason.message
+        })
+      )
+    case "JetStreamApiError":
+      // JSMessageTTLDisabledErr: the bucket's stream does not allow message TTLs.
+      if (reason.errCode === 10166) {
+        return Errors.fromReason(
+          new Errors.InvalidOption({
+            option: "ttl",
+            message: `bucket ${bucket} takes no per-key TTL (for ${key}): open it with limitMarkerTtl`
+          })
+        )
+      }
+      break
     case "StorageLimitExceeded":
       if (reason.limit === "message size") {
         return Errors.fromReason(
@@ -68,15 +88,22 @@ const validateBucketName = (bucket: string) =>
 
 const invalidOption = (option: string, message: string) => fail(new Errors.InvalidOption({ option, message }))
 
-const requireFeature = (client: Client, feature: string) =>
-  NatsClient.serverAtLeast(client.server, 2, 10) ? Effect.void : fail(
+const requireFeature = (client: Client, feature: string, major: number, minor: number) =>
+  NatsClient.serverAtLeast(client.server, major, minor) ? Effect.void : fail(
     new Errors.FeatureNotSupported({
       feature,
-      requiredVersion: "2.10.0",
+      requiredVersion: `${major}.${minor}.0`,
       serverVersion: client.server.version,
-      message: `${feature} needs nats-server 2.10.0 or later, the server is ${client.server.version}`
+      message: `${feature} needs nats-server ${major}.${minor}.0 or later, the server is ${client.server.version}`
     })
   )
+
+/** Whether `input` is a duration of at least a second, the server's least TTL. */
+const atLeastASecond = (input: Duration.Input): boolean =>
+  Option.match(Duration.fromInput(input), {
+    onNone: () => false,
+    onSome: (duration) => Duration.isFinite(duration) && Duration.isGreaterThanOrEqualTo(duration, Duration.seconds(1))
+  })
 
 const validateOptions = Effect.fnUntraced(function*(client: Client, options: KeyValueOptions) {
   yield* validateBucketName(options.bucket)
@@ -95,8 +122,15 @@ const validateOptions = Effect.fnUntraced(function*(client: Client, options: Key
   if (options.ttl !== undefined && Option.isNone(Duration.fromInput(options.ttl))) {
     return yield* invalidOption("ttl", `ttl is not a duration: ${String(options.ttl)}`)
   }
-  if (options.metadata !== undefined) yield* requireFeature(client, "bucket metadata")
-  if (options.compression !== undefined) yield* requireFeature(client, "bucket compression")
+  if (options.limitMarkerTtl !== undefined && !atLeastASecond(options.limitMarkerTtl)) {
+    return yield* invalidOption(
+      "limitMarkerTtl",
+      `limitMarkerTtl is a duration of at least 1 second, got ${String(options.limitMarkerTtl)}`
+    )
+  }
+  if (options.metadata !== undefined) yield* requireFeature(client, "bucket metadata", 2, 10)
+  if (options.compression !== undefined) yield* requireFeature(client, "bucket compression", 2, 10)
+  if (options.limitMarkerTtl !== undefined) yield* requireFeature(client, "bucket limit markers", 2, 11)
 })
 
 const unlimited = (value: number | undefined): number | undefined =>
@@ -124,6 +158,9 @@ const optionSettings = (options: KeyValueOptions): ReadonlyArray<readonly [strin
   if (options.replicas !== undefined) out.push(["replicas", { replicas: options.replicas }])
   if (options.metadata !== undefined) out.push(["metadata", { metadata: options.metadata }])
   if (options.compression !== undefined) out.push(["compression", { compression: options.compression ? "s2" : "none" }])
+  if (options.limitMarkerTtl !== undefined) {
+    out.push(["limitMarkerTtl", { allowMsgTtl: true, subjectDeleteMarkerTtl: options.limitMarkerTtl }])
+  }
   return out
 }
 
@@ -215,6 +252,7 @@ const toStatus = (bucket: string, info: NatsClient.StreamInfo): BucketStatus => 
   values: info.state.messages,
   history: info.config.maxMsgsPerSubject,
   ttl: info.config.maxAge,
+  limitMarkerTtl: info.config.subjectDeleteMarkerTtl,
   maxValueSize: info.config.maxMsgSize,
   maxBytes: info.config.maxBytes,
   bytes: info.state.bytes,
@@ -252,7 +290,7 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
           )
         }
       }
-      if (filters.length > 1) yield* requireFeature(client, "watching or listing several key filters")
+      if (filters.length > 1) yield* requireFeature(client, "watching or listing several key filters", 2, 10)
       return filters.map((filter) => Wire.keySubject(bucket, filter))
     })
 
@@ -273,12 +311,17 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
   const write = (
     key: string,
     data: Uint8Array,
-    options: { readonly headers?: NatsClient.HeadersInput; readonly revision?: number | undefined }
+    options: {
+      readonly headers?: NatsClient.HeadersInput
+      readonly revision?: number | undefined
+      readonly ttl?: Duration.Input | undefined
+    }
   ) => {
     const { revision } = options
     return js.publish(Wire.keySubject(bucket, key), data, {
       headers: options.headers,
-      expect: revision === undefined ? undefined : { lastSubjectSequence: revision }
+      expect: revision === undefined ? undefined : { lastSubjectSequence: revision },
+      ttl: options.ttl
     }).pipe(
       Effect.map((ack) => ack.seq),
       Effect.catch((error) =>
@@ -300,7 +343,7 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
 
   // The hot paths (put, get) compose their steps directly: a generator per
   // call cost get as much as everything else it does on top of the port.
-  const writeValue = (key: string, value: Uint8Array | string, revision?: number) => {
+  const writeValue = (key: string, value: Uint8Array | string, revision?: number, ttl?: Duration.Input) => {
     const data = utf8(value)
     return Effect.andThen(
       validateKey(key),
@@ -314,7 +357,7 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
             message: `the value for ${key} is ${data.length} bytes, bucket ${bucket} takes at most ${maxSize}`
           })
         )
-        : write(key, data, { revision })
+        : write(key, data, { revision, ttl })
     )
   }
 
@@ -325,14 +368,14 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
       new Errors.KeyExists({ bucket, key, revision, message: `${key} already has a value in bucket ${bucket}` })
     )
 
-  const create = (key: string, value: Uint8Array | string): Effect.Effect<number, KeyValueError> =>
-    writeValue(key, value, 0).pipe(
-      // The key has a message: a deleted or purged key is created over its marker.
+  const create = (key: string, value: Uint8Array | string, options?: PutOptions): Effect.Effect<number, KeyValueError> =>
+    writeValue(key, value, 0, options?.ttl).pipe(
+      // The key has a message: a deleted, purged or expired key is created over its marker.
       Effect.catchIf(isWrongRevision, () =>
         Effect.flatMap(lastEntry(key), (last) => {
-          if (Option.isNone(last)) return create(key, value)
+          if (Option.isNone(last)) return create(key, value, options)
           if (last.value.operation === "PUT") return keyExists(key, last.value.revision)
-          return writeValue(key, value, last.value.revision).pipe(
+          return writeValue(key, value, last.value.revision, options?.ttl).pipe(
             Effect.catchIf(isWrongRevision, (error) =>
               keyExists(key, error.reason._tag === "WrongRevision" ? error.reason.current : 0))
           )
@@ -468,7 +511,11 @@ const makeBucket = (client: Client, bucket: string, maxValueSize: number): Bucke
   return {
     bucket,
     get: traced("get", "client", get),
-    put: traced("put", "producer", (key: string, value: Uint8Array | string) => writeValue(key, value)),
+    put: traced(
+      "put",
+      "producer",
+      (key: string, value: Uint8Array | string, options?: PutOptions) => writeValue(key, value, undefined, options?.ttl)
+    ),
     create: traced("create", "producer", create),
     update: traced(
       "update",

@@ -64,8 +64,9 @@ export const typed = <S extends ValueSchema>(schema: S) => (bucket: Bucket): Typ
           onNone: () => Effect.succeedNone,
           onSome: (entry) => Effect.map(decodeEntry(entry), (decoded) => Option.some(decoded as Entry<S["Type"]>))
         })),
-    put: (key, value) => Effect.flatMap(encodeValue(key, value), (data) => bucket.put(key, data)),
-    create: (key, value) => Effect.flatMap(encodeValue(key, value), (data) => bucket.create(key, data)),
+    put: (key, value, options) => Effect.flatMap(encodeValue(key, value), (data) => bucket.put(key, data, options)),
+    create: (key, value, options) =>
+      Effect.flatMap(encodeValue(key, value), (data) => bucket.create(key, data, options)),
     update: (key, value, revision) =>
       Effect.flatMap(encodeValue(key, value), (data) => bucket.update(key, data, revision)),
     delete: bucket.delete,

@@ -73,9 +73,23 @@ export const markerHeaders = {
   PURGE: { [operationHeader]: "PURGE", "Nats-Rollup": "sub" }
 } as const satisfies Record<"DEL" | "PURGE", NatsClient.HeadersInput>
 
+/**
+ * What a message of a key is. The server's own markers (a key removed by a
+ * TTL, nats-server 2.11) are read as nats.go reads them: `MaxAge` and
+ * `Purge` as a purge, `Remove` as a delete.
+ */
 export const operationOf = (headers: NatsClient.Headers | undefined): Operation => {
   const operation = NatsHeaders.get(headers, operationHeader)
-  return operation === "DEL" || operation === "PURGE" ? operation : "PUT"
+  if (operation === "DEL" || operation === "PURGE") return operation
+  switch (NatsHeaders.get(headers, "Nats-Marker-Reason")) {
+    case "MaxAge":
+    case "Purge":
+      return "PURGE"
+    case "Remove":
+      return "DEL"
+    default:
+      return "PUT"
+  }
 }
 
 /** The entry a stored message of `bucket` is. */

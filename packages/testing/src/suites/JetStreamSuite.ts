@@ -1,9 +1,11 @@
 /**
  * JetStream semantics, run against every adapter: stream limits and discard
  * policies, rollups, sealed and protected streams, configuration rules,
- * retention policies, and durable consumers (redelivery, backoff, max
- * deliver, max ack pending, ack policies, deliver policies, shared work,
- * info counts). Where an adapter differs from nats-server, the suite fails.
+ * retention policies, durable consumers (redelivery, backoff, max deliver,
+ * max ack pending, ack policies, deliver policies, shared work, info
+ * counts), and what nats-server 2.11 added (per-message TTL, subject delete
+ * markers, consumer pause), refused on older servers. Where an adapter
+ * differs from nats-server, the suite fails.
  *
  * One NATS (one server process for `nats-server`) per suite; every test uses
  * its own stream.
@@ -12,11 +14,11 @@
  * @module
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { NatsClient, NatsError } from "@nats-effect/core"
+import { NatsClient, NatsError, NatsHeaders } from "@nats-effect/core"
 import { Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
 import { type Adapter, supports } from "../Adapters.ts"
 import { bytes, failure, text, unique, withStream } from "../internal/fixtures.ts"
-import { requires } from "../internal/requires.ts"
+import { lacking, requires } from "../internal/requires.ts"
 
 
 
@@ -812,6 +814,147 @@ export const suite = (adapter: Adapter) =>
             assert.deepStrictEqual([info.numPending, info.numAckPending, info.numRedelivered], [0, 2, 1])
             assert.deepStrictEqual(info.delivered, { consumerSeq: 6, streamSeq: 5 })
             assert.deepStrictEqual(info.ackFloor, { consumerSeq: 2, streamSeq: 2 })
+          })))
+
+      // -----------------------------------------------------------------------
+      // nats-server 2.11: per-message TTL, subject delete markers, consumer pause
+      // -----------------------------------------------------------------------
+
+      requires(it, adapter, "per-message TTL", 2, 11).effect("expires a message at its TTL, leaving a marker where it was its subject's last", () =>
+        withStream({ allowMsgTtl: true, subjectDeleteMarkerTtl: "1 second" }, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            const kept = yield* nats.jetstream.publish(`${name}.kept`, bytes("kept"))
+            const gone = yield* nats.jetstream.publish(`${name}.gone`, bytes("gone"), { ttl: "1 second" })
+            // A reader of the stream gets both, then the marker the server stores once the TTL is up.
+            const [first, second, marker] = yield* nats.jetstream.ordered(name).pipe(Stream.take(3), Stream.runCollect)
+            assert.deepStrictEqual([first!.seq, second!.seq], [kept.seq, gone.seq])
+            assert.strictEqual(NatsHeaders.get(second!.headers, "Nats-TTL"), "1s")
+            assert.deepStrictEqual(
+              [marker!.subject, marker!.seq, marker!.data.length],
+              [`${name}.gone`, gone.seq + 1, 0]
+            )
+            assert.deepStrictEqual(
+              ["Nats-Marker-Reason", "Nats-TTL", "Nats-Rollup"].map((key) => NatsHeaders.get(marker!.headers, key)),
+              ["MaxAge", "1s", "sub"]
+            )
+            assert.isAtLeast(marker!.time.getTime() - second!.time.getTime(), 1000)
+            assert.isTrue(Option.isNone(yield* nats.jetstream.getMessage(name, { seq: gone.seq })))
+            assert.isTrue(Option.isSome(yield* nats.jetstream.getMessage(name, { seq: kept.seq })))
+          })))
+
+      requires(it, adapter, "per-message TTL", 2, 11).effect("refuses a message TTL the stream does not allow, and an invalid one, with the server's errors", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          yield* withStream({}, (name) =>
+            Effect.gen(function*() {
+              const disabled = yield* failure(nats.jetstream.publish(`${name}.a`, bytes("x"), { ttl: "1 minute" }))
+              assertApiError(disabled, 400, 10166, "per-message TTL is disabled")
+            }))
+          yield* withStream({ allowMsgTtl: true }, (name) =>
+            Effect.gen(function*() {
+              const invalid = yield* failure(
+                nats.jetstream.publish(`${name}.a`, bytes("x"), { headers: { "Nats-TTL": "500ms" } })
+              )
+              assertApiError(invalid, 400, 10165, "invalid per-message TTL")
+              assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.messages, 0)
+            }))
+        }))
+
+      requires(it, adapter, "subject delete marker TTL", 2, 11).effect("turns message TTLs and rollups on with subject delete markers; TTLs stay on", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const markers = yield* withStream({ subjectDeleteMarkerTtl: "1 minute" }, (name) =>
+            Effect.gen(function*() {
+              const info = yield* nats.jetstream.streams.info(name)
+              return [info.config.allowMsgTtl, info.config.allowRollup, Duration.toMillis(info.config.subjectDeleteMarkerTtl)]
+            }))
+          assert.deepStrictEqual(markers, [true, true, 60_000])
+          const short = yield* failure(withStream({ subjectDeleteMarkerTtl: "500 millis" }, () => Effect.void))
+          assertApiError(short, 500, 10052, "subject delete marker TTL must be at least 1 second")
+          yield* withStream({ allowMsgTtl: true }, (name) =>
+            Effect.gen(function*() {
+              const off = yield* failure(
+                nats.jetstream.streams.update({ name, subjects: [`${name}.>`], allowMsgTtl: false })
+              )
+              assertApiError(off, 500, 10052, "message TTL status can not be disabled")
+            }))
+        }))
+
+      requires(it, adapter, "consumer pause", 2, 11).effect("delivers nothing from a paused consumer until the pause ends", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            yield* nats.jetstream.consumers.add(name, { name: "paused" })
+            const until = new Date(Date.now() + 1000)
+            assert.deepStrictEqual(
+              yield* nats.jetstream.consumers.pause(name, "paused", until),
+              { paused: true, pauseUntil: until }
+            )
+            assert.deepInclude(yield* nats.jetstream.consumers.info(name, "paused"), { paused: true, pauseUntil: until })
+            yield* publishAll([`${name}.a`])
+            const { received } = yield* consumeInto(name, "paused")
+            const msg = yield* Queue.take(received)
+            assert.isAtLeast(Date.now(), until.getTime())
+            yield* msg.ack
+            assert.deepInclude(
+              yield* nats.jetstream.consumers.info(name, "paused"),
+              { paused: false, pauseUntil: undefined }
+            )
+          })))
+
+      requires(it, adapter, "consumer pause", 2, 11).effect("resumes a paused consumer at once; adding it again keeps the pause", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            yield* nats.jetstream.consumers.add(name, { name: "held" })
+            const until = new Date(Date.now() + 3_600_000)
+            yield* nats.jetstream.consumers.pause(name, "held", until)
+            assert.strictEqual((yield* failure(nats.jetstream.consumers.pause(name, "missing", until)))._tag, "ConsumerNotFound")
+            yield* nats.jetstream.consumers.add(name, { name: "held" })
+            yield* publishAll([`${name}.a`])
+            const { received } = yield* consumeInto(name, "held")
+            yield* nats.flush
+            const held = yield* nats.jetstream.consumers.info(name, "held")
+            assert.deepInclude(held, { paused: true, pauseUntil: until, numPending: 1, numAckPending: 0 })
+            assert.strictEqual(yield* Queue.size(received), 0)
+            yield* nats.jetstream.consumers.resume(name, "held")
+            const msg = yield* Queue.take(received)
+            assert.strictEqual(text(msg.data), "1")
+            assert.isFalse((yield* nats.jetstream.consumers.info(name, "held")).paused)
+          })))
+
+      lacking(it, adapter, "per-message TTL, subject delete markers and consumer pause", 2, 11).effect("refuses per-message TTL, subject delete markers and consumer pause before nats-server 2.11", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            yield* nats.jetstream.consumers.add(name, { name: "c" })
+            const subjects = [`${name}.>`]
+            const refused = [
+              yield* failure(nats.jetstream.publish(`${name}.a`, bytes("x"), { ttl: "1 minute" })),
+              yield* failure(nats.jetstream.streams.update({ name, subjects, allowMsgTtl: true })),
+              yield* failure(nats.jetstream.streams.update({ name, subjects, subjectDeleteMarkerTtl: "1 minute" })),
+              yield* failure(nats.jetstream.consumers.pause(name, "c", new Date(Date.now() + 60_000))),
+              yield* failure(nats.jetstream.consumers.resume(name, "c"))
+            ]
+            assert.deepStrictEqual(
+              refused.map((reason) =>
+                reason._tag === "FeatureNotSupported"
+                  ? [reason.feature, reason.requiredVersion, reason.serverVersion]
+                  : reason.message
+              ),
+              [
+                ["per-message TTL", "2.11.0", nats.server.version],
+                ["per-message TTL", "2.11.0", nats.server.version],
+                ["subject delete markers", "2.11.0", nats.server.version],
+                ["consumer pause", "2.11.0", nats.server.version],
+                ["consumer pause", "2.11.0", nats.server.version]
+              ]
+            )
+            assert.include(refused[0]!.message, `: needs nats-server 2.11.0 or later, the server is ${nats.server.version}`)
+            // Nothing reached the server.
+            const info = yield* nats.jetstream.streams.info(name)
+            assert.deepStrictEqual([info.state.messages, info.config.allowMsgTtl], [0, false])
           })))
     })
   })

@@ -2,7 +2,8 @@
  * The key-value store's behaviour, run against every adapter: the bucket's
  * stream as every client creates it, opening with other options, every
  * operation, compare-and-set conflicts, history limits, markers, key
- * filters, watch order, typed buckets and the messages other clients read.
+ * filters, watch order, per-key TTLs (nats-server 2.11), typed buckets and
+ * the messages other clients read.
  *
  * One NATS (one server process for `nats-server`) per suite; every test uses
  * buckets of its own.
@@ -16,7 +17,7 @@ import { KeyValue, KeyValueError } from "@nats-effect/kv"
 import { Duration, Effect, Fiber, Layer, Logger, Metric, Option, Queue, Schema, Stream } from "effect"
 import type { Adapter } from "../Adapters.ts"
 import { bytes, text, unique } from "../internal/fixtures.ts"
-import { requires } from "../internal/requires.ts"
+import { lacking, requires } from "../internal/requires.ts"
 
 const client = NatsClient.NatsClient
 
@@ -147,6 +148,7 @@ export const suite = (adapter: Adapter) =>
           }
           assert.strictEqual(yield* reasonTag(open({ maxValueSize: -2 })), "InvalidOption")
           assert.strictEqual(yield* reasonTag(open({ replicas: 0 })), "InvalidOption")
+          assert.strictEqual(yield* reasonTag(open({ limitMarkerTtl: "500 millis" })), "InvalidOption")
           // 64 is every client's limit, and allowed.
           assert.strictEqual((yield* (yield* open({ history: 64 })).status()).history, 64)
           // Through the layer too.
@@ -601,6 +603,67 @@ export const suite = (adapter: Adapter) =>
           yield* kv.put("b", "3")
           const entries = yield* kv.watch({ include: { afterRevision: from } }).pipe(Stream.take(2), Stream.runCollect)
           assert.deepStrictEqual(entries.map(summary), [["a", "DEL", ""], ["b", "PUT", "3"]])
+        }))
+
+      // -----------------------------------------------------------------------
+      // Per-key TTL (nats-server 2.11)
+      // -----------------------------------------------------------------------
+
+      requires(it, adapter, "per-key TTL", 2, 11).effect("a key with a TTL goes once it has passed, and watchers see it go as a purge", () =>
+        Effect.scoped(Effect.gen(function*() {
+          const nats = yield* client
+          const kv = yield* open({ limitMarkerTtl: "1 second" })
+          // The bucket's stream as nats.go makes it with LimitMarkerTTL.
+          const { config } = yield* nats.jetstream.streams.info(`KV_${kv.bucket}`)
+          assert.deepStrictEqual(
+            [config.allowMsgTtl, Duration.toMillis(config.subjectDeleteMarkerTtl)],
+            [true, 1000]
+          )
+          assert.strictEqual(Duration.toMillis((yield* kv.status()).limitMarkerTtl), 1000)
+          const changes = yield* kv.openWatch({ include: "updatesOnly" })
+          const created = yield* kv.create("session", "s-1", { ttl: "1 second" })
+          yield* kv.put("kept", "k")
+          assert.strictEqual(NatsHeaders.get((yield* lastOn(kv.bucket, "session")).headers, "Nats-TTL"), "1s")
+          const [put, , expired] = yield* changes.pipe(Stream.take(3), Stream.runCollect)
+          assert.deepStrictEqual([put!.revision, expired!.key, expired!.operation], [created, "session", "PURGE"])
+          assert.isAtLeast(expired!.created.getTime() - put!.created.getTime(), 1000)
+          assert.isTrue(Option.isNone(yield* kv.get("session")))
+          assert.strictEqual(valueOf(yield* kv.get("kept")), "k")
+          assert.deepStrictEqual(yield* Stream.runCollect(kv.keys()), ["kept"])
+          // An expired key can be created again, and put with a TTL.
+          yield* kv.create("session", "s-2")
+          const again = yield* kv.put("session", "s-3", { ttl: "1 hour" })
+          assert.strictEqual(NatsHeaders.get((yield* lastOn(kv.bucket, "session")).headers, "Nats-TTL"), "1h0m0s")
+          assert.strictEqual(Option.getOrThrow(yield* kv.get("session")).revision, again)
+        })))
+
+      requires(it, adapter, "per-key TTL", 2, 11).effect("refuses a per-key TTL on a bucket not made for it with InvalidOption", () =>
+        Effect.gen(function*() {
+          const kv = yield* open()
+          const refused = yield* reasonOf(kv.put("a", "1", { ttl: "1 minute" }))
+          assert.strictEqual(refused._tag, "InvalidOption")
+          assert.include(refused.message, "limitMarkerTtl")
+          assert.strictEqual(yield* reasonTag(kv.create("a", "1", { ttl: "1 minute" })), "InvalidOption")
+          assert.isTrue(Option.isNone(yield* kv.get("a")))
+        }))
+
+      lacking(it, adapter, "per-key TTL", 2, 11).effect("refuses limit markers and per-key TTLs before nats-server 2.11 with FeatureNotSupported", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const bucket = unique("kv")
+          const markers = yield* reasonOf(KeyValue.make({ bucket, limitMarkerTtl: "1 minute" }))
+          assert.deepInclude(markers, {
+            _tag: "FeatureNotSupported",
+            feature: "bucket limit markers",
+            requiredVersion: "2.11.0",
+            serverVersion: nats.server.version
+          })
+          assert.strictEqual((yield* Effect.flip(nats.jetstream.streams.info(`KV_${bucket}`))).reason._tag, "StreamNotFound")
+          const kv = yield* open()
+          const ttl = yield* reasonOf(kv.put("a", "1", { ttl: "1 minute" }))
+          assert.deepInclude(ttl, { _tag: "FeatureNotSupported", requiredVersion: "2.11.0", serverVersion: nats.server.version })
+          assert.strictEqual(yield* reasonTag(kv.create("a", "1", { ttl: "1 minute" })), "FeatureNotSupported")
+          assert.isTrue(Option.isNone(yield* kv.get("a")))
         }))
 
       // -----------------------------------------------------------------------

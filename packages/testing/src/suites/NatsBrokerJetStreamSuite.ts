@@ -1,7 +1,8 @@
 /**
  * The broker's JetStream subscribers and publishers, run against every
  * adapter: streams declared from subscribers (merged, or only attached to),
- * consumer options checked up front, the ack policies, retries with backoff,
+ * consumers on several subjects, consumer options checked up front, the ack
+ * policies, retries with backoff,
  * dead letters, progress reports for slow handlers and batches, at most `concurrency`
  * unacknowledged messages, at-least-once across a restart of the app, and
  * JetStream publishes with their PubAck, de-duplication and expectations.
@@ -17,6 +18,7 @@ import { NatsBroker, NatsClient, NatsError, NatsHeaders, NatsMessage, NatsMetric
 import { Deferred, Duration, Effect, Layer, Metric, Option, Queue, Schema, Stream } from "effect"
 import type { Adapter } from "../Adapters.ts"
 import { bytes, failure, recordingLogs, text, unique } from "../internal/fixtures.ts"
+import { lacking, requires } from "../internal/requires.ts"
 
 const Order = Schema.Struct({ id: Schema.String, quantity: Schema.Int })
 
@@ -277,6 +279,79 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(otherAckWait._tag, "InvalidConsumerConfig")
           assert.include(otherAckWait.message, "first entry")
           assert.deepInclude(otherAckWait as NatsError.InvalidConsumerConfig, { stream: name, consumer: "d" })
+        }))
+
+      requires(it, adapter, "several filter subjects", 2, 10).effect("consumes only the subjects given, within its subject, and declares its stream with them", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = yield* streamName
+          const [eu, us, asia] = ["eu", "us", "asia"].map((region) => `${name}.orders.${region}`)
+          const received = yield* Queue.unbounded<string>()
+          const app = Layer.mergeAll(
+            NatsBroker.subscriber(
+              `${name}.orders.{region}`,
+              { stream: name, durable: "west", subjects: [eu!, us!] },
+              (_, message) => Queue.offer(received, message.params.region!)
+            ),
+            NatsBroker.subscriber(asia!, { stream: name }, () => Effect.void)
+          )
+          const [, logs] = yield* recordingLogs(withApp(
+            app,
+            Effect.gen(function*() {
+              assert.deepStrictEqual([...(yield* nats.jetstream.streams.info(name)).config.subjects].sort(), [asia, eu, us])
+              assert.deepStrictEqual((yield* consumerInfo(name, "west")).config.filterSubjects, [eu, us])
+              for (const subject of [asia!, eu!, asia!, us!]) yield* NatsBroker.publish(subject, "order", { stream: name })
+              assert.deepStrictEqual([yield* Queue.take(received), yield* Queue.take(received)], ["eu", "us"])
+              const west = yield* consumerInfo(name, "west")
+              assert.deepStrictEqual([west.numPending, west.delivered.streamSeq], [0, 4])
+            })
+          ))
+          assert.isTrue(logs.some((line) =>
+            line.message === `listening on ${name}.orders.* for ${eu}, ${us} on the stream "${name}" as consumer "west"` +
+                ` as "${name}.orders.{region}"`
+          ))
+        }))
+
+      it.effect("refuses subjects outside its subject, overlapping ones, none, or invalid ones, when built", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = yield* streamName
+          const build = (subjects: ReadonlyArray<string>) =>
+            failure(withApp(
+              NatsBroker.subscriber(`${name}.orders.{region}`, { stream: name, durable: "d", subjects }, () => Effect.void),
+              Effect.void
+            ))
+          const outside = yield* build([`${name}.orders.eu`, `${name}.refunds.eu`])
+          assert.strictEqual(outside._tag, "InvalidConsumerConfig")
+          assert.include(outside.message, `the subject ${name}.refunds.eu is not within the subscriber's ${name}.orders.{region}`)
+          const overlapping = yield* build([`${name}.orders.*`, `${name}.orders.eu`])
+          assert.strictEqual(overlapping._tag, "InvalidConsumerConfig")
+          assert.include(overlapping.message, "overlap")
+          assert.strictEqual((yield* build([]))._tag, "InvalidConsumerConfig")
+          assert.strictEqual((yield* build([`${name}.orders.e u`]))._tag, "InvalidSubject")
+          // Refused before anything was declared.
+          assert.strictEqual((yield* failure(nats.jetstream.streams.info(name)))._tag, "StreamNotFound")
+        }))
+
+      lacking(it, adapter, "several filter subjects", 2, 10).effect("refuses several subjects before nats-server 2.10 with FeatureNotSupported, declaring nothing", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = yield* streamName
+          const refused = yield* failure(withApp(
+            NatsBroker.subscriber(
+              `${name}.orders.{region}`,
+              { stream: name, subjects: [`${name}.orders.eu`, `${name}.orders.us`] },
+              () => Effect.void
+            ),
+            Effect.void
+          ))
+          assert.strictEqual(refused._tag, "FeatureNotSupported")
+          assert.deepInclude(refused as NatsError.FeatureNotSupported, {
+            feature: "several filter subjects",
+            requiredVersion: "2.10.0",
+            serverVersion: nats.server.version
+          })
+          assert.strictEqual((yield* failure(nats.jetstream.streams.info(name)))._tag, "StreamNotFound")
         }))
 
       it.effect("never has more unacknowledged messages than its concurrency", () =>
@@ -828,6 +903,34 @@ export const suite = (adapter: Adapter) =>
               assert.strictEqual(unstored._tag, "NoResponders")
             }),
             NatsBroker.layer
+          )
+        }))
+
+      requires(it, adapter, "per-message TTL", 2, 11).effect("publishes with a TTL, a publisher's own unless a publish gives one", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const name = yield* streamName
+          const sessions = NatsBroker.publisher(`${name}.sessions`, {
+            stream: { name, allowMsgTtl: true },
+            ttl: "1 hour"
+          })
+          const ttlOf = (seq: number) =>
+            Effect.map(
+              nats.jetstream.getMessage(name, { seq }),
+              (msg) => NatsHeaders.get(Option.getOrThrow(msg).headers, "Nats-TTL")
+            )
+          yield* withApp(
+            sessions.layer,
+            Effect.gen(function*() {
+              const own = yield* sessions.publish("s-1")
+              const given = yield* sessions.publish("s-2", { ttl: "90 seconds" })
+              const direct = yield* NatsBroker.publish(`${name}.sessions`, "s-3", { stream: name, ttl: "2 minutes" })
+              const none = yield* NatsBroker.publish(`${name}.sessions`, "s-4", { stream: name })
+              assert.deepStrictEqual(
+                [yield* ttlOf(own.seq), yield* ttlOf(given.seq), yield* ttlOf(direct.seq), yield* ttlOf(none.seq)],
+                ["1h0m0s", "1m30s", "2m0s", undefined]
+              )
+            })
           )
         }))
 

@@ -28,9 +28,10 @@
  */
 import { Cause, Duration, Effect, Exit, Fiber, Option, Queue, Scope, Semaphore, Stream } from "effect"
 import type { ConsumerConfig, DeliverPolicy, JsMsg, StreamConfig, StreamConfigResolved } from "../../NatsClient.ts"
-import { fromReason, InvalidConsumerConfig, type NatsError } from "../../NatsError.ts"
+import { fromReason, InvalidConsumerConfig, InvalidSubject, type NatsError } from "../../NatsError.ts"
 import type { JetStreamMessage, Message } from "../../NatsMessage.ts"
-import { isSubsetMatch } from "../../NatsSubject.ts"
+import { isSubsetMatch, subjectsCollide, subscribeProblem } from "../../NatsSubject.ts"
+import * as Features from "../features.ts"
 import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
 import type * as Subject from "./subject.ts"
@@ -76,6 +77,8 @@ export interface JetStreamSubscriberConfig<A> extends Omit<Subscriber.DispatchCo
   readonly backoff: ReadonlyArray<Duration.Duration> | undefined
   readonly maxAckPending: number | undefined
   readonly description: string | undefined
+  /** The subjects the consumer filters on, each within the template; `undefined`: the template's. */
+  readonly subjects: ReadonlyArray<string> | undefined
   /** Report progress while a handler runs. */
   readonly inProgress: boolean
   readonly deadLetter: string | undefined
@@ -101,7 +104,8 @@ const defaultAckWait = Duration.seconds(30)
  * Checks the consumer options against the server's rules before anything is
  * created: a `backoff` needs `maxDeliver` above its length, and it replaces
  * the ack wait with its first entry (an `ackWait` that differs would be
- * silently ignored).
+ * silently ignored); filter subjects must be subjects, within the
+ * subscriber's, and must not overlap (the server refuses that).
  */
 export const checkConsumer = (config: {
   readonly stream: string
@@ -111,10 +115,24 @@ export const checkConsumer = (config: {
   readonly maxDeliver: number | undefined
   readonly backoff: ReadonlyArray<Duration.Duration> | undefined
   readonly maxAckPending: number | undefined
+  readonly template: Subject.SubjectTemplate
+  readonly subjects: ReadonlyArray<string> | undefined
 }): NatsError | undefined => {
   const invalid = (message: string) =>
     fromReason(new InvalidConsumerConfig({ stream: config.stream, consumer: config.consumer, message }))
-  const { ackWait, backoff, maxAckPending, maxDeliver } = config
+  const { ackWait, backoff, maxAckPending, maxDeliver, subjects, template } = config
+  if (subjects !== undefined) {
+    if (subjects.length === 0) return invalid("subjects, when given, must hold at least one subject")
+    for (const [i, subject] of subjects.entries()) {
+      const problem = subscribeProblem(subject)
+      if (problem !== undefined) return fromReason(new InvalidSubject({ subject, message: problem }))
+      if (!isSubsetMatch(subject, template.subject)) {
+        return invalid(`the subject ${subject} is not within the subscriber's ${template.template}`)
+      }
+      const overlapping = subjects.slice(0, i).find((other) => subjectsCollide(other, subject))
+      if (overlapping !== undefined) return invalid(`the subjects ${overlapping} and ${subject} overlap`)
+    }
+  }
   if (maxDeliver !== undefined && !(Number.isInteger(maxDeliver) && (maxDeliver >= 1 || maxDeliver === -1))) {
     return invalid(`maxDeliver must be a positive integer (or -1: unlimited), got ${maxDeliver}`)
   }
@@ -156,13 +174,24 @@ const configConflicts = (given: StreamSpec["config"], existing: StreamConfigReso
 const format = (value: unknown): string =>
   Duration.isDuration(value) ? Duration.format(value) : typeof value === "string" ? value : JSON.stringify(value)
 
+/** `subjects` with those of `wanted` that none of them captures yet. */
+const withSubjects = (subjects: ReadonlyArray<string>, wanted: ReadonlyArray<string>): ReadonlyArray<string> =>
+  wanted.reduce(
+    (all, subject) => all.some((own) => isSubsetMatch(subject, own)) ? all : [...all, subject],
+    subjects
+  )
+
 /**
- * Makes sure the stream exists and captures `subject`: creates it, or adds
- * `subject` to its subjects (the union of every subscriber's; other
+ * Makes sure the stream exists and captures `subjects`: creates it, or adds
+ * those it lacks to its subjects (the union of every subscriber's; other
  * settings that differ are logged, the stream's own kept); with
  * `declare: false` only checks that it exists (`StreamNotFound`).
  */
-export const declareStream = (runtime: JetStreamRuntime, spec: StreamSpec, subject: string): Effect.Effect<void, NatsError> => {
+export const declareStream = (
+  runtime: JetStreamRuntime,
+  spec: StreamSpec,
+  subjects: ReadonlyArray<string>
+): Effect.Effect<void, NatsError> => {
   const streams = runtime.client.jetstream.streams
   if (!spec.declare) return Effect.asVoid(streams.info(spec.name))
   const declared = Effect.gen(function*() {
@@ -171,12 +200,7 @@ export const declareStream = (runtime: JetStreamRuntime, spec: StreamSpec, subje
       Effect.catchReason("NatsError", "StreamNotFound", () => Effect.succeedNone)
     )
     if (Option.isNone(existing)) {
-      const subjects = spec.config.subjects ?? []
-      yield* streams.add({
-        ...spec.config,
-        name: spec.name,
-        subjects: subjects.some((own) => isSubsetMatch(subject, own)) ? subjects : [...subjects, subject]
-      })
+      yield* streams.add({ ...spec.config, name: spec.name, subjects: withSubjects(spec.config.subjects ?? [], subjects) })
       return yield* Effect.logInfo(`declared the stream "${spec.name}"`)
     }
     const conflicts = configConflicts(spec.config, existing.value.config)
@@ -185,10 +209,11 @@ export const declareStream = (runtime: JetStreamRuntime, spec: StreamSpec, subje
         `the stream "${spec.name}" exists with another configuration (${conflicts.join(", ")}); its own is kept`
       )
     }
-    const subjects = existing.value.config.subjects
-    if (subjects.some((own) => isSubsetMatch(subject, own))) return
-    yield* streams.update({ name: spec.name, subjects: [...subjects, subject] })
-    yield* Effect.logInfo(`added ${subject} to the subjects of the stream "${spec.name}"`)
+    const current = existing.value.config.subjects
+    const updated = withSubjects(current, subjects)
+    if (updated.length === current.length) return
+    yield* streams.update({ name: spec.name, subjects: updated })
+    yield* Effect.logInfo(`added ${updated.slice(current.length).join(", ")} to the subjects of the stream "${spec.name}"`)
   })
   return runtime.declarations.withPermits(1)(declared)
 }
@@ -317,13 +342,22 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
   const { ackPolicy, concurrency, deadLetter, handling, name, stream, template } = config
   const batchSize = handling._tag === "Batch" ? handling.size : 1
   const consumer = config.durable ?? `${Correlation.next().replace(/[^A-Za-z0-9_-]/g, "_")}_${++ephemeralIds}`
-  const invalid = checkConsumer({ ...config, stream: stream.name, consumer })
+  const filterSubjects = config.subjects ?? [template.subject]
+  const invalid = checkConsumer({ ...config, stream: stream.name, consumer }) ??
+    // Refused before the stream is declared with them.
+    (filterSubjects.length > 1
+      ? Features.unsupported(client.server.version, Features.severalFilterSubjects, {
+        operation: "consumer add",
+        stream: stream.name,
+        consumer
+      })
+      : undefined)
   if (invalid !== undefined) return yield* Effect.fail(invalid)
 
-  yield* declareStream(runtime, stream, template.subject)
+  yield* declareStream(runtime, stream, filterSubjects)
   const consumerConfig: ConsumerConfig = {
     name: consumer,
-    filterSubjects: [template.subject],
+    filterSubjects,
     deliver: config.deliverPolicy,
     ackPolicy: "explicit",
     ackWait: config.ackWait,
@@ -457,7 +491,8 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
   const dispatcher = yield* Subscriber.makeDispatcher<A, Delivery>(
     runtime,
     { ...config, settle, consumerGroup: config.durable },
-    `on the stream "${stream.name}" as consumer "${consumer}"` +
+    (config.subjects === undefined ? "" : `for ${config.subjects.join(", ")} `) +
+      `on the stream "${stream.name}" as consumer "${consumer}"` +
       (handling._tag === "Batch" ? ` in batches of up to ${handling.size}` : "")
   )
   // Read by `giveUp`, which runs only once messages are handled.

@@ -61,6 +61,10 @@ const resolve = (
   if (maxAgeMs !== 0 && duplicateWindowMs > maxAgeMs) return fail("duplicates window can not be larger then max age")
   if (duplicateWindowMs > 0 && duplicateWindowMs < minWindowMs) return fail("duplicates window needs to be >= 100ms")
   if (config.denyPurge === true && config.allowRollup === true) return fail("roll-ups require the purge permission")
+  // Markers need TTLs (their own) and rollups (a marker rolls up its subject): turned on with them.
+  const markerTtlMs = config.subjectDeleteMarkerTtl === undefined ? 0 : toMillis(config.subjectDeleteMarkerTtl)
+  const markers = markerTtlMs > 0
+  if (markers && markerTtlMs < 1000) return fail("subject delete marker TTL must be at least 1 second")
 
   const subjects = config.subjects.length === 0 ? [config.name] : config.subjects
   const seen = new Set<string>()
@@ -93,14 +97,16 @@ const resolve = (
     maxMsgSize: unlimited(config.maxMsgSize),
     discard: config.discard ?? "old",
     duplicateWindow: durationOfMillis(duplicateWindowMs),
-    allowRollup: config.allowRollup ?? false,
+    allowRollup: markers || (config.allowRollup ?? false),
     allowDirect: config.allowDirect ?? false,
     denyDelete: config.denyDelete ?? false,
-    denyPurge: config.denyPurge ?? false,
+    denyPurge: !markers && (config.denyPurge ?? false),
     sealed: config.sealed ?? false,
     placement: config.placement,
     metadata: config.metadata,
-    compression: config.compression ?? "none"
+    compression: config.compression ?? "none",
+    allowMsgTtl: markers || (config.allowMsgTtl ?? false),
+    subjectDeleteMarkerTtl: durationOfMillis(markerTtlMs)
   })
 }
 
@@ -150,6 +156,7 @@ export const streamForUpdate = (
     return fail("stream configuration update can not cancel deny message deletes")
   }
   if (!next.denyPurge && current.denyPurge) return fail("stream configuration update can not cancel deny purge")
+  if (!next.allowMsgTtl && current.allowMsgTtl) return fail("message TTL status can not be disabled")
   if (!next.sealed) return Result.succeed(next)
   return Result.succeed({
     ...next,
@@ -161,7 +168,7 @@ export const streamForUpdate = (
   })
 }
 
-const durationKeys = new Set(["maxAge", "duplicateWindow"])
+const durationKeys = new Set(["maxAge", "duplicateWindow", "subjectDeleteMarkerTtl"])
 
 /** Whether two resolved configurations are the same (an add of an existing stream succeeds then). */
 export const sameStreamConfig = (a: StreamConfigResolved, b: StreamConfigResolved): boolean =>

@@ -1,8 +1,8 @@
 /**
  * A JetStream consumer in memory, durable or ordered (an ephemeral one with
  * no acks): where it is in its stream, which deliveries await an ack, what
- * to redeliver and when, as nats-server 2.15's `consumer.go` does it
- * (`selectStartingSeqNo`, `getNextMsg`, `processAckMsg`, `processNak`,
+ * to redeliver and when, whether it is paused, as nats-server 2.15's
+ * `consumer.go` does it (`selectStartingSeqNo`, `getNextMsg`, `processAckMsg`, `processNak`,
  * `checkPending`, `infoWithSnap`).
  *
  * Pull-based and lazy: a message is delivered when a reader asks for the
@@ -11,7 +11,7 @@
  * Synchronous: the caller passes the time, read from Effect's `Clock`.
  */
 import { Duration } from "effect"
-import type { ConsumerInfo } from "../../NatsClient.ts"
+import type { ConsumerInfo, ConsumerPause } from "../../NatsClient.ts"
 import type { NatsError } from "../../NatsError.ts"
 import type { ConsumerSettings } from "./config.ts"
 import type { Entry, MemStream, StreamListener } from "./stream.ts"
@@ -84,6 +84,8 @@ export class Consumer implements StreamListener {
   private nextCheck = Infinity
   private readonly waiters = new Set<() => void>()
   private gone: NatsError | undefined
+  /** Delivers nothing before this time (ms), set by a pause. */
+  private pauseUntil: number | undefined
 
   constructor(stream: MemStream, settings: ConsumerSettings, options: ConsumerOptions) {
     this.stream = stream
@@ -128,6 +130,16 @@ export class Consumer implements StreamListener {
     this.setFilter(this.settings.filterSubjects)
   }
 
+  /**
+   * Paused until `until` (ms), or resumed (`undefined`); answers as the
+   * server does. An update of its settings keeps it.
+   */
+  pause(until: number | undefined, now: number): ConsumerPause {
+    this.pauseUntil = until
+    this.changed()
+    return this.pauseState(now)
+  }
+
   /** The consumer or its stream is deleted: readers end with `error`. */
   close(error: NatsError): void {
     this.gone = error
@@ -136,6 +148,9 @@ export class Consumer implements StreamListener {
 
   next(now: number): Next {
     if (this.gone !== undefined) return { _tag: "Gone", error: this.gone }
+    if (this.pauseUntil !== undefined && now < this.pauseUntil) return { _tag: "Wait", until: this.pauseUntil }
+    // What expired by now goes first: with markers, that is more to deliver.
+    this.stream.expire(now)
     this.checkPending(now)
     const redelivery = this.nextRedelivery(now)
     if (redelivery !== undefined) return redelivery
@@ -251,8 +266,15 @@ export class Consumer implements StreamListener {
       numRedelivered: this.redeliveries.size,
       numDelayed,
       delivered: { consumerSeq: this.nextConsumerSeq - 1, streamSeq: this.cursor - 1 },
-      ackFloor: { ...this.ackFloor }
+      ackFloor: { ...this.ackFloor },
+      ...this.pauseState(now)
     }
+  }
+
+  /** The pause time is kept once it has passed, as the server keeps it; paused only before it. */
+  private pauseState(now: number): ConsumerPause {
+    const paused = this.pauseUntil !== undefined && now < this.pauseUntil
+    return { paused, pauseUntil: paused ? new Date(this.pauseUntil!) : undefined }
   }
 
   wants(subject: string): boolean {
@@ -302,8 +324,10 @@ export class Consumer implements StreamListener {
     for (const waiter of waiters) waiter()
   }
 
+  /** Nothing now: ask again on a change, at the next ack deadline, or when an expiry stores a marker. */
   private wait(): Next {
-    return { _tag: "Wait", until: Number.isFinite(this.nextCheck) ? this.nextCheck : undefined }
+    const until = Math.min(this.nextCheck, this.stream.nextMarkerAt() ?? Infinity)
+    return { _tag: "Wait", until: Number.isFinite(until) ? until : undefined }
   }
 
   private setFilter(filters: ReadonlyArray<string>): void {

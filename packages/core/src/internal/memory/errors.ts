@@ -36,6 +36,8 @@ export const Api = {
   StreamNotMatch: [400, 10060, "expected stream does not match"],
   StreamWrongLastSequence: [400, 10071, "wrong last sequence: {seq}"],
   StreamWrongLastMsgId: [400, 10070, "wrong last msg ID: {id}"],
+  MessageTtlInvalid: [400, 10165, "invalid per-message TTL"],
+  MessageTtlDisabled: [400, 10166, "per-message TTL is disabled"],
   StreamGeneral: [500, 10051, "{err}"]
 } as const satisfies Record<string, readonly [number, number, string]>
 

@@ -8,6 +8,7 @@ import type {
   MessageQuery,
   ConsumerConfig,
   ConsumerInfo,
+  ConsumerPause,
   OrderedConsumerOptions,
   PurgeOptions,
   StoredMsg,
@@ -169,6 +170,17 @@ export class JetStreamServer {
     return consumer === undefined
       ? Result.fail(Errors.consumerNotFound(streamName, name, operation))
       : Result.succeed(consumer)
+  }
+
+  /** Pauses a durable consumer until `until` (ms), or resumes it (`undefined`). */
+  pauseConsumer(
+    streamName: string,
+    name: string,
+    until: number | undefined,
+    now: number
+  ): Result.Result<ConsumerPause, NatsError> {
+    const operation = until === undefined ? "consumer resume" : "consumer pause"
+    return Result.map(this.consumer(streamName, name, operation, now), (consumer) => consumer.pause(until, now))
   }
 
   deleteConsumer(streamName: string, name: string): Result.Result<void, NatsError> {

@@ -5,6 +5,12 @@
  * `PurgeEx`). Synchronous: the caller passes the time, read from Effect's
  * `Clock`.
  *
+ * Messages go at the stream's max age or at their own TTL (`Nats-TTL`,
+ * nats-server 2.11), whichever comes first, in the order of those times;
+ * with subject delete markers, the last message of a subject leaves a marker
+ * in its place (`Nats-Marker-Reason: MaxAge`, itself with a TTL), stored at
+ * the time the message expired, before anything published since.
+ *
  * Storage: `slots[i]` holds sequence `offset + i` (`undefined` once removed),
  * so appends and look-ups by sequence are O(1); leading holes are dropped as
  * the stream's head moves. Each subject keeps the ascending list of its
@@ -17,9 +23,11 @@
  */
 import { Result } from "effect"
 import type { Headers, OutgoingMsg, PubAck, PurgeOptions, StreamConfigResolved, StreamState } from "../../NatsClient.ts"
+import { matcher, hasWildcard } from "../../NatsSubject.ts"
+import * as EncodedHeaders from "../headers.ts"
+import * as Ttl from "../ttl.ts"
 import { toMillis } from "./config.ts"
 import * as Errors from "./errors.ts"
-import { matcher, hasWildcard } from "../../NatsSubject.ts"
 
 /** A stored message. */
 export interface Entry {
@@ -33,6 +41,8 @@ export interface Entry {
   readonly time: number
   /** Bytes counted against `maxBytes`. */
   readonly size: number
+  /** Its own TTL in seconds (`Nats-TTL`): 0 none, `Ttl.never` kept past the max age too. */
+  readonly ttl: number
 }
 
 /** A consumer, told of every message stored and removed (it keeps its counts with it). */
@@ -66,6 +76,49 @@ export const JsHeaders = {
 } as const
 
 const maxHeaderBytes = 65535
+
+/** A marker left where a subject's last message expired (`isSubjectDeleteMarker`), or a KV purge. */
+const markerReason = "Nats-Marker-Reason"
+const isMarker = (headers: Headers | undefined): boolean =>
+  header(headers, markerReason) !== undefined || header(headers, "KV-Operation") === "PURGE"
+
+const noData = new Uint8Array(0)
+
+/** When a message with a TTL expires (ms), smallest first; entries of removed messages are skipped when met. */
+class Deadlines {
+  private readonly heap: Array<{ readonly at: number; readonly seq: number }> = []
+  get top(): { readonly at: number; readonly seq: number } | undefined {
+    return this.heap[0]
+  }
+  push(at: number, seq: number): void {
+    const heap = this.heap
+    heap.push({ at, seq })
+    let i = heap.length - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (heap[parent]!.at <= heap[i]!.at) break
+      ;[heap[parent], heap[i]] = [heap[i]!, heap[parent]!]
+      i = parent
+    }
+  }
+  pop(): void {
+    const heap = this.heap
+    const last = heap.pop()!
+    if (heap.length === 0) return
+    heap[0] = last
+    let i = 0
+    for (;;) {
+      const left = 2 * i + 1
+      const right = left + 1
+      let smallest = i
+      if (left < heap.length && heap[left]!.at < heap[smallest]!.at) smallest = left
+      if (right < heap.length && heap[right]!.at < heap[smallest]!.at) smallest = right
+      if (smallest === i) return
+      ;[heap[smallest], heap[i]] = [heap[i]!, heap[smallest]!]
+      i = smallest
+    }
+  }
+}
 
 /** The sequences of one subject, oldest first, from `head`. */
 class SubjectIndex {
@@ -127,13 +180,17 @@ export class MemStream {
   private lastMsgId = ""
   private maxAgeMs: number
   private duplicateWindowMs: number
+  /** Whole seconds, as the server counts them; 0: no markers. */
+  private markerTtl: number
   private subjectMatchers: ReadonlyArray<(subject: string) => boolean>
+  private readonly deadlines = new Deadlines()
 
   constructor(config: StreamConfigResolved, created: Date) {
     this.config = config
     this.created = created
     this.maxAgeMs = toMillis(config.maxAge)
     this.duplicateWindowMs = toMillis(config.duplicateWindow)
+    this.markerTtl = Math.floor(toMillis(config.subjectDeleteMarkerTtl) / 1000)
     this.subjectMatchers = config.subjects.map(matcher)
   }
 
@@ -160,6 +217,7 @@ export class MemStream {
     this.config = config
     this.maxAgeMs = toMillis(config.maxAge)
     this.duplicateWindowMs = toMillis(config.duplicateWindow)
+    this.markerTtl = Math.floor(toMillis(config.subjectDeleteMarkerTtl) / 1000)
     this.subjectMatchers = config.subjects.map(matcher)
     const perSubject = config.maxMsgsPerSubject
     if (perSubject > 0) {
@@ -252,15 +310,91 @@ export class MemStream {
     return this.lastSeq + 1
   }
 
-  /** Drops messages older than `maxAge` (`expireMsgs`). */
+  /**
+   * Expires the messages older than `maxAge` or past their TTL by `now`
+   * (`expireMsgs`), in the order of the times they expired at.
+   */
   expire(now: number): void {
-    if (this.maxAgeMs <= 0) return
-    const oldest = now - this.maxAgeMs
-    while (this.messages > 0) {
-      const first = this.slots[this.head]!
-      if (first.time > oldest) return
-      this.remove(first.seq)
+    for (let next = this.nextExpiry(); next !== undefined && next.at <= now; next = this.nextExpiry()) {
+      if (next.byTtl) this.deadlines.pop()
+      this.expireEntry(next.entry, next.at)
     }
+  }
+
+  /**
+   * When the next message expires (ms), where that stores a marker a
+   * consumer may be waiting for; `undefined` when none will.
+   */
+  nextMarkerAt(): number | undefined {
+    return this.markerTtl > 0 ? this.nextExpiry()?.at : undefined
+  }
+
+  /** The next message to expire, and when (ms): the oldest by max age, or the first by TTL. */
+  private nextExpiry(): { readonly entry: Entry; readonly at: number; readonly byTtl: boolean } | undefined {
+    const byAge = this.oldestByAge()
+    const byTtl = this.nextByTtl()
+    const ageAt = byAge === undefined ? Infinity : byAge.time + this.maxAgeMs
+    const ttlAt = byTtl === undefined ? Infinity : this.deadlines.top!.at
+    if (byAge !== undefined && ageAt <= ttlAt) return { entry: byAge, at: ageAt, byTtl: false }
+    return byTtl === undefined ? undefined : { entry: byTtl, at: ttlAt, byTtl: true }
+  }
+
+  /** The oldest message the max age applies to (a TTL of `never` exempts one). */
+  private oldestByAge(): Entry | undefined {
+    if (this.maxAgeMs <= 0) return undefined
+    for (let i = this.head; i < this.slots.length; i++) {
+      const entry = this.slots[i]
+      if (entry !== undefined && entry.ttl !== Ttl.never) return entry
+    }
+    return undefined
+  }
+
+  /** The message whose TTL runs out first, at `deadlines.top`. */
+  private nextByTtl(): Entry | undefined {
+    for (let top = this.deadlines.top; top !== undefined; top = this.deadlines.top) {
+      const entry = this.get(top.seq)
+      if (entry !== undefined) return entry
+      this.deadlines.pop()
+    }
+    return undefined
+  }
+
+  /**
+   * Removes an expired message; with markers, the last of its subject is
+   * replaced by a marker stored at `at` (`handleRemovalOrSdm`), unless it is
+   * a marker itself.
+   */
+  private expireEntry(entry: Entry, at: number): void {
+    const index = this.subjects.get(entry.subject)!
+    if (this.markerTtl <= 0 || index.count > 1 || isMarker(entry.headers)) {
+      this.remove(entry.seq)
+      return
+    }
+    const encoded = EncodedHeaders.encode({
+      [markerReason]: "MaxAge",
+      [Ttl.header]: Ttl.format(this.markerTtl),
+      [JsHeaders.Rollup]: "sub"
+    }) as EncodedHeaders.EncodedHeaders
+    this.lastMsgId = ""
+    this.append({
+      seq: this.lastSeq + 1,
+      subject: entry.subject,
+      data: noData,
+      headers: encoded.headers,
+      headerBytes: encoded.bytes,
+      time: at,
+      size: this.sizeOf(entry.subject, encoded.bytes, 0),
+      ttl: this.markerTtl
+    })
+    this.enforceLimits()
+    this.purge({ filter: entry.subject, keep: 1 })
+  }
+
+  /** Bytes a message takes, as the server's store counts them. */
+  private sizeOf(subject: string, headerBytes: number, dataLength: number): number {
+    return this.config.storage === "file"
+      ? 30 + subject.length + dataLength + (headerBytes > 0 ? 4 + headerBytes : 0)
+      : 16 + subject.length + headerBytes + dataLength
   }
 
   /**
@@ -269,7 +403,8 @@ export class MemStream {
    * store's limits, then the rollup.
    */
   store(msg: Incoming, now: number): Result.Result<PubAck, Errors.ApiError> {
-    const { data, headerBytes, headers, subject } = msg
+    const { data, subject } = msg
+    let { headerBytes, headers } = msg
     const name = this.config.name
     if (this.config.sealed) return Result.fail(Errors.apiError("StreamSealed"))
     this.expire(now)
@@ -278,6 +413,12 @@ export class MemStream {
     const expectedStream = header(headers, JsHeaders.ExpectedStream)
     if (expectedStream !== undefined && expectedStream !== "" && expectedStream !== name) {
       return Result.fail(Errors.apiError("StreamNotMatch"))
+    }
+    const ttlHeader = header(headers, Ttl.header)
+    let ttl = ttlHeader === undefined ? 0 : Ttl.parse(ttlHeader)
+    // An invalid TTL is told apart later, as the server does.
+    if (ttl !== undefined && ttl !== 0 && !this.config.allowMsgTtl) {
+      return Result.fail(Errors.apiError("MessageTtlDisabled"))
     }
     const msgId = header(headers, JsHeaders.MsgId) ?? ""
     if (msgId !== "") {
@@ -315,10 +456,17 @@ export class MemStream {
       return Result.fail(Errors.apiError("StreamMessageExceedsMaximum"))
     }
     if (headerBytes > maxHeaderBytes) return Result.fail(Errors.apiError("StreamHeaderExceedsMaximum"))
+    if (ttl === undefined) return Result.fail(Errors.apiError("MessageTtlInvalid"))
+    // A TTL below the markers' would let a message go without its marker
+    // (unless the subject keeps one message only): raised to it.
+    if (ttl > 0 && ttl < this.markerTtl && this.config.maxMsgsPerSubject !== 1) {
+      ttl = this.markerTtl
+      const encoded = EncodedHeaders.encode(headers, { [Ttl.header]: String(ttl) }) as EncodedHeaders.EncodedHeaders
+      headers = encoded.headers
+      headerBytes = encoded.bytes
+    }
 
-    const size = this.config.storage === "file"
-      ? 30 + subject.length + data.length + (headerBytes > 0 ? 4 + headerBytes : 0)
-      : 16 + subject.length + headerBytes + data.length
+    const size = this.sizeOf(subject, headerBytes, data.length)
     const refused = this.discardNewProblem(subject, rawSize)
     if (refused !== undefined) return Result.fail(Errors.apiError("StreamStoreFailed", { err: refused }))
 
@@ -331,7 +479,7 @@ export class MemStream {
       this.lastSeq = seq
       return Result.succeed({ stream: name, seq, duplicate: false })
     }
-    this.append({ seq, subject, data, headers, headerBytes, time: now, size })
+    this.append({ seq, subject, data, headers, headerBytes, time: now, size, ttl })
 
     const perSubject = this.config.maxMsgsPerSubject
     if (perSubject > 0) {
@@ -493,6 +641,7 @@ export class MemStream {
       this.head = 0
     }
     this.slots.push(entry)
+    if (entry.ttl > 0) this.deadlines.push(entry.time + entry.ttl * 1000, entry.seq)
     this.lastSeq = entry.seq
     this.messages++
     this.bytes += entry.size

@@ -17,6 +17,7 @@ import { Array as Arr, Cause, Duration, Effect, Exit, Option, type Scope, Stream
 import type {
   ConsumerConfig,
   ConsumerInfo,
+  ConsumerPause,
   ConsumerSettings,
   DeliverPolicy,
   Driver,
@@ -248,6 +249,10 @@ const toConsumerSettings = (name: string, config: ServerConsumerConfig): Consume
   description: config.description
 })
 
+/** The pause time when the server says it is paused (the configured time stays after it has passed). */
+const pausedUntil = (paused: boolean | undefined, until: string | undefined): Date | undefined =>
+  paused === true && until !== undefined ? new Date(until) : undefined
+
 const toConsumerInfo = (info: ServerConsumerInfo): ConsumerInfo => ({
   stream: info.stream_name,
   name: info.name,
@@ -256,8 +261,15 @@ const toConsumerInfo = (info: ServerConsumerInfo): ConsumerInfo => ({
   numAckPending: info.num_ack_pending,
   numRedelivered: info.num_redelivered,
   delivered: { streamSeq: info.delivered.stream_seq, consumerSeq: info.delivered.consumer_seq },
-  ackFloor: { streamSeq: info.ack_floor.stream_seq, consumerSeq: info.ack_floor.consumer_seq }
+  ackFloor: { streamSeq: info.ack_floor.stream_seq, consumerSeq: info.ack_floor.consumer_seq },
+  paused: info.paused === true,
+  pauseUntil: pausedUntil(info.paused, info.config.pause_until)
 })
+
+interface ServerPauseResponse {
+  readonly paused: boolean
+  readonly pause_until?: string
+}
 
 /** The `StreamNotFound` error when the context's stream no longer exists. */
 const streamGone = (api: JetStreamApi, context: ErrorContext): Effect.Effect<NatsError.NatsError | undefined> =>
@@ -413,6 +425,18 @@ export const makeConsumers = (api: JetStreamApi, js: JetStreamClient): Driver["j
         { operation: "consumer add", stream, consumer: config.name }
       ).pipe(Effect.map(toConsumerInfo)),
     info: (stream, name) => Effect.map(info(stream, name, "consumer info"), toConsumerInfo),
+    // No `pause_until`: resume.
+    pause: (stream, name, until) =>
+      api.request<ServerPauseResponse>(
+        `CONSUMER.PAUSE.${stream}.${name}`,
+        until === undefined ? undefined : { pause_until: until.toISOString() },
+        { operation: until === undefined ? "consumer resume" : "consumer pause", stream, consumer: name }
+      ).pipe(
+        Effect.map((answer): ConsumerPause => ({
+          paused: answer.paused,
+          pauseUntil: pausedUntil(answer.paused, answer.pause_until)
+        }))
+      ),
     delete: (stream, name) =>
       Effect.asVoid(
         api.request(`CONSUMER.DELETE.${stream}.${name}`, undefined, { operation: "consumer delete", stream, consumer: name })

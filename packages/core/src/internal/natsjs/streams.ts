@@ -51,6 +51,10 @@ export const toServerConfig = (config: StreamConfig): ServerConfigInput => {
   }
   if (config.metadata !== undefined) out.metadata = { ...config.metadata }
   if (config.compression !== undefined) out.compression = config.compression
+  if (config.allowMsgTtl !== undefined) out.allow_msg_ttl = config.allowMsgTtl
+  if (config.subjectDeleteMarkerTtl !== undefined) {
+    out.subject_delete_marker_ttl = toNanos(config.subjectDeleteMarkerTtl)
+  }
   return out
 }
 
@@ -97,7 +101,9 @@ const fromServerConfig = (config: ServerStreamConfig): StreamConfigResolved => {
     sealed: config.sealed ?? false,
     placement,
     metadata: userMetadata(config.metadata),
-    compression: config.compression ?? "none"
+    compression: config.compression ?? "none",
+    allowMsgTtl: config.allow_msg_ttl ?? false,
+    subjectDeleteMarkerTtl: fromNanos(config.subject_delete_marker_ttl)
   }
 }
 
