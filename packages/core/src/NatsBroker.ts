@@ -130,6 +130,13 @@ export type Observer = ObserverEvents.Observer
  */
 export type SubscribedEvent = ObserverEvents.SubscribedEvent
 /**
+ * Where a subscriber's messages come from (`SubscribedEvent.source`).
+ *
+ * @since 0.2.0
+ * @category observability
+ */
+export type SubscriberSource = ObserverEvents.SubscriberSource
+/**
  * A subscriber received a message.
  *
  * @since 0.1.0
@@ -1267,6 +1274,20 @@ export interface WatcherOptions<I, A, M extends Message, EO = never> {
    * later. Failing to open fails the layer.
    */
   readonly source: (filter: string) => Effect.Effect<Stream.Stream<I, unknown>, EO, Scope.Scope>
+  /**
+   * Items read from the watch and passed over, the handler not called (a
+   * watcher's `ignoreDeletes`): skipped here rather than filtered out of the
+   * source, so that how far the watch has read stays known.
+   */
+  readonly skip?: ((item: I) => boolean) | undefined
+  /**
+   * Where the watch of `filter` reads, for observers (`NatsTest`) to tell
+   * whether it has caught up with what is stored: the stream, the subjects
+   * it reads there, each item's sequence in the stream, and the sequence it
+   * starts after (0 for all). Without it, an observer sees only what the
+   * watcher holds.
+   */
+  readonly position?: ((filter: string) => WatchPosition<I>) | undefined
   /** The item's key, the message's `subject`. */
   readonly subjectOf: (item: I) => string
   /** The item as the handler's message, given the fields every message has. */
@@ -1274,6 +1295,16 @@ export interface WatcherOptions<I, A, M extends Message, EO = never> {
   /** The handler's value, or why the item has none it can take (logged, the handler is not called). */
   readonly decode: (message: M) => Result.Result<A, string>
 }
+
+/**
+ * Where a watch reads (`WatcherOptions.position`): its stream, the subjects
+ * it reads there, each item's sequence in the stream, and the sequence it
+ * starts after.
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export type WatchPosition<I> = Watcher.WatchPosition<I>
 
 /**
  * How a watcher appears in the app's AsyncAPI document: a `receive` operation on `address`.
@@ -1335,6 +1366,8 @@ export const watcher = <I, A, M extends Message, E, R, EO = never>(
       where: options.where,
       concurrency: yield* resolveConcurrency(options.keys, options.concurrency),
       source: options.source(template.subject),
+      skip: options.skip,
+      position: options.position?.(template.subject),
       subjectOf: options.subjectOf,
       toMessage: options.toMessage,
       decode: (message) => {

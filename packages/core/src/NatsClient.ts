@@ -475,6 +475,8 @@ export interface ConsumerInfo {
    * to come, as the consumer was told (a nak with a delay, progress reported:
    * a backoff step): the in-memory NATS, whose time is Effect's `Clock`,
    * says how many; nats-server does not, and this is `undefined`.
+   *
+   * @since 0.2.0
    */
   readonly numDelayed?: number | undefined
   readonly delivered: { readonly streamSeq: number; readonly consumerSeq: number }

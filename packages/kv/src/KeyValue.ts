@@ -36,6 +36,7 @@ import * as Stores from "./internal/keyValueStore.ts"
 import * as Metrics from "./internal/metrics.ts"
 import * as Buckets from "./internal/store.ts"
 import * as Typed from "./internal/typed.ts"
+import * as Wire from "./internal/wire.ts"
 
 // ---------------------------------------------------------------------------
 // Entries
@@ -572,7 +573,7 @@ export interface WatcherOptions<S extends ValueSchema | undefined = undefined> {
   readonly ignoreDeletes?: boolean | undefined
   /** Handlers running at once; default 1, which handles the changes in revision order. */
   readonly concurrency?: number | undefined
-  /** Default: `keys`. */
+  /** Default: `<bucket>:<keys>`. */
   readonly name?: string | undefined
   /** What it does, for the app's AsyncAPI document (`NatsBroker.asyncApi`). */
   readonly description?: string | undefined
@@ -615,38 +616,24 @@ export const watcher = <S extends ValueSchema | undefined = undefined, E = never
 ): Layer.Layer<never, KeyValueError, NatsClient.NatsClient | NatsBroker.NatsBroker | Exclude<R, KeyValue | NatsMessage.NatsMessage>> =>
   Layer.unwrap(Effect.gen(function*() {
     const store = yield* Buckets.make({ bucket })
-    // Opened when the layer is built, from the bucket's revision now: changes made
-    // once it is built (by `afterStartup`) are seen, and none is missed while its
-    // first read waits (older servers, 2.9.10 among them, move a lagging consumer past them on a purge).
-    const status = yield* store.status()
-    const now = status.streamInfo.state.lastSeq
+    // One consumer, created (and reading) when the layer is built: changes made once it
+    // is built (by `afterStartup`) are seen, and none is missed while its first read
+    // waits (older servers, 2.9.10 among them, move a lagging consumer past them on a purge).
+    // What the bucket held until now is told apart by its revision.
+    const now = (yield* store.status()).streamInfo.state.lastSeq
     const include = options.include ?? "lastValue"
     const watch = (filter: string) =>
-      Effect.map(
-        store.openWatch({
-          key: filter,
-          include: include === "history" ? "history" : { afterRevision: now },
-          ignoreDeletes: options.ignoreDeletes
-        }),
-        (changes): Stream.Stream<Entry, KeyValueError> =>
-          include === "lastValue"
-            ? Stream.concat(
-              store.keys(filter).pipe(
-                Stream.mapEffect((key) => store.get(key)),
-                Stream.filter((found) => Option.isSome(found) && found.value.revision <= now),
-                Stream.map((found) => Option.getOrThrow(found))
-              ),
-              changes
-            )
-            : changes
-      )
+      store.openWatch({ key: filter, include: include === "updatesOnly" ? { afterRevision: now } : include })
+    // Deleted keys are not values the bucket held; deletes after that are changes, unless ignored.
+    const skip = (entry: Entry) =>
+      entry.operation !== "PUT" && (options.ignoreDeletes === true || (include === "lastValue" && entry.revision <= now))
     const decodeValue = options.schema === undefined
       ? (data: Uint8Array) => Result.succeed(data)
       : watchDecoder(options.schema)
     return NatsBroker.watcher({
       keys,
       where: `in the KV bucket "${bucket}"`,
-      name: options.name,
+      name: options.name ?? `${bucket}:${keys}`,
       description: options.description ?? `Changes of ${keys} in the KV bucket "${bucket}"`,
       // The subjects the bucket stores its changes under; values are JSON through their Schema, else bytes.
       document: {
@@ -657,6 +644,13 @@ export const watcher = <S extends ValueSchema | undefined = undefined, E = never
       },
       concurrency: options.concurrency,
       source: watch,
+      skip,
+      position: (filter) => ({
+        stream: Wire.streamName(bucket),
+        subjects: [Wire.keySubject(bucket, filter)],
+        sequenceOf: (entry: Entry) => entry.revision,
+        start: include === "updatesOnly" ? now : 0
+      }),
       subjectOf: (entry: Entry) => entry.key,
       toMessage: (entry, base): WatchMessage => ({
         ...base,

@@ -504,7 +504,7 @@ export interface WatcherOptions {
   readonly ignoreDeletes?: boolean | undefined
   /** Handlers running at once; default 1, which handles the changes in revision order. */
   readonly concurrency?: number | undefined
-  /** Default: `objects in <bucket>`. */
+  /** Default: `<bucket>:>`. */
   readonly name?: string | undefined
   /** What it does, for the app's AsyncAPI document (`NatsBroker.asyncApi`). */
   readonly description?: string | undefined
@@ -543,24 +543,19 @@ export const watcher = <E = never, R = never>(
 > =>
   Layer.unwrap(Effect.gen(function*() {
     const store = yield* make({ bucket })
-    // Opened when the layer is built, from the bucket's revision now: changes made
-    // once it is built (by `afterStartup`) are seen, and none is missed while its
-    // first read waits (older servers, 2.9.10 among them, move a lagging consumer past them on a rollup).
+    // One consumer, created (and reading) when the layer is built: changes made once it
+    // is built (by `afterStartup`) are seen, and none is missed while its first read
+    // waits (older servers, 2.9.10 among them, move a lagging consumer past them on a rollup).
+    // What the bucket held until now is told apart by its revision.
     const now = (yield* store.status()).streamInfo.state.lastSeq
-    const watch = options.includeHistory
-      ? store.openWatch({ includeHistory: true, ignoreDeletes: options.ignoreDeletes })
-      : Effect.map(
-        store.openWatch({ afterRevision: now, ignoreDeletes: options.ignoreDeletes }),
-        (changes) =>
-          Stream.concat(
-            Stream.fromIterableEffect(store.list()).pipe(Stream.filter((info) => info.revision <= now)),
-            changes
-          )
-      )
+    const watch = store.openWatch({ includeHistory: options.includeHistory })
+    // Deleted objects are not objects the bucket held; deletions after that are changes, unless ignored.
+    const skip = (info: ObjectInfo) =>
+      info.deleted && (options.ignoreDeletes === true || (options.includeHistory !== true && info.revision <= now))
     return NatsBroker.watcher({
       keys: ">",
       where: `in the object store "${bucket}"`,
-      name: options.name ?? `objects in ${bucket}`,
+      name: options.name ?? `${bucket}:>`,
       description: options.description ??
         `Changes of the objects in the bucket "${bucket}": their meta messages ({name} is the object's name, base64url-encoded)`,
       document: {
@@ -570,6 +565,13 @@ export const watcher = <E = never, R = never>(
       },
       concurrency: options.concurrency,
       source: () => watch,
+      skip,
+      position: () => ({
+        stream: Wire.streamName(bucket),
+        subjects: [Wire.allMetaSubjects(bucket)],
+        sequenceOf: (info: ObjectInfo) => info.revision,
+        start: 0
+      }),
       subjectOf: (info: ObjectInfo) => info.name,
       toMessage: (info, base): WatchMessage => ({ ...base, bucket, info }),
       decode: (message) => Result.succeed(message.info)

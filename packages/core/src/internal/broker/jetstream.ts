@@ -488,12 +488,15 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     })
   }
 
+  // Pulled and not finished with: buffered, being handled or settled.
+  let inFlight = 0
   const dispatcher = yield* Subscriber.makeDispatcher<A, Delivery>(
     runtime,
     { ...config, settle, consumerGroup: config.durable },
     (config.subjects === undefined ? "" : `for ${config.subjects.join(", ")} `) +
       `on the stream "${stream.name}" as consumer "${consumer}"` +
-      (handling._tag === "Batch" ? ` in batches of up to ${handling.size}` : "")
+      (handling._tag === "Batch" ? ` in batches of up to ${handling.size}` : ""),
+    { source: { _tag: "Consumer", stream: stream.name, consumer }, inFlight: () => inFlight }
   )
   // Read by `giveUp`, which runs only once messages are handled.
   const deadLettered = dispatcher.metrics.deadLettered()
@@ -502,7 +505,10 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
   const buffer = yield* Queue.unbounded<JsMsg, Cause.Done>()
   const pump = yield* Effect.forkIn(
     // Idle workers take the chunk in this turn of the event loop, not the next.
-    Effect.forever(Effect.flatMap(pull, (chunk) => Effect.andThen(Queue.offerAll(buffer, chunk), Queue.flush(buffer)))).pipe(
+    Effect.forever(Effect.flatMap(pull, (chunk) => {
+      inFlight += chunk.length
+      return Effect.andThen(Queue.offerAll(buffer, chunk), Queue.flush(buffer))
+    })).pipe(
       Effect.catchCause(Subscriber.onSourceEnd(
         () => stopping,
         stoppedForGood,
@@ -517,7 +523,6 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
   const workers = {
     name,
     concurrency,
-    done: () => {},
     gracefulTimeout: runtime.gracefulTimeout,
     scope: workersScope
   }
@@ -526,6 +531,9 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
       ...workers,
       take: Effect.map(Queue.take(buffer), (msg) => [toMessage(msg)]),
       handle: dispatcher.handle((payload, message) => guarded([message], handling.handler(payload, message))),
+      done: () => {
+        inFlight--
+      },
       // Left unacknowledged: the server redelivers them.
       onAbandoned: (message) => Effect.logWarning(`interrupted the handler of message ${message.sequence}`)
     })
@@ -533,6 +541,9 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
       ...workers,
       take: Effect.map(takeBatch(buffer, handling.size, handling.timeout, config.inProgress ? running : new Set()), (batch) => [batch.map(toMessage)]),
       handle: dispatcher.handleBatch((payloads, messages) => guarded(messages, handling.handler(payloads, messages))),
+      done: (messages) => {
+        inFlight -= messages.length
+      },
       onAbandoned: (messages) =>
         Effect.logWarning(`interrupted the handler of messages ${messages.map((message) => message.sequence).join(", ")}`)
     })

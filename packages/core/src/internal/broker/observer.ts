@@ -13,7 +13,32 @@ export interface SubscribedEvent {
   /** The subject as declared (with `{param}` templates). */
   readonly subject: string
   readonly queue: string | undefined
+  /** Where its messages come from, so that an observer can tell what is still to come. */
+  readonly source: SubscriberSource
+  /**
+   * The messages it has taken from its source and not finished with: waiting
+   * for a worker, being handled, answered or settled.
+   */
+  readonly inFlight: () => number
 }
+
+/**
+ * Where a subscriber's messages come from: a core subscription; a JetStream
+ * consumer (what it has not delivered, or not had acknowledged, is still to
+ * come); a watch of a stream's subjects, read up to `position()` (the
+ * stream sequence of the last message it took, or where it started); or a
+ * watch that does not say where it reads.
+ */
+export type SubscriberSource =
+  | { readonly _tag: "Subscription" }
+  | { readonly _tag: "Consumer"; readonly stream: string; readonly consumer: string }
+  | {
+    readonly _tag: "Watch"
+    readonly stream: string
+    readonly subjects: ReadonlyArray<string>
+    readonly position: () => number
+  }
+  | { readonly _tag: "Unknown" }
 
 export interface ReceivedEvent {
   /** The `id` of the subscriber, as in its `SubscribedEvent`. */

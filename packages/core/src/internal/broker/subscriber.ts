@@ -41,7 +41,7 @@ import { NatsMessage } from "../../NatsMessage.ts"
 import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
 import { endRun, secondsSince, startRun, SubscriberMetrics } from "./metrics.ts"
-import type { Observer } from "./observer.ts"
+import type { Observer, SubscriberSource } from "./observer.ts"
 import * as Subject from "./subject.ts"
 import * as Throttle from "./throttle.ts"
 
@@ -226,7 +226,9 @@ export interface Dispatcher<A, M extends Message> {
 export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
   runtime: BrokerRuntime,
   config: Omit<DispatchConfig<A, M>, "handler">,
-  where: string | undefined
+  where: string | undefined,
+  /** What the observer is told of the subscriber's source and of the messages it holds. */
+  report: { readonly source: SubscriberSource; readonly inFlight: () => number }
 ) {
   const { client, observer } = runtime
   const { decode, encodeReply, name, queue, settle, template } = config
@@ -239,7 +241,7 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
   })
   yield* Effect.logInfo(liveLine(name, template, where))
   if (observer?.onSubscribed !== undefined) {
-    yield* observer.onSubscribed({ id: subscriberId, subscriber: name, subject: template.template, queue })
+    yield* observer.onSubscribed({ id: subscriberId, subscriber: name, subject: template.template, queue, ...report })
   }
 
   const reply = (subject: string, encoded: Codec.Encoded, correlationId: string, message: Message) => {
@@ -622,10 +624,15 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
 
   const messages = yield* client.subscribe(template.subject, { queue }).pipe(Scope.provide(subscriptionScope))
   const pull = yield* Stream.toPull(messages).pipe(Scope.provide(subscriptionScope))
+  // Messages taken from the subscription and not yet handled, bounded like a NATS client's
+  // pending buffer: core NATS cannot push back, so past the limits the message is dropped.
+  let pendingMessages = 0
+  let pendingBytes = 0
   const dispatcher = yield* makeDispatcher(
     runtime,
     config,
-    queue === undefined ? undefined : `in queue group "${queue}"`
+    queue === undefined ? undefined : `in queue group "${queue}"`,
+    { source: { _tag: "Subscription" }, inFlight: () => pendingMessages }
   )
 
   let stopping = false
@@ -635,10 +642,6 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
     `the subscription to "${template.subject}" ended`
   )
 
-  // Messages taken from the subscription and not yet handled, bounded like a NATS client's
-  // pending buffer: core NATS cannot push back, so past the limits the message is dropped.
-  let pendingMessages = 0
-  let pendingBytes = 0
   const buffer = yield* Queue.unbounded<Msg, Cause.Done>()
   const droppedMessages = dispatcher.metrics.dropped()
   const drops = yield* Throttle.make({

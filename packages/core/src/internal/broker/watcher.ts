@@ -16,6 +16,14 @@ import * as Correlation from "./correlation.ts"
 import * as Subject from "./subject.ts"
 import * as Subscriber from "./subscriber.ts"
 
+/** A watch's stream, the subjects it reads there, each item's sequence, and the sequence it starts after. */
+export interface WatchPosition<I> {
+  readonly stream: string
+  readonly subjects: ReadonlyArray<string>
+  readonly sequenceOf: (item: I) => number
+  readonly start: number
+}
+
 export interface WatcherConfig<I, A, M extends Message, EO> {
   readonly name: string
   /** The keys watched, `{param}`s included; a message's `params` come from its `subject`. */
@@ -25,6 +33,10 @@ export interface WatcherConfig<I, A, M extends Message, EO> {
   readonly concurrency: number
   /** Opened when the watcher starts, in a scope closed when it stops taking. */
   readonly source: Effect.Effect<Stream.Stream<I, unknown>, EO, Scope.Scope>
+  /** Items read from the source and passed over (not handled). */
+  readonly skip: ((item: I) => boolean) | undefined
+  /** Where the source reads, to tell observers how far it has read. */
+  readonly position: WatchPosition<I> | undefined
   /** The item as the handler's message, given the fields every message has. */
   readonly toMessage: (item: I, base: Message) => M
   readonly subjectOf: (item: I) => string
@@ -45,13 +57,28 @@ export const run = Effect.fnUntraced(function*<I, A, M extends Message, EO>(
   const sourceScope = yield* Scope.fork(layerScope)
   const workersScope = yield* Scope.fork(layerScope)
   const pull = yield* Effect.flatMap(config.source, Stream.toPull).pipe(Scope.provide(sourceScope))
+  const { position, skip } = config
+  // Read from the source and not finished with; the sequence of the last item read.
+  let inFlight = 0
+  let read = position?.start ?? 0
   const dispatcher = yield* Subscriber.makeDispatcher<A, M>(runtime, {
     name,
     template,
     queue: undefined,
     decode: (_data, _contentType, message) => config.decode(message),
     encodeReply: Codec.makeEncoder(undefined)
-  }, config.where)
+  }, config.where, {
+    source: position === undefined
+      ? { _tag: "Unknown" }
+      : { _tag: "Watch", stream: position.stream, subjects: position.subjects, position: () => read },
+    inFlight: () => inFlight
+  })
+  const admit = (item: I): boolean => {
+    if (position !== undefined) read = Math.max(read, position.sequenceOf(item))
+    if (skip?.(item) === true) return false
+    inFlight++
+    return true
+  }
 
   let stopping = false
   // Bounded by the workers: the pump offers the next chunk once the last one is taken.
@@ -63,7 +90,8 @@ export const run = Effect.fnUntraced(function*<I, A, M extends Message, EO>(
   )
   const pump = yield* Effect.forkIn(
     Effect.forever(
-      Effect.flatMap(pull, (chunk) => Effect.forEach(chunk, (item) => Queue.offer(buffer, item), { discard: true }))
+      Effect.flatMap(pull, (chunk) =>
+        Effect.forEach(chunk, (item) => admit(item) ? Queue.offer(buffer, item) : Effect.void, { discard: true }))
     ).pipe(
       Effect.catchCause(onWatchEnd),
       Effect.ensuring(Queue.end(buffer))
@@ -89,7 +117,9 @@ export const run = Effect.fnUntraced(function*<I, A, M extends Message, EO>(
     concurrency,
     take: Effect.map(Queue.take(buffer), (item) => [toMessage(item)]),
     handle: dispatcher.handle(config.handler),
-    done: () => {},
+    done: () => {
+      inFlight--
+    },
     onAbandoned: (message) => Effect.logWarning(`interrupted the handler of ${message.subject}`),
     gracefulTimeout: runtime.gracefulTimeout,
     scope: workersScope
