@@ -137,6 +137,13 @@ export type SubscribedEvent = ObserverEvents.SubscribedEvent
  */
 export type SubscriberSource = ObserverEvents.SubscriberSource
 /**
+ * A subscriber stopped, done with the messages it took.
+ *
+ * @since 0.2.0
+ * @category observability
+ */
+export type UnsubscribedEvent = ObserverEvents.UnsubscribedEvent
+/**
  * A subscriber received a message.
  *
  * @since 0.1.0
@@ -163,7 +170,9 @@ export type PublishedEvent = ObserverEvents.PublishedEvent
  * (default: none). A broker reads it once, when its layer is built, and then
  * reports:
  *
- * - `onSubscribed`: a subscriber is live (its subscription is active);
+ * - `onSubscribed`: a subscriber is live (its subscription is active), with
+ *   where its messages come from and how many it holds at any time;
+ * - `onUnsubscribed`: a subscriber stopped, done with what it took;
  * - `onReceived`: a subscriber took a message, before decoding it;
  * - `onHandled`: a subscriber is done with a message: decoded payload,
  *   outcome, and any reply already published;

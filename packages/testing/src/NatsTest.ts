@@ -38,6 +38,7 @@ import { isDeepStrictEqual } from "node:util"
 import { NatsBroker, NatsClient, type NatsError, NatsHeaders, NatsSubject } from "@nats-effect/core"
 import { Context, Duration, Effect, Layer, Result, Schema } from "effect"
 import * as Recorder from "./internal/recorder.ts"
+import * as NatsServer from "./NatsServer.ts"
 
 // ---------------------------------------------------------------------------
 // Records
@@ -91,17 +92,18 @@ const BusySubscriber = Schema.Struct({
   subscriber: Schema.String,
   subject: Schema.String,
   queue: Schema.UndefinedOr(Schema.String),
-  /** Messages it has not finished with. */
-  pending: Schema.Number,
+  /** What it is still waiting for: messages it holds, messages sent to it, its consumer's or stream's. */
+  waiting: Schema.String,
   /** Subjects of the messages its handlers are working on. */
   handling: Schema.Array(Schema.String)
 })
 
 /**
  * The handlers were not all done within the idle timeout (real time, not
- * `TestClock`): `busy` lists the subscribers with messages left, and what
- * they are handling. A handler waiting for the test itself, or sleeping on a
- * `TestClock` nobody adjusts, ends up here.
+ * `TestClock`): `busy` lists the subscribers with something left, what, and
+ * what they are handling. A handler waiting for the test itself, sleeping on
+ * a `TestClock` nobody adjusts, or leaving a JetStream message unacknowledged
+ * ends up here.
  *
  * @since 0.1.0
  * @category errors
@@ -114,11 +116,7 @@ export class IdleTimeout extends Schema.TaggedError<IdleTimeout>("@nats-effect/t
     const lines = this.busy.map((busy) => {
       const group = busy.queue === undefined ? "" : ` in queue group "${busy.queue}"`
       const handling = busy.handling.length === 0 ? "" : `, handling ${busy.handling.join(", ")}`
-      const pending = busy.pending > 0
-        ? `${busy.pending} message(s) not done`
-        // Only messages that reached it without being counted: sent around the test's client.
-        : `${-busy.pending} message(s) handled that were not sent through the test's NatsClient`
-      return `"${busy.subscriber}" (${busy.subject})${group}: ${pending}${handling}`
+      return `"${busy.subscriber}" (${busy.subject})${group}: ${busy.waiting}${handling}`
     })
     return `the handlers were not done after ${this.timeout}; still busy:\n  ${lines.join("\n  ")}`
   }
@@ -165,12 +163,12 @@ export class NatsTest extends Context.Service<NatsTest, {
 // ---------------------------------------------------------------------------
 
 /**
- * Options of `layerMemory`: the in-memory NATS's limits and how long to wait for handlers.
+ * How `NatsTest` waits for the handlers, whichever NATS it runs on.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category options
  */
-export interface MemoryOptions extends NatsClient.MemoryOptions {
+export interface WaitOptions {
   /**
    * How long `publish`, `request` and `awaitIdle` wait for the handlers, in
    * real time (`TestClock` does not move it). Default 5 seconds.
@@ -183,6 +181,82 @@ export interface MemoryOptions extends NatsClient.MemoryOptions {
    */
   readonly maxConcurrency?: number | undefined
 }
+
+/**
+ * Options of `layerMemory`: the in-memory NATS's limits and how long to wait for handlers.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface MemoryOptions extends NatsClient.MemoryOptions, WaitOptions {}
+
+/** How often `awaitIdle` asks the consumers and streams again when nothing is reported meanwhile. */
+const recheckMillis = 10
+
+/**
+ * Any NATS, recording: the `NatsClient` that `nats` provides, wrapped, and
+ * the `NatsTest` service, with the observer that every broker built on it
+ * reports to. `layerMemory` and `layerServer` are this on the in-memory NATS
+ * and on a nats-server of its own.
+ *
+ * ```ts
+ * const Nats = NatsTest.layerNats(NatsClient.layerConfig())   // a NATS of your own, from NATS_URL
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerNats = <E, R>(
+  nats: Layer.Layer<NatsClient.NatsClient, E, R>,
+  options: WaitOptions = {}
+): Layer.Layer<NatsClient.NatsClient | NatsTest, E, R> =>
+  Layer.effectContext(Effect.gen(function*() {
+    const { idleTimeout = "5 seconds", maxConcurrency } = options
+    if (maxConcurrency !== undefined && (!Number.isInteger(maxConcurrency) || maxConcurrency < 1)) {
+      return yield* Effect.die(new RangeError(`maxConcurrency must be a positive integer, got ${maxConcurrency}`))
+    }
+    const timeout = Duration.fromInputUnsafe(idleTimeout)
+    const recorder = Recorder.make()
+    const client = recorder.wrapClient(Context.get(yield* Layer.build(nats), NatsClient.NatsClient))
+
+    // The deadline is real time: under TestClock a virtual one would never come, and the test would hang.
+    const awaitIdle = Effect.suspend(() => {
+      const deadline = Date.now() + Duration.toMillis(timeout)
+      const check: Effect.Effect<void, IdleTimeout> = Effect.flatMap(
+        recorder.busy.pipe(
+          Effect.catch((error) =>
+            Effect.succeed([{
+              subscriber: "NATS",
+              subject: "",
+              queue: undefined,
+              waiting: `could not ask it what is left: ${error.message}`,
+              handling: []
+            }])
+          )
+        ),
+        (busy) =>
+          busy.length === 0
+            ? Effect.void
+            : Date.now() >= deadline
+            ? Effect.fail(new IdleTimeout({ timeout: Duration.format(timeout), busy }))
+            : Effect.andThen(recorder.nextChange(recheckMillis), check)
+      )
+      return check
+    })
+
+    const service = NatsTest.of({
+      awaitIdle,
+      calls: Effect.sync(recorder.calls),
+      sent: Effect.sync(recorder.sent),
+      subscribers: Effect.sync(recorder.subscribers),
+      clear: Effect.sync(recorder.clear)
+    })
+    const context = Context.make(NatsClient.NatsClient, client).pipe(
+      Context.add(NatsTest, service),
+      Context.add(NatsBroker.BrokerObserver, recorder.observer)
+    )
+    return maxConcurrency === undefined ? context : Context.add(context, NatsBroker.MaxConcurrency, maxConcurrency)
+  }))
 
 /**
  * The in-memory NATS, recording: a fresh `NatsClient.layerMemory()` server
@@ -203,59 +277,84 @@ export interface MemoryOptions extends NatsClient.MemoryOptions {
  * @category layers
  */
 export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<NatsClient.NatsClient | NatsTest> =>
-  Layer.effectContext(Effect.gen(function*() {
-    const { idleTimeout = "5 seconds", maxConcurrency } = options
-    if (maxConcurrency !== undefined && (!Number.isInteger(maxConcurrency) || maxConcurrency < 1)) {
-      return yield* Effect.die(new RangeError(`maxConcurrency must be a positive integer, got ${maxConcurrency}`))
-    }
-    const timeout = Duration.fromInputUnsafe(idleTimeout)
-    const recorder = Recorder.make()
-    const memory = yield* Layer.build(NatsClient.layerMemory({ maxPayload: options.maxPayload }))
-    const client = recorder.wrapClient(Context.get(memory, NatsClient.NatsClient))
-
-    const awaitIdle = Effect.callback<void, IdleTimeout>((resume) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      let idle = false
-      const cancel = recorder.whenIdle(() => {
-        idle = true
-        if (timer !== undefined) clearTimeout(timer)
-        resume(Effect.void)
-      })
-      if (idle) return
-      // Real time: under TestClock a virtual timeout would never fire, and the test would hang instead.
-      timer = setTimeout(() => {
-        cancel()
-        resume(Effect.fail(new IdleTimeout({ timeout: Duration.format(timeout), busy: recorder.busy() })))
-      }, Duration.toMillis(timeout))
-      return Effect.sync(() => {
-        cancel()
-        clearTimeout(timer)
-      })
-    })
-
-    const service = NatsTest.of({
-      awaitIdle,
-      calls: Effect.sync(recorder.calls),
-      sent: Effect.sync(recorder.sent),
-      subscribers: Effect.sync(recorder.subscribers),
-      clear: Effect.sync(recorder.clear)
-    })
-    const context = Context.make(NatsClient.NatsClient, client).pipe(
-      Context.add(NatsTest, service),
-      Context.add(NatsBroker.BrokerObserver, recorder.observer)
-    )
-    return maxConcurrency === undefined ? context : Context.add(context, NatsBroker.MaxConcurrency, maxConcurrency)
-  }))
+  layerNats(NatsClient.layerMemory({ maxPayload: options.maxPayload, maxControlLine: options.maxControlLine }), options)
 
 /**
- * Options of `layer`: those of `layerMemory` and of the broker.
+ * Options of `layerServer`: the nats-server to start (see `NatsServer.layer`)
+ * and how long to wait for handlers.
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export interface ServerOptions extends NatsServer.NatsServerOptions, WaitOptions {}
+
+/**
+ * A nats-server of its own (JetStream on, a free loopback port, its own
+ * store; the binary from `NATS_SERVER_BIN`, else the oldest installed),
+ * recording, as `layerMemory` is: FastStream's `TestNatsBroker(with_real=True)`.
+ * Time is the server's: a redelivery it holds back comes in real time, and
+ * `awaitIdle` waits for it (within the idle timeout).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerServer = (
+  options: ServerOptions = {}
+): Layer.Layer<NatsClient.NatsClient | NatsTest, NatsServer.NatsServerError | NatsError.NatsError> =>
+  layerNats(
+    Layer.unwrap(Effect.map(NatsServer.NatsServer, (server) => NatsClient.layer({ servers: server.url }))).pipe(
+      Layer.provide(NatsServer.layer(options))
+    ),
+    options
+  )
+
+/**
+ * Which NATS `layer` runs the app on: the in-memory one (`"memory"`, the
+ * default), a nats-server of its own (`"server"`), or any `NatsClient` layer.
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export type NatsChoice = "memory" | "server" | Layer.Layer<NatsClient.NatsClient, unknown>
+
+/**
+ * How building the NATS of a `NatsChoice` can fail.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type NatsChoiceError<N extends NatsChoice> = N extends Layer.Layer<NatsClient.NatsClient, infer E> ? E
+  : N extends "server" ? NatsServer.NatsServerError | NatsError.NatsError
+  : never
+
+/**
+ * Options of `layer`: the NATS, how long to wait for handlers, the broker's options.
  *
  * @since 0.1.0
  * @category options
  */
-export interface LayerOptions extends MemoryOptions {
+export interface LayerOptions<N extends NatsChoice = "memory"> extends MemoryOptions {
+  /**
+   * The NATS the app runs on: `"memory"` (the default), `"server"` (a
+   * nats-server of its own, see `layerServer`), or a `NatsClient` layer.
+   * Every `NatsTest` function works the same on each.
+   *
+   * @since 0.2.0
+   */
+  readonly nats?: N | undefined
   /** Options of the broker `layer` provides. */
   readonly broker?: NatsBroker.NatsBrokerOptions | undefined
+}
+
+const natsOf = <N extends NatsChoice>(
+  options: LayerOptions<N>
+): Layer.Layer<NatsClient.NatsClient | NatsTest, NatsChoiceError<N>> => {
+  const nats = options.nats ?? "memory"
+  return (nats === "memory"
+    ? layerMemory(options)
+    : nats === "server"
+    ? layerServer({ idleTimeout: options.idleTimeout, maxConcurrency: options.maxConcurrency })
+    : layerNats(nats, options)) as Layer.Layer<NatsClient.NatsClient | NatsTest, NatsChoiceError<N>>
 }
 
 type Provided = NatsTest | NatsClient.NatsClient | NatsBroker.NatsBroker
@@ -281,10 +380,11 @@ export interface MissingServices<R> {
 export type ProvidedBy<RIn> = [Exclude<RIn, Provided>] extends [never] ? unknown : MissingServices<Exclude<RIn, Provided>>
 
 /**
- * An app on a fresh in-memory NATS, with a broker and `NatsTest`: everything a
- * test of the app needs, in one layer. `app` is the app's layer (its
- * subscribers, startup work, stores), or a function that makes it from a NATS
- * layer (for an app that takes its NATS as an argument).
+ * An app on a fresh NATS (the in-memory one unless `nats` says otherwise),
+ * with a broker and `NatsTest`: everything a test of the app needs, in one
+ * layer. `app` is the app's layer (its subscribers, startup work, stores),
+ * or a function that makes it from a NATS layer (for an app that takes its
+ * NATS as an argument).
  *
  * Each build is a new server: provide it per test for a clean slate, or share
  * it across a block with `layer(...)` from `@effect/vitest` (then `NatsTest.clear`
@@ -300,6 +400,7 @@ export type ProvidedBy<RIn> = [Exclude<RIn, Provided>] extends [never] ? unknown
  *   it.effect("confirms", () => NatsTest.publish("orders.created", order))
  * })
  * NatsTest.layer((nats) => AppOn(nats))                                         // an app taking its NATS
+ * NatsTest.layer(App, { nats: "server" })                                       // the same on a nats-server
  * ```
  *
  * The app must come with every service it needs besides the NATS client, the
@@ -310,17 +411,20 @@ export type ProvidedBy<RIn> = [Exclude<RIn, Provided>] extends [never] ? unknown
  * @since 0.1.0
  * @category layers
  */
-export const layer = <ROut, E, RIn>(
+export const layer = <ROut, E, RIn, N extends NatsChoice = "memory">(
   app:
     | (Layer.Layer<ROut, E, RIn> & ProvidedBy<RIn>)
-    | ((nats: Layer.Layer<NatsClient.NatsClient>) => Layer.Layer<ROut, E, RIn> & ProvidedBy<RIn>),
-  options: LayerOptions = {}
-): Layer.Layer<ROut | Provided, E> => {
-  const nats = layerMemory(options)
+    | ((nats: Layer.Layer<NatsClient.NatsClient, NatsChoiceError<N>>) => Layer.Layer<ROut, E, RIn> & ProvidedBy<RIn>),
+  options: LayerOptions<N> = {}
+): Layer.Layer<ROut | Provided, E | NatsChoiceError<N>> => {
+  const nats = natsOf(options)
   const appLayer: Layer.Layer<ROut, E, RIn> = typeof app === "function" ? app(nats) : app
   const broker = options.broker === undefined ? NatsBroker.layer : NatsBroker.layerWith(options.broker)
   // What is left is never: ProvidedBy<RIn> refused any other RIn, which TypeScript cannot see for a generic RIn.
-  return appLayer.pipe(Layer.provideMerge(broker), Layer.provideMerge(nats)) as Layer.Layer<ROut | Provided, E>
+  return appLayer.pipe(Layer.provideMerge(broker), Layer.provideMerge(nats)) as Layer.Layer<
+    ROut | Provided,
+    E | NatsChoiceError<N>
+  >
 }
 
 // ---------------------------------------------------------------------------
@@ -350,21 +454,36 @@ export const awaitIdle: Effect.Effect<void, IdleTimeout, NatsTest> = NatsTest.us
 /**
  * Publishes through the broker (as `NatsBroker.publish`) and returns once
  * every handler is done with the message and with whatever it published in
- * turn, transitively: no sleeping in tests.
+ * turn, transitively: no sleeping in tests. With `stream` it publishes
+ * through JetStream and returns the `PubAck`, once the JetStream subscribers
+ * are done with it too.
  *
  * ```ts
  * yield* NatsTest.publish("orders.created", { id: "o-1", quantity: 2 }, { schema: Order })
+ * const ack = yield* NatsTest.publish("orders.placed", order, { stream: "ORDERS", schema: Order })
  * ```
  *
  * @since 0.1.0
  * @category combinators
  */
-export const publish = <S extends NatsBroker.PayloadSchema | undefined = undefined>(
+export const publish: {
+  <S extends NatsBroker.PayloadSchema | undefined = undefined>(
+    subject: string,
+    payload: NatsBroker.PayloadOf<S>,
+    options: NatsBroker.JetStreamPublishOptions<S>
+  ): Effect.Effect<NatsClient.PubAck, NatsError.NatsError | IdleTimeout, NatsTest | NatsBroker.NatsBroker>
+  <S extends NatsBroker.PayloadSchema | undefined = undefined>(
+    subject: string,
+    payload: NatsBroker.PayloadOf<S>,
+    options?: NatsBroker.PublishOptions<S>
+  ): Effect.Effect<void, NatsError.NatsError | IdleTimeout, NatsTest | NatsBroker.NatsBroker>
+} = (
   subject: string,
-  payload: NatsBroker.PayloadOf<S>,
-  options?: NatsBroker.PublishOptions<S>
-): Effect.Effect<void, NatsError.NatsError | IdleTimeout, NatsTest | NatsBroker.NatsBroker> =>
-  Effect.andThen(NatsBroker.publish(subject, payload, options), awaitIdle)
+  payload: unknown,
+  options?: NatsBroker.PublishOptions<NatsBroker.PayloadSchema | undefined>
+): Effect.Effect<any, NatsError.NatsError | IdleTimeout, NatsTest | NatsBroker.NatsBroker> =>
+  // `NatsBroker.publish` reads `stream` from the options and then returns the PubAck.
+  Effect.tap(NatsBroker.publish(subject, payload, options), () => awaitIdle)
 
 /**
  * Sends a request through the broker (as `NatsBroker.request`) and returns

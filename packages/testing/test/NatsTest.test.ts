@@ -137,9 +137,15 @@ describe("NatsTest", () => {
           assert.strictEqual(error._tag, "IdleTimeout")
           if (error._tag !== "IdleTimeout") return
           assert.deepStrictEqual(error.busy, [
-            { subscriber: "stuck handler", subject: "stuck", queue: undefined, pending: 1, handling: ["stuck"] }
+            {
+              subscriber: "stuck handler",
+              subject: "stuck",
+              queue: undefined,
+              waiting: "1 message(s) taken and not finished",
+              handling: ["stuck"]
+            }
           ])
-          assert.include(error.message, `"stuck handler" (stuck): 1 message(s) not done, handling stuck`)
+          assert.include(error.message, `"stuck handler" (stuck): 1 message(s) taken and not finished, handling stuck`)
           yield* Deferred.succeed(release, undefined)
           yield* NatsTest.awaitIdle
         }).pipe(Effect.provide(NatsTest.layer(stuck, { idleTimeout: "100 millis" })))

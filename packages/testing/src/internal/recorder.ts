@@ -1,23 +1,29 @@
 /**
- * The bookkeeping behind `NatsTest`: which broker subscribers are live, how
- * many messages each still has to handle, what was published, and what the
- * handlers were called with.
+ * The bookkeeping behind `NatsTest`: which broker subscribers are live, what
+ * each still has to handle, what was published, and what the handlers were
+ * called with.
  *
- * Counting. The `NatsClient` the app runs on is wrapped: every message sent
- * through it is counted *before* it is sent, once for each live subscription
- * whose subject matches it, and once for each queue group with a matching
- * member (one member gets it). When the server refuses it (invalid subject,
- * too large, bad headers: nothing was delivered) it is counted back. A broker
- * subscriber reports each message it is done with (`onHandled`), which counts
- * it back too. A handler publishes in turn before it is done with its own
- * message, so when every count is at zero, every message and everything it
- * caused have been handled, whatever order the fibers ran in.
+ * Core subscriptions. The `NatsClient` the app runs on is wrapped: every
+ * message sent through it is counted *before* it is sent, once for each live
+ * subscription whose subject matches it, and once for each queue group with a
+ * matching member (one member gets it). When the server refuses it (invalid
+ * subject, too large, bad headers: nothing was delivered) it is counted back.
+ * A broker subscriber reports each message it is done with (`onHandled`),
+ * which counts it back too. A handler publishes in turn before it is done
+ * with its own message, so when every count is at zero, every message and
+ * everything it caused have been handled, whatever order the fibers ran in.
+ * Port subscriptions are matched to broker subscribers when the broker
+ * reports them (`onSubscribed`, right after it subscribed): the latest
+ * unclaimed subscription on the same subject and queue. Subscriptions never
+ * claimed (an app's own raw subscriptions) are not waited for.
  *
- * Port subscriptions are matched to broker subscribers when the broker reports
- * them (`onSubscribed`, right after it subscribed): the latest unclaimed
- * subscription on the same subject and queue. Subscriptions never claimed (an
- * app's own raw subscriptions) are not waited for. A subscription is no longer
- * waited for once it is closed.
+ * Consumers and watches. What a JetStream subscriber or a watcher has still
+ * to come is on the server, so it is asked: a consumer is done when it has
+ * nothing left to deliver and nothing unacknowledged (on the in-memory NATS,
+ * whose time is `TestClock`, a message held back for a redelivery still to
+ * come counts as done: `TestClock.adjust` brings it); a watch is done when
+ * its stream holds nothing on its subjects after what it has read. Every
+ * broker subscriber also says how many messages it holds (`inFlight`).
  */
 import type { NatsBroker, NatsError, NatsMessage } from "@nats-effect/core"
 import { NatsClient, NatsHeaders, NatsSubject } from "@nats-effect/core"
@@ -37,6 +43,8 @@ export interface Call {
   readonly headers: NatsClient.Headers
   readonly correlationId: string
   readonly reply: string | undefined
+  /** For a JetStream message, its delivery: 1 the first time, 2 for its first redelivery, … */
+  readonly deliveryCount: number | undefined
   /** The handler's result (its reply), or how it failed. */
   readonly exit: Exit.Exit<unknown, unknown>
 }
@@ -59,8 +67,8 @@ export interface Busy {
   readonly subscriber: string
   readonly subject: string
   readonly queue: string | undefined
-  /** Messages sent to it (to its queue group) and not yet handled. */
-  readonly pending: number
+  /** What it is waiting for, in words. */
+  readonly waiting: string
   /** Subjects of the messages its handlers are working on now. */
   readonly handling: ReadonlyArray<string>
 }
@@ -70,6 +78,10 @@ interface Subscriber {
   readonly name: string
   readonly declaredSubject: string
   readonly queue: string | undefined
+  readonly source: NatsBroker.SubscriberSource
+  readonly inFlight: () => number
+  /** The messages its handlers are working on. */
+  readonly handling: Set<NatsMessage.Message>
 }
 
 interface Subscription {
@@ -80,7 +92,6 @@ interface Subscription {
   pending: number
   /** The broker subscriber reading it, once it has reported itself. */
   subscriber: Subscriber | undefined
-  readonly handling: Set<NatsMessage.Message>
 }
 
 /** The subject a broker subscriber subscribes to for its declared subject: `{param}` tokens are `*`. */
@@ -96,15 +107,29 @@ const refused = (exit: Exit.Exit<unknown, NatsError.NatsError>): boolean => {
   return tag === "InvalidSubject" || tag === "PayloadTooLarge" || tag === "EncodeError"
 }
 
+/** A consumer or stream that is gone has nothing more to deliver. */
+const gone = <A>(effect: Effect.Effect<A, NatsError.NatsError>): Effect.Effect<Option.Option<A>, NatsError.NatsError> =>
+  effect.pipe(
+    Effect.map(Option.some),
+    Effect.catchIf(
+      (error) => error.reason._tag === "ConsumerNotFound" || error.reason._tag === "StreamNotFound",
+      () => Effect.succeedNone
+    )
+  )
+
 export interface Recorder {
   /** The client the app runs on: counts and records what is sent, follows subscriptions. */
   readonly wrapClient: (client: NatsClient.NatsClient["Service"]) => NatsClient.NatsClient["Service"]
   /** What the brokers report to. */
   readonly observer: NatsBroker.Observer
-  /** Calls `callback` once idle (at once when idle now); returns how to cancel it. */
-  readonly whenIdle: (callback: () => void) => () => void
-  /** The broker subscribers that still have messages to handle. */
-  readonly busy: () => ReadonlyArray<Busy>
+  /**
+   * The broker subscribers that still have something to do, asking the
+   * consumers and streams of those that read JetStream; empty when the app is
+   * idle. Computed again until nothing happened while the servers answered.
+   */
+  readonly busy: Effect.Effect<ReadonlyArray<Busy>, NatsError.NatsError>
+  /** Completes at the next thing a broker or the client reports, or after `millis` of real time. */
+  readonly nextChange: (millis: number) => Effect.Effect<void>
   /** Forgets the calls and messages recorded so far. */
   readonly clear: () => void
   readonly calls: () => ReadonlyArray<Call>
@@ -117,11 +142,21 @@ export const make = (): Recorder => {
   /** The open port subscriptions. */
   const subscriptions: Array<Subscription> = []
   const groups = new Map<string, { pending: number }>()
-  const subscribers = new Map<number, Subscription>()
+  const live = new Map<number, Subscriber>()
+  /** The port subscription each core broker subscriber reads, by its id. */
+  const claimed = new Map<number, Subscription>()
   const known: Array<Subscriber> = []
   const calls: Array<Call> = []
   const sent: Array<Sent> = []
-  const idleWaiters = new Set<() => void>()
+  /** Bumped by everything reported: a check that saw it change looks again. */
+  let version = 0
+  const waiters = new Set<() => void>()
+  let client: NatsClient.NatsClient["Service"] | undefined
+
+  const changed = () => {
+    version++
+    for (const waiter of Array.from(waiters)) waiter()
+  }
 
   const group = (queue: string) => {
     let found = groups.get(queue)
@@ -131,23 +166,6 @@ export const make = (): Recorder => {
 
   const groupHasSubscriber = (queue: string) =>
     subscriptions.some((s) => s.queue === queue && s.subscriber !== undefined)
-
-  const isIdle = (): boolean => {
-    for (const subscription of subscriptions) {
-      if (subscription.subscriber !== undefined && subscription.queue === undefined && subscription.pending !== 0) {
-        return false
-      }
-    }
-    for (const [queue, { pending }] of groups) {
-      if (pending !== 0 && groupHasSubscriber(queue)) return false
-    }
-    return true
-  }
-
-  const notify = () => {
-    if (idleWaiters.size === 0 || !isIdle()) return
-    for (const waiter of Array.from(idleWaiters)) waiter()
-  }
 
   /** Counts a message to `subject` for its receivers; returns what to count back if it is refused. */
   const count = (subject: string): () => void => {
@@ -163,7 +181,7 @@ export const make = (): Recorder => {
     return () => {
       for (const subscription of plain) subscription.pending--
       for (const queue of queues) group(queue).pending--
-      notify()
+      changed()
     }
   }
 
@@ -176,6 +194,7 @@ export const make = (): Recorder => {
       const countBack = count(record.subject)
       // `$` subjects are the stores' own streams: not kept, so large objects are not held twice.
       if (!record.subject.startsWith("$")) sent.push(record)
+      changed()
       return Effect.onExit(send, (exit) =>
         Effect.sync(() => {
           if (!refused(exit)) return
@@ -196,15 +215,16 @@ export const make = (): Recorder => {
     return { kind, subject, data, headers, correlationId: NatsHeaders.get(headers, "correlation_id"), reply }
   }
 
-  const wrapClient = (client: NatsClient.NatsClient["Service"]): NatsClient.NatsClient["Service"] =>
-    NatsClient.NatsClient.of({
-      ...client,
+  const wrapClient = (wrapped: NatsClient.NatsClient["Service"]): NatsClient.NatsClient["Service"] => {
+    client = wrapped
+    return NatsClient.NatsClient.of({
+      ...wrapped,
       publish: (subject, data, options) =>
-        sending(toSent("publish", subject, data, options?.headers, options?.reply), client.publish(subject, data, options)),
+        sending(toSent("publish", subject, data, options?.headers, options?.reply), wrapped.publish(subject, data, options)),
       request: (subject, data, options) =>
-        sending(toSent("request", subject, data, options?.headers, undefined), client.request(subject, data, options)),
+        sending(toSent("request", subject, data, options?.headers, undefined), wrapped.request(subject, data, options)),
       subscribe: (subject, options) =>
-        Effect.flatMap(client.subscribe(subject, options), (messages) =>
+        Effect.flatMap(wrapped.subscribe(subject, options), (messages) =>
           Effect.as(
             Effect.acquireRelease(
               Effect.sync(() => {
@@ -213,8 +233,7 @@ export const make = (): Recorder => {
                   queue: options?.queue,
                   matches: NatsSubject.matcher(subject),
                   pending: 0,
-                  subscriber: undefined,
-                  handling: new Set()
+                  subscriber: undefined
                 }
                 subscriptions.push(subscription)
                 return subscription
@@ -224,11 +243,15 @@ export const make = (): Recorder => {
             messages
           )),
       jetstream: {
-        ...client.jetstream,
+        ...wrapped.jetstream,
         publish: (subject, data, options) =>
-          sending(toSent("jetstream", subject, data, options?.headers, undefined), client.jetstream.publish(subject, data, options))
+          sending(
+            toSent("jetstream", subject, data, options?.headers, undefined),
+            wrapped.jetstream.publish(subject, data, options)
+          )
       }
     })
+  }
 
   const close = (subscription: Subscription) => {
     const index = subscriptions.indexOf(subscription)
@@ -237,10 +260,10 @@ export const make = (): Recorder => {
     // A group left without members: only the handlers still running will report.
     if (queue !== undefined && !groupHasSubscriber(queue)) {
       let handling = 0
-      for (const s of subscribers.values()) if (s.queue === queue) handling += s.handling.size
+      for (const [id, s] of claimed) if (s.queue === queue) handling += live.get(id)?.handling.size ?? 0
       group(queue).pending = handling
     }
-    notify()
+    changed()
   }
 
   const observer: NatsBroker.Observer = {
@@ -250,32 +273,44 @@ export const make = (): Recorder => {
           id: event.id,
           name: event.subscriber,
           declaredSubject: event.subject,
-          queue: event.queue
+          queue: event.queue,
+          source: event.source,
+          inFlight: event.inFlight,
+          handling: new Set()
         }
         known.push(subscriber)
+        live.set(event.id, subscriber)
+        changed()
+        if (event.source._tag !== "Subscription") return
         const subject = subscribedSubject(event.subject)
         for (let i = subscriptions.length - 1; i >= 0; i--) {
           const subscription = subscriptions[i]!
           if (subscription.subscriber !== undefined) continue
           if (subscription.subject !== subject || subscription.queue !== event.queue) continue
           subscription.subscriber = subscriber
-          subscribers.set(event.id, subscription)
+          claimed.set(event.id, subscription)
           return
         }
       }),
+    onUnsubscribed: (event) =>
+      Effect.sync(() => {
+        live.delete(event.id)
+        changed()
+      }),
     onReceived: (event) =>
       Effect.sync(() => {
-        subscribers.get(event.subscriberId)?.handling.add(event.message)
+        live.get(event.subscriberId)?.handling.add(event.message)
+        changed()
       }),
     onHandled: (event) =>
       Effect.sync(() => {
-        const subscription = subscribers.get(event.subscriberId)
+        const subscriber = live.get(event.subscriberId) ?? known.find((s) => s.id === event.subscriberId)
+        subscriber?.handling.delete(event.message)
+        const subscription = claimed.get(event.subscriberId)
         if (subscription !== undefined) {
-          subscription.handling.delete(event.message)
           if (subscription.queue === undefined) subscription.pending--
           else group(subscription.queue).pending--
         }
-        const subscriber = subscription?.subscriber ?? known.find((s) => s.id === event.subscriberId)
         const { message } = event
         calls.push({
           subscriber: message.subscriber,
@@ -286,49 +321,109 @@ export const make = (): Recorder => {
           headers: message.headers,
           correlationId: message.correlationId,
           reply: message.reply,
+          deliveryCount: "deliveryCount" in message && typeof message.deliveryCount === "number"
+            ? message.deliveryCount
+            : undefined,
           exit: event.exit
         })
-        notify()
+        changed()
       })
   }
 
-  const busy = (): ReadonlyArray<Busy> => {
-    const out: Array<Busy> = []
+  const handlingOf = (subscriber: Subscriber) => Array.from(subscriber.handling, (message) => message.subject)
+
+  /** Core messages sent to a subscriber (or its queue group) and not handled yet. */
+  const corePending = (subscriber: Subscriber): number => {
+    const subscription = claimed.get(subscriber.id)
+    if (subscription === undefined) return 0
+    return subscription.queue === undefined ? subscription.pending : group(subscription.queue).pending
+  }
+
+  /** Whether time is `TestClock`'s, and a redelivery held back for later waits for `TestClock.adjust`. */
+  const virtualTime = () => client?.server.version.endsWith("-memory") ?? false
+
+  /** What a JetStream consumer has still to deliver or have acknowledged, in words; `undefined` when nothing. */
+  const consumerWaiting = (stream: string, consumer: string) =>
+    Effect.map(gone(client!.jetstream.consumers.info(stream, consumer)), (found) => {
+      if (Option.isNone(found)) return undefined
+      const info = found.value
+      const virtual = virtualTime()
+      const undelivered = virtual && info.paused ? 0 : info.numPending
+      const unacknowledged = info.numAckPending - (virtual ? info.numDelayed ?? 0 : 0)
+      if (undelivered <= 0 && unacknowledged <= 0) return undefined
+      return `its consumer "${consumer}" has ${undelivered} message(s) to deliver and ` +
+        `${unacknowledged} unacknowledged`
+    })
+
+  /** The first stored message a watch has not read yet, in words; `undefined` when it has read them all. */
+  const watchWaiting = (stream: string, subjects: ReadonlyArray<string>, position: number) =>
+    Effect.map(
+      Effect.forEach(subjects, (subject) => gone(client!.jetstream.getMessage(stream, { nextBySubject: subject, seq: position + 1 }))),
+      (found) => {
+        const next = found.flatMap((message) => Option.isSome(message) ? Option.toArray(message.value) : [])
+        if (next.length === 0) return undefined
+        const first = next.reduce((a, b) => a.seq <= b.seq ? a : b)
+        return `it has read its stream "${stream}" up to ${position}; ${first.seq} (${first.subject}) is next`
+      }
+    )
+
+  /** What one subscriber still has to do, in words; `undefined` when nothing. */
+  const waitingOf = (subscriber: Subscriber): Effect.Effect<string | undefined, NatsError.NatsError> => {
+    const held = subscriber.inFlight()
+    if (held > 0) return Effect.succeed(`${held} message(s) taken and not finished`)
+    const pending = corePending(subscriber)
+    if (pending > 0) return Effect.succeed(`${pending} message(s) sent to it and not handled`)
+    // Only messages that reached it without being counted: sent around the test's client.
+    if (pending < 0) return Effect.succeed(`${-pending} message(s) handled that were not sent through the test's NatsClient`)
+    const { source } = subscriber
+    switch (source._tag) {
+      case "Consumer":
+        return consumerWaiting(source.stream, source.consumer)
+      case "Watch":
+        return watchWaiting(source.stream, source.subjects, source.position())
+      default:
+        return Effect.succeed(undefined)
+    }
+  }
+
+  const check: Effect.Effect<ReadonlyArray<Busy>, NatsError.NatsError> = Effect.gen(function*() {
+    const before = version
+    const busy: Array<Busy> = []
     const reportedQueues = new Set<string>()
-    for (const subscription of subscriptions) {
-      const subscriber = subscription.subscriber
-      if (subscriber === undefined) continue
-      const queue = subscription.queue
-      if (queue !== undefined && reportedQueues.has(queue)) continue
-      const pending = queue === undefined ? subscription.pending : group(queue).pending
-      if (pending === 0) continue
-      if (queue !== undefined) reportedQueues.add(queue)
-      const members = queue === undefined
-        ? [subscription]
-        : subscriptions.filter((s) => s.queue === queue && s.subscriber !== undefined)
-      out.push({
+    for (const subscriber of Array.from(live.values())) {
+      // A queue group is one receiver: reported once.
+      if (subscriber.queue !== undefined && reportedQueues.has(subscriber.queue)) continue
+      const waiting = yield* waitingOf(subscriber)
+      if (waiting === undefined) continue
+      if (subscriber.queue !== undefined) reportedQueues.add(subscriber.queue)
+      busy.push({
         subscriber: subscriber.name,
         subject: subscriber.declaredSubject,
-        queue,
-        pending,
-        handling: members.flatMap((s) => Array.from(s.handling, (m) => m.subject))
+        queue: subscriber.queue,
+        waiting,
+        handling: handlingOf(subscriber)
       })
     }
-    return out
-  }
+    // Something happened while the servers answered: what they said may be stale.
+    if (busy.length === 0 && version !== before) return yield* check
+    return busy
+  })
 
-  const whenIdle = (callback: () => void): () => void => {
-    if (isIdle()) {
-      callback()
-      return () => undefined
-    }
-    const waiter = () => {
-      idleWaiters.delete(waiter)
-      callback()
-    }
-    idleWaiters.add(waiter)
-    return () => idleWaiters.delete(waiter)
-  }
+  const nextChange = (millis: number): Effect.Effect<void> =>
+    Effect.callback<void>((resume) => {
+      const waiter = () => {
+        waiters.delete(waiter)
+        clearTimeout(timer)
+        resume(Effect.void)
+      }
+      // Real time: under TestClock a virtual sleep would never end.
+      const timer = setTimeout(waiter, millis)
+      waiters.add(waiter)
+      return Effect.sync(() => {
+        waiters.delete(waiter)
+        clearTimeout(timer)
+      })
+    })
 
   const clear = () => {
     calls.length = 0
@@ -338,8 +433,8 @@ export const make = (): Recorder => {
   return {
     wrapClient,
     observer,
-    whenIdle,
-    busy,
+    busy: Effect.suspend(() => check),
+    nextChange,
     clear,
     calls: () => calls.slice(),
     sent: () => sent.slice(),

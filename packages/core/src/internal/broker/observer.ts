@@ -76,8 +76,15 @@ export interface PublishedEvent {
   readonly parent: Message | undefined
 }
 
+/** A subscriber stopped: it takes no more messages and is done with those it took. */
+export interface UnsubscribedEvent {
+  /** The `id` of the subscriber, as in its `SubscribedEvent`. */
+  readonly id: number
+}
+
 export interface Observer {
   readonly onSubscribed?: ((event: SubscribedEvent) => Effect.Effect<void>) | undefined
+  readonly onUnsubscribed?: ((event: UnsubscribedEvent) => Effect.Effect<void>) | undefined
   readonly onReceived?: ((event: ReceivedEvent) => Effect.Effect<void>) | undefined
   readonly onHandled?: ((event: HandledEvent) => Effect.Effect<void>) | undefined
   readonly onPublished?: ((event: PublishedEvent) => Effect.Effect<void>) | undefined

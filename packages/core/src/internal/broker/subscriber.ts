@@ -243,6 +243,11 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
   if (observer?.onSubscribed !== undefined) {
     yield* observer.onSubscribed({ id: subscriberId, subscriber: name, subject: template.template, queue, ...report })
   }
+  // Added before the subscriber's own stop, so it runs after it: once the subscriber is done.
+  if (observer?.onUnsubscribed !== undefined) {
+    const onUnsubscribed = observer.onUnsubscribed
+    yield* Effect.addFinalizer(() => onUnsubscribed({ id: subscriberId }))
+  }
 
   const reply = (subject: string, encoded: Codec.Encoded, correlationId: string, message: Message) => {
     const headers: Record<string, string> = { [Codec.CorrelationIdHeader]: correlationId }
