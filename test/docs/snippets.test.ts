@@ -56,6 +56,15 @@ declare const onUpload: (info: ObjectStore.ObjectInfo) => Effect.Effect<void>`,
 import type { NatsBroker } from "@nats-effect/core"
 const Order = Schema.Struct({ id: Schema.String, item: Schema.String, quantity: Schema.Int })
 declare const App: Layer.Layer<never, never, NatsBroker.NatsBroker>`,
+  "testing-jetstream": `import { assert, it } from "@effect/vitest"
+import { type NatsBroker, type NatsClient, NatsHeaders } from "@nats-effect/core"
+import { KeyValue } from "@nats-effect/kv"
+import { NatsTest } from "@nats-effect/testing"
+import { Effect, type Layer, Schema } from "effect"
+import { TestClock } from "effect/testing"
+const Stock = Schema.Struct({ available: Schema.Int })
+class Inventory extends KeyValue.Service<Inventory>()("app/Inventory", { bucket: "inventory", schema: Stock }) {}
+declare const App: Layer.Layer<Inventory, never, NatsClient.NatsClient | NatsBroker.NatsBroker>`,
   adapter: `import type { Layer } from "effect"
 import type { NatsClient } from "@nats-effect/core"
 declare const MyDriver: { readonly layer: () => Layer.Layer<NatsClient.NatsClient> }`,

@@ -1,8 +1,8 @@
 /**
- * `NatsTest`: test a NATS application on the in-memory NATS, with the real
- * broker and stores on top, and helpers to publish and
- * wait until every handler is done, to see what was published and to check
- * what the handlers were called with.
+ * `NatsTest`: test a NATS application on the in-memory NATS (or on a
+ * nats-server of its own), with the real broker and stores on top, and
+ * helpers to publish and wait until every handler is done, to see what was
+ * published and to check what the handlers were called with.
  *
  * <!-- prelude: testing -->
  * ```ts
@@ -21,15 +21,19 @@
  * `NatsClient.layerMemory()`, a NATS server with JetStream inside the process
  * (streams, durable consumers with ack/nak/term and redelivery, the object
  * store's chunks), driven by Effect's `Clock` so that `TestClock` drives ack
- * waits and ages. The broker runs unchanged and reports to `NatsTest` through
- * its observer (`NatsBroker.BrokerObserver`).
+ * waits and ages; or, with `{ nats: "server" }`, on a nats-server. The broker
+ * runs unchanged and reports to `NatsTest` through its observer
+ * (`NatsBroker.BrokerObserver`).
  *
- * How `publish` knows when to return: every message sent through the client is
- * counted for each broker subscriber it reaches (once per queue group) before
- * it is sent, and counted back when a subscriber is done with it. A handler
- * publishes in turn before it is done with its own message, so when every
- * count is back at zero, the message and everything it caused (transitively)
- * have been handled. Work a handler forks and leaves running is not followed.
+ * How `publish` knows when to return: every core message sent through the
+ * client is counted for each broker subscriber it reaches (once per queue
+ * group) before it is sent, and counted back when a subscriber is done with
+ * it; JetStream consumers are asked what they have still to deliver or have
+ * acknowledged, streams what a watch has not read yet; and every subscriber
+ * says how many messages it holds. A handler publishes in turn before it is
+ * done with its own message, so when all of it is at zero, the message and
+ * everything it caused (transitively) have been handled. Work a handler
+ * forks and leaves running is not followed.
  *
  * @since 0.1.0
  * @module
