@@ -80,6 +80,7 @@ interface Subscriber {
   readonly queue: string | undefined
   readonly source: NatsBroker.SubscriberSource
   readonly inFlight: () => number
+  readonly waitingForClock: () => number
   /** The messages its handlers are working on. */
   readonly handling: Set<NatsMessage.Message>
 }
@@ -276,6 +277,7 @@ export const make = (): Recorder => {
           queue: event.queue,
           source: event.source,
           inFlight: event.inFlight,
+          waitingForClock: event.waitingForClock,
           handling: new Set()
         }
         known.push(subscriber)
@@ -342,14 +344,18 @@ export const make = (): Recorder => {
   /** Whether time is `TestClock`'s, and a redelivery held back for later waits for `TestClock.adjust`. */
   const virtualTime = () => client?.server.version.endsWith("-memory") ?? false
 
-  /** What a JetStream consumer has still to deliver or have acknowledged, in words; `undefined` when nothing. */
-  const consumerWaiting = (stream: string, consumer: string) =>
+  /**
+   * What a JetStream consumer has still to deliver or have acknowledged, in
+   * words; `undefined` when nothing. `held`: messages its subscriber holds
+   * for the clock, unacknowledged until then.
+   */
+  const consumerWaiting = (stream: string, consumer: string, held: number) =>
     Effect.map(gone(client!.jetstream.consumers.info(stream, consumer)), (found) => {
       if (Option.isNone(found)) return undefined
       const info = found.value
       const virtual = virtualTime()
       const undelivered = virtual && info.paused ? 0 : info.numPending
-      const unacknowledged = info.numAckPending - (virtual ? info.numDelayed ?? 0 : 0)
+      const unacknowledged = info.numAckPending - held - (virtual ? info.numDelayed ?? 0 : 0)
       if (undelivered <= 0 && unacknowledged <= 0) return undefined
       return `its consumer "${consumer}" has ${undelivered} message(s) to deliver and ` +
         `${unacknowledged} unacknowledged`
@@ -369,8 +375,9 @@ export const make = (): Recorder => {
 
   /** What one subscriber still has to do, in words; `undefined` when nothing. */
   const waitingOf = (subscriber: Subscriber): Effect.Effect<string | undefined, NatsError.NatsError> => {
-    const held = subscriber.inFlight()
-    if (held > 0) return Effect.succeed(`${held} message(s) taken and not finished`)
+    const held = subscriber.waitingForClock()
+    const working = subscriber.inFlight() - held
+    if (working > 0) return Effect.succeed(`${working} message(s) taken and not finished`)
     const pending = corePending(subscriber)
     if (pending > 0) return Effect.succeed(`${pending} message(s) sent to it and not handled`)
     // Only messages that reached it without being counted: sent around the test's client.
@@ -378,7 +385,7 @@ export const make = (): Recorder => {
     const { source } = subscriber
     switch (source._tag) {
       case "Consumer":
-        return consumerWaiting(source.stream, source.consumer)
+        return consumerWaiting(source.stream, source.consumer, held)
       case "Watch":
         return watchWaiting(source.stream, source.subjects, source.position())
       default:

@@ -307,27 +307,36 @@ let ephemeralIds = 0
 /**
  * Takes a first message, then more as they come until there are `size` or
  * `timeout` has passed since the first (or the buffer has ended), kept alive
- * (in `running`) while it fills. Interrupted (on shutdown) while filling, it
- * naks what it took, to be redelivered at once.
+ * (in `running`) while it fills, and counted in `filling` (messages that
+ * wait for the clock, not for anything to be done with them). Interrupted
+ * (on shutdown) while filling, it naks what it took, to be redelivered at once.
  */
 const takeBatch = (
   buffer: Queue.Dequeue<JsMsg, Cause.Done>,
   size: number,
   timeout: Duration.Duration,
-  running: Set<ReadonlyArray<JsMsg | Delivery>>
+  running: Set<ReadonlyArray<JsMsg | Delivery>>,
+  filling: { count: number }
 ): Effect.Effect<ReadonlyArray<JsMsg>, Cause.Done> =>
   Effect.flatMap(Queue.takeBetween(buffer, 1, size), (first) => {
     const batch = [...first]
     if (batch.length >= size) return Effect.succeed(batch)
     running.add(batch)
+    filling.count += batch.length
     const fill: Effect.Effect<void> = Effect.whileLoop({
       while: () => batch.length < size,
       body: () => Queue.takeBetween(buffer, 1, size - batch.length),
-      step: (more) => batch.push(...more)
+      step: (more) => {
+        batch.push(...more)
+        filling.count += more.length
+      }
     }).pipe(Effect.catchCause(() => Effect.void)) // the buffer ended: the batch is what there is
     return Effect.timeoutOption(fill, timeout).pipe(
       Effect.as(batch),
-      Effect.ensuring(Effect.sync(() => running.delete(batch))),
+      Effect.ensuring(Effect.sync(() => {
+        running.delete(batch)
+        filling.count -= batch.length
+      })),
       Effect.onInterrupt(() => Effect.forEach(batch, (msg) => Effect.ignore(msg.nak()), { discard: true }))
     )
   })
@@ -488,15 +497,21 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     })
   }
 
-  // Pulled and not finished with: buffered, being handled or settled.
+  // Pulled and not finished with: buffered, being handled or settled; of them, those in a batch
+  // still filling, which wait for its timeout.
   let inFlight = 0
+  const filling = { count: 0 }
   const dispatcher = yield* Subscriber.makeDispatcher<A, Delivery>(
     runtime,
     { ...config, settle, consumerGroup: config.durable },
     (config.subjects === undefined ? "" : `for ${config.subjects.join(", ")} `) +
       `on the stream "${stream.name}" as consumer "${consumer}"` +
       (handling._tag === "Batch" ? ` in batches of up to ${handling.size}` : ""),
-    { source: { _tag: "Consumer", stream: stream.name, consumer }, inFlight: () => inFlight }
+    {
+      source: { _tag: "Consumer", stream: stream.name, consumer },
+      inFlight: () => inFlight,
+      waitingForClock: () => filling.count
+    }
   )
   // Read by `giveUp`, which runs only once messages are handled.
   const deadLettered = dispatcher.metrics.deadLettered()
@@ -539,7 +554,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     })
     : yield* Subscriber.startWorkers({
       ...workers,
-      take: Effect.map(takeBatch(buffer, handling.size, handling.timeout, config.inProgress ? running : new Set()), (batch) => [batch.map(toMessage)]),
+      take: Effect.map(takeBatch(buffer, handling.size, handling.timeout, config.inProgress ? running : new Set(), filling), (batch) => [batch.map(toMessage)]),
       handle: dispatcher.handleBatch((payloads, messages) => guarded(messages, handling.handler(payloads, messages))),
       done: (messages) => {
         inFlight -= messages.length

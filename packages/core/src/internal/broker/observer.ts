@@ -20,6 +20,11 @@ export interface SubscribedEvent {
    * for a worker, being handled, answered or settled.
    */
   readonly inFlight: () => number
+  /**
+   * Of those, the ones that wait only for time to pass (in a batch that
+   * fills until its timeout), on the broker's `Clock`.
+   */
+  readonly waitingForClock: () => number
 }
 
 /**

@@ -228,7 +228,11 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
   config: Omit<DispatchConfig<A, M>, "handler">,
   where: string | undefined,
   /** What the observer is told of the subscriber's source and of the messages it holds. */
-  report: { readonly source: SubscriberSource; readonly inFlight: () => number }
+  report: {
+    readonly source: SubscriberSource
+    readonly inFlight: () => number
+    readonly waitingForClock?: (() => number) | undefined
+  }
 ) {
   const { client, observer } = runtime
   const { decode, encodeReply, name, queue, settle, template } = config
@@ -241,7 +245,15 @@ export const makeDispatcher = Effect.fnUntraced(function*<A, M extends Message>(
   })
   yield* Effect.logInfo(liveLine(name, template, where))
   if (observer?.onSubscribed !== undefined) {
-    yield* observer.onSubscribed({ id: subscriberId, subscriber: name, subject: template.template, queue, ...report })
+    yield* observer.onSubscribed({
+      id: subscriberId,
+      subscriber: name,
+      subject: template.template,
+      queue,
+      source: report.source,
+      inFlight: report.inFlight,
+      waitingForClock: report.waitingForClock ?? (() => 0)
+    })
   }
   // Added before the subscriber's own stop, so it runs after it: once the subscriber is done.
   if (observer?.onUnsubscribed !== undefined) {
