@@ -522,6 +522,11 @@ export interface JetStream {
     /** Creates the consumer, or updates it when it exists. */
     readonly add: (stream: string, config: ConsumerConfig) => Effect.Effect<ConsumerInfo, NatsError>
     readonly info: (stream: string, name: string) => Effect.Effect<ConsumerInfo, NatsError>
+    /**
+     * Every consumer of the stream, by name: durable ones and, as the server
+     * lists them, the ephemeral ones being read. Fails with `StreamNotFound`.
+     */
+    readonly list: (stream: string) => Effect.Effect<ReadonlyArray<ConsumerInfo>, NatsError>
     readonly delete: (stream: string, name: string) => Effect.Effect<void, NatsError>
     /**
      * Messages of a durable consumer, pulled as fast as the stream is read.
@@ -638,6 +643,8 @@ export interface Driver {
     readonly consumers: {
       readonly add: JetStream["consumers"]["add"]
       readonly info: JetStream["consumers"]["info"]
+      /** In any order: the port sorts them. */
+      readonly list: JetStream["consumers"]["list"]
       readonly delete: JetStream["consumers"]["delete"]
       readonly consume: (stream: string, name: string, bufferMessages: number) => Stream.Stream<JsMsg, NatsError>
     }

@@ -277,6 +277,7 @@ const makeJetStream = (
     add: (stream, config) => withTime((now) => server.addConsumer(stream, config, now)),
     info: (stream, name) =>
       withTime((now) => Result.map(server.consumer(stream, name, "consumer info", now), (c) => c.info())),
+    list: (stream) => withTime((now) => server.listConsumers(stream, now)),
     delete: (stream, name) => Effect.suspend(() => Effect.fromResult(server.deleteConsumer(stream, name))),
     consume: (stream, name, bufferMessages) =>
       Stream.unwrap(deliveries(
