@@ -34,12 +34,14 @@ interface Ran {
 
 /**
  * The environment of someone else's project: no NATS_URL of ours, no options
- * of this test run, and no NODE_PATH (vitest's points into the workspace's
- * node_modules, where the project would find what it did not install).
+ * of this test run, no NODE_PATH (vitest's points into the workspace's
+ * node_modules, where the project would find what it did not install), and
+ * no npm settings of `pnpm test`'s (npm warns about pnpm's own).
  */
 const environment = Object.fromEntries(
-  Object.entries({ ...process.env, NATS_URL: "", NODE_OPTIONS: "" })
-    .filter(([name]) => name !== "NODE_PATH" && !name.startsWith("VITEST"))
+  Object.entries({ ...process.env, NATS_URL: "", NODE_OPTIONS: "" }).filter(([name]) =>
+    name !== "NODE_PATH" && !name.startsWith("VITEST") && !name.toLowerCase().startsWith("npm_")
+  )
 )
 
 /** Runs a command to completion (killed after `timeout` ms). */
