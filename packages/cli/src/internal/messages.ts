@@ -4,6 +4,7 @@ import { type Config, Duration, Effect, Option, type PlatformError, type Stdio, 
 import { Argument, Command, Flag } from "effect/cli"
 import * as Connection from "./connection.ts"
 import { CommandFailed } from "./failure.ts"
+import * as Format from "./format.ts"
 import * as Output from "./output.ts"
 
 const subject = Argument.String("subject").pipe(Argument.withDescription("the subject"))
@@ -92,7 +93,7 @@ const pub = Command.make(
       const done = { subject: input.subject, count: input.count, bytes: data.length }
       yield* input.json
         ? Output.printJson(done)
-        : Output.note(`published ${done.count} message${done.count === 1 ? "" : "s"} of ${done.bytes} bytes to ${done.subject}`)
+        : Output.note(`published ${Format.count(done.count, "message")} of ${done.bytes} bytes to ${done.subject}`)
     }).pipe(Connection.connected(input))
 ).pipe(Command.withDescription("Publish a message"))
 

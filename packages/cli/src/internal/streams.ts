@@ -14,8 +14,6 @@ const json = Output.jsonFlag
 
 const seconds = (duration: Duration.Duration) => Duration.toMillis(duration) / 1000
 
-const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? "" : "s"}`
-
 /** A stream as `--json` prints it; `info` prints the same as lines. Limits of -1 (0 for ages) are unlimited, as the server says. */
 const describeStream = ({ config, created, state }: NatsClient.StreamInfo) => ({
   name: config.name,
@@ -78,8 +76,8 @@ const streamLs = Command.make(
         yield* Output.result(
           input.json,
           describeStream(info),
-          `${info.config.name}\t${plural(state.messages, "message")}\t${Format.bytes(state.bytes)}\t` +
-            `${plural(state.consumerCount, "consumer")}\t${info.config.subjects.join(" ")}`
+          `${info.config.name}\t${Format.count(state.messages, "message")}\t${Format.bytes(state.bytes)}\t` +
+            `${Format.count(state.consumerCount, "consumer")}\t${info.config.subjects.join(" ")}`
         )
       }
     }).pipe(Connection.connected(input))
