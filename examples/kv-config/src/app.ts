@@ -221,14 +221,14 @@ export const App = Handlers.pipe(
  * Runs the app on `nats` until the demo is done; then the app stops (the
  * watch ends, subscribers finish their messages, the bucket is removed if
  * the app created it, the connection drains) and `run` completes with what
- * the demo saw. A long-running service is just `Layer.launch(App)`.
+ * the demo saw. A long-running service is just `NatsBroker.launch(App)`.
  */
 export const run = <E>(
   nats: Layer.Layer<NatsClient.NatsClient, E>
 ): Effect.Effect<DemoResult, E | KeyValueError.KeyValueError | NatsError.NatsError> =>
   Effect.gen(function*() {
     const done = yield* Deferred.make<DemoResult>()
-    return yield* Layer.launch(App.pipe(Layer.provide(nats))).pipe(
+    return yield* NatsBroker.launch(App.pipe(Layer.provide(nats))).pipe(
       Effect.raceFirst(Deferred.await(done)),
       Effect.provideService(DemoDone, done)
     )

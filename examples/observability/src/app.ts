@@ -88,7 +88,7 @@ export const run = <E>(
 ): Effect.Effect<CheckoutResult, E | NatsError.NatsError> =>
   Effect.gen(function*() {
     const done = yield* Deferred.make<CheckoutResult>()
-    return yield* Layer.launch(App(collector).pipe(Layer.provide(nats))).pipe(
+    return yield* NatsBroker.launch(App(collector).pipe(Layer.provide(nats))).pipe(
       Effect.raceFirst(Deferred.await(done)),
       Effect.provideService(CheckoutDone, done)
     )

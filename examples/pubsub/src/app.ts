@@ -156,17 +156,17 @@ export const App = Handlers.pipe(
 )
 
 /**
- * Runs the app on `nats` with `Layer.launch`, as a service runs, until the
+ * Runs the app on `nats` with `NatsBroker.launch`, as a service runs, until the
  * demo is done; then the app stops (subscribers finish their messages, the
  * connection drains) and `run` completes with what the demo saw. A
- * long-running service is just `Layer.launch(App)`, stopped by a signal.
+ * long-running service is just `NatsBroker.launch(App)`, stopped by a signal.
  */
 export const run = <E>(
   nats: Layer.Layer<NatsClient.NatsClient, E>
 ): Effect.Effect<DemoResult, E | NatsError.NatsError> =>
   Effect.gen(function*() {
     const done = yield* Deferred.make<DemoResult>()
-    return yield* Layer.launch(App.pipe(Layer.provide(nats))).pipe(
+    return yield* NatsBroker.launch(App.pipe(Layer.provide(nats))).pipe(
       Effect.raceFirst(Deferred.await(done)),
       Effect.provideService(DemoDone, done)
     )

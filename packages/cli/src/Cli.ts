@@ -1,6 +1,7 @@
 /**
- * The `nats-effect` command: objects, key-value buckets, and core NATS
- * messages from a shell, with progress bars on a terminal.
+ * The `nats-effect` command: objects, key-value buckets, core NATS messages,
+ * JetStream streams and consumers from a shell, with progress bars on a
+ * terminal.
  *
  * `run(args)` is the whole program: the binary runs it with
  * `NodeRuntime.runMain`, tests run it on the in-memory NATS by providing
@@ -21,6 +22,7 @@ import * as KeyValues from "./internal/keyValues.ts"
 import * as Messages from "./internal/messages.ts"
 import * as Objects from "./internal/objects.ts"
 import * as Output from "./internal/output.ts"
+import * as Streams from "./internal/streams.ts"
 
 export { CommandFailed }
 
@@ -84,8 +86,8 @@ export const command: Command.Command<
 > = Command.make(
   "nats-effect"
 ).pipe(
-  Command.withDescription("Objects, key-value buckets and messages on NATS, and AsyncAPI documents of apps"),
-  Command.withSubcommands([Objects.command, KeyValues.command, ...Messages.commands, Docs.command])
+  Command.withDescription("Objects, key-value buckets, messages, streams and consumers on NATS, and AsyncAPI documents of apps"),
+  Command.withSubcommands([Objects.command, KeyValues.command, ...Messages.commands, ...Streams.commands, Docs.command])
 )
 
 /** The failure as one line; a parse error with the command's help to look at. */

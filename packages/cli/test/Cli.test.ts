@@ -3,8 +3,9 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { NatsClient } from "@nats-effect/core"
-import { Effect, Exit, Fiber, Stream } from "effect"
+import { Effect, Exit, Fiber, Layer, Stream } from "effect"
 import { render } from "../src/internal/progress.ts"
+import { Prices } from "./fixtures/prices.ts"
 import { lines, runCli, started } from "./runCli.ts"
 
 const temp = Effect.acquireRelease(
@@ -225,10 +226,11 @@ describe("nats-effect pub, sub, req", () => {
       // --count 3: the command ends by itself after the third message.
       const received = yield* Fiber.join(sub.fiber)
       succeeded(received.exit, received.stderr)
+      const text = { "content-type": ["text/plain"] }
       assert.deepStrictEqual(lines(received.output).map((line) => JSON.parse(line)), [
-        { subject: "orders.eu", data: "first" },
-        { subject: "orders.eu", data: "first" },
-        { subject: "orders.us", data: "from stdin" }
+        { subject: "orders.eu", headers: text, data: "first" },
+        { subject: "orders.eu", headers: text, data: "first" },
+        { subject: "orders.us", headers: text, data: "from stdin" }
       ])
     }).pipe(Effect.scoped, Effect.provide(NatsClient.layerMemory())))
 
@@ -251,6 +253,109 @@ describe("nats-effect pub, sub, req", () => {
       assert.strictEqual(nobody.output, "")
       assert.deepStrictEqual(lines(nobody.stderr), ["nats-effect: NoResponders: no responders on 'nobody.home'"])
     }).pipe(Effect.scoped, Effect.provide(NatsClient.layerMemory())))
+})
+
+describe("nats-effect pub and req to an app", () => {
+  it.effect("pub --header sends the headers, a name given twice with both values; text goes as text/plain, JSON as JSON", () =>
+    Effect.gen(function*() {
+      const sub = yield* started(["sub", "events", "--count", "3", "--json"], "listening on events")
+      const pub = yield* runCli(["pub", "events", "hello", "--header", "x-id=1", "-H", "x-id=2", "--header", "trace=a=b"])
+      succeeded(pub.exit, pub.stderr)
+      yield* runCli(["pub", "events", `{"id":1}`])
+      // A content-type given wins.
+      yield* runCli(["pub", "events", "<p/>", "--header", "Content-Type=text/html"])
+      const received = yield* Fiber.join(sub.fiber)
+      assert.deepStrictEqual(lines(received.output).map((line) => JSON.parse(line)), [
+        {
+          subject: "events",
+          headers: { "x-id": ["1", "2"], trace: ["a=b"], "content-type": ["text/plain"] },
+          data: "hello"
+        },
+        { subject: "events", headers: { "content-type": ["application/json"] }, data: `{"id":1}` },
+        { subject: "events", headers: { "Content-Type": ["text/html"] }, data: "<p/>" }
+      ])
+
+      const bad = yield* runCli(["pub", "events", "x", "--header", "novalue"])
+      assert.isTrue(Exit.isFailure(bad.exit))
+      assert.deepStrictEqual(lines(bad.stderr), ["nats-effect: --header novalue: expected NAME=VALUE"])
+    }).pipe(Effect.scoped, Effect.provide(NatsClient.layerMemory())))
+
+  it.effect("req: text reaches a Schema.String handler; an error reply is one line on stderr and a failure", () =>
+    Effect.gen(function*() {
+      yield* Layer.build(Prices)
+      const text = yield* runCli(["req", "prices.get", "ACME"])
+      succeeded(text.exit, text.stderr)
+      assert.strictEqual(text.output, "12.5\n")
+      // JSON is JSON: a quoted string is the same symbol.
+      assert.strictEqual((yield* runCli(["req", "prices.get", `"ACME"`])).output, "12.5\n")
+
+      const unknown = yield* runCli(["req", "prices.get", "NOPE"])
+      assert.isTrue(Exit.isFailure(unknown.exit))
+      assert.strictEqual(unknown.output, "")
+      assert.deepStrictEqual(lines(unknown.stderr), ["nats-effect: UnknownSymbol: no price for NOPE"])
+
+      // --json: the whole reply on stdout for the script, and still a failure.
+      const json = yield* runCli(["req", "prices.get", "NOPE", "--json"])
+      assert.isTrue(Exit.isFailure(json.exit))
+      const reply = JSON.parse(json.output)
+      assert.strictEqual(reply.data, "no price for NOPE")
+      assert.deepStrictEqual(reply.headers["nats-effect-error"], ["UnknownSymbol"])
+      assert.deepStrictEqual(lines(json.stderr), ["nats-effect: UnknownSymbol: no price for NOPE"])
+    }).pipe(Effect.scoped, Effect.provide(NatsClient.layerMemory())))
+})
+
+describe("nats-effect stream and consumer", () => {
+  it.effect("ls and info show the streams and what each consumer has pending and awaiting an ack", () =>
+    Effect.gen(function*() {
+      const client = yield* NatsClient.NatsClient
+      yield* client.jetstream.streams.add({ name: "ORDERS", subjects: ["orders.>"], description: "all orders" })
+      yield* client.jetstream.streams.add({ name: "AUDIT", subjects: ["audit"] })
+      for (const id of [1, 2, 3]) yield* client.jetstream.publish("orders.eu", new TextEncoder().encode(`{"id":${id}}`))
+      yield* client.jetstream.consumers.add("ORDERS", { name: "billing", maxAckPending: 1, description: "bills" })
+      yield* client.jetstream.consumers.add("ORDERS", { name: "audit", filterSubjects: ["orders.us"] })
+      // One delivered, not acknowledged yet.
+      yield* client.jetstream.consumers.consume("ORDERS", "billing").pipe(Stream.take(1), Stream.runDrain)
+
+      const streams = yield* runCli(["stream", "ls"])
+      succeeded(streams.exit, streams.stderr)
+      const [audit, orders] = lines(streams.output).map((line) => line.split("\t"))
+      assert.deepStrictEqual(audit, ["AUDIT", "0 messages", "0 B", "0 consumers", "audit"])
+      assert.deepStrictEqual([orders![0], orders![1], orders![3], orders![4]], ["ORDERS", "3 messages", "2 consumers", "orders.>"])
+      assert.match(orders![2]!, /^\d+ B$/)
+      const streamJson = lines((yield* runCli(["stream", "ls", "--json"])).output).map((line) => JSON.parse(line))
+      assert.deepInclude(streamJson[1], { name: "ORDERS", description: "all orders", messages: 3, firstSeq: 1, lastSeq: 3, consumers: 2 })
+
+      const info = yield* runCli(["stream", "info", "ORDERS"])
+      assert.includeMembers(lines(info.output), ["name: ORDERS", "subjects: [\"orders.>\"]", "messages: 3", "consumers: 2", "maxMsgs: -1"])
+
+      const consumers = yield* runCli(["consumer", "ls", "ORDERS"])
+      succeeded(consumers.exit, consumers.stderr)
+      assert.deepStrictEqual(lines(consumers.output), [
+        "audit\t0 pending\t0 ack pending\t0 redelivered\torders.us",
+        "billing\t2 pending\t1 ack pending\t0 redelivered"
+      ])
+      const billing = JSON.parse((yield* runCli(["consumer", "info", "ORDERS", "billing", "--json"])).output)
+      assert.deepInclude(billing, {
+        stream: "ORDERS",
+        name: "billing",
+        description: "bills",
+        pending: 2,
+        ackPending: 1,
+        redelivered: 0,
+        maxAckPending: 1,
+        ackPolicy: "explicit"
+      })
+      const human = yield* runCli(["consumer", "info", "ORDERS", "billing"])
+      assert.includeMembers(lines(human.output), ["pending: 2", "ackPending: 1", "ackWaitSeconds: 30"])
+
+      const missing = yield* runCli(["consumer", "ls", "NOPE"])
+      assert.isTrue(Exit.isFailure(missing.exit))
+      assert.strictEqual(missing.output, "")
+      assert.lengthOf(lines(missing.stderr), 1)
+      assert.match(missing.stderr, /^nats-effect: StreamNotFound: /)
+      const noConsumer = yield* runCli(["consumer", "info", "ORDERS", "nobody"])
+      assert.match(noConsumer.stderr, /^nats-effect: ConsumerNotFound: [^\n]*\n$/)
+    }).pipe(Effect.provide(NatsClient.layerMemory())))
 })
 
 describe("the progress bar", () => {

@@ -1,7 +1,7 @@
 /**
- * The real binary, in a terminal (`script` gives it a pty), against a real
- * nats-server from the harness: the progress bar is read from what the
- * terminal received.
+ * The real binary against a real nats-server from the harness: in a terminal
+ * (`script` gives it a pty), where the progress bar is read from what the
+ * terminal received, and as scripts run it, by its output and exit code.
  */
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
@@ -9,8 +9,11 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it, layer } from "@effect/vitest"
+import { NatsClient } from "@nats-effect/core"
 import { NatsServer } from "@nats-effect/testing"
-import { Effect } from "effect"
+import { Context, Effect, Exit, Layer, Stream } from "effect"
+import { Prices } from "./fixtures/prices.ts"
+import { runCli } from "./runCli.ts"
 
 const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
 
@@ -86,6 +89,46 @@ for (const server of NatsServer.matrix()) describe(`nats-effect, the binary (nat
         assert.isAtLeast(frames(get.output).length, 1, get.output)
         assert.match(get.output, /got big\.bin \(films\): 48\.0 MiB in 384 chunks/)
         assert.isTrue(Fs.readFileSync(copy).equals(Fs.readFileSync(file)))
+      }).pipe(Effect.scoped))
+
+    it.effect("req and pub --header as a script runs them; stream and consumer ls and info", () =>
+      Effect.gen(function*() {
+        const server = yield* NatsServer.NatsServer
+        const cli = (...args: ReadonlyArray<string>) => run(process.execPath, [bin, ...args, "--server", server.url])
+        // The app the commands talk to, and a client of the test's own.
+        const app = yield* Layer.build(Layer.provideMerge(Prices, NatsClient.layer({ servers: server.url })))
+        const client = Context.get(app, NatsClient.NatsClient)
+
+        // A text payload reaches the Schema.String handler; its error reply is one line and exit code 1.
+        const price = yield* cli("req", "prices.get", "ACME")
+        assert.deepStrictEqual([price.code, price.output], [0, "12.5\n"])
+        const unknown = yield* cli("req", "prices.get", "NOPE")
+        assert.deepStrictEqual([unknown.code, unknown.output], [1, "nats-effect: UnknownSymbol: no price for NOPE\n"])
+
+        const greetings = yield* client.subscribe("greetings")
+        const published = yield* cli("pub", "greetings", "hi", "--header", "x-id=7", "--header", "x-id=8")
+        assert.strictEqual(published.code, 0, published.output)
+        const [greeting] = yield* Stream.runCollect(Stream.take(greetings, 1))
+        assert.deepStrictEqual(greeting!.headers, { "x-id": ["7", "8"], "content-type": ["text/plain"] })
+
+        // A consumer with one message delivered and not acknowledged, two to go.
+        yield* client.jetstream.streams.add({ name: "ORDERS", subjects: ["orders.>"] })
+        for (const id of [1, 2, 3]) yield* client.jetstream.publish("orders.eu", new TextEncoder().encode(`{"id":${id}}`))
+        yield* client.jetstream.consumers.add("ORDERS", { name: "billing", maxAckPending: 1 })
+        yield* client.jetstream.consumers.consume("ORDERS", "billing").pipe(Stream.take(1), Stream.runDrain)
+
+        // In the process (a binary's start-up is seconds on a busy machine): the same commands on nats.js.
+        const inProcess = (...args: ReadonlyArray<string>) =>
+          Effect.map(runCli(args).pipe(Effect.provideService(NatsClient.NatsClient, client)), (ran) => {
+            assert.isTrue(Exit.isSuccess(ran.exit), ran.stderr)
+            return ran.output
+          })
+        assert.match(yield* inProcess("stream", "ls"), /^ORDERS\t3 messages\t\d+ B\t1 consumer\torders\.>$/m)
+        const stream = JSON.parse(yield* inProcess("stream", "info", "ORDERS", "--json"))
+        assert.deepInclude(stream, { name: "ORDERS", messages: 3, lastSeq: 3, consumers: 1 })
+        assert.strictEqual(yield* inProcess("consumer", "ls", "ORDERS"), "billing\t2 pending\t1 ack pending\t0 redelivered\n")
+        const consumer = yield* inProcess("consumer", "info", "ORDERS", "billing")
+        assert.includeMembers(consumer.split("\n"), ["name: billing", "pending: 2", "ackPending: 1", "maxAckPending: 1"])
       }).pipe(Effect.scoped))
 
     it.effect("a failure is one line on stderr and exit code 1", () =>

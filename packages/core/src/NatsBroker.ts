@@ -1414,14 +1414,25 @@ const clientDeliverPolicy = (policy: DeliverPolicy): ClientDeliverPolicy =>
  * interrupted, which a layer cannot reach and which carries no reason.
  * Under it, a subscriber that stops for good is only logged.)
  *
+ * When the app stops, it logs one line as the subscribers begin to stop and
+ * one once everything is released (the connection drained):
+ * `stopping: 3 subscriber(s), waiting up to 10s`, then `stopped`, or
+ * `stopped (1 handler(s) interrupted)` when handlers were still running after
+ * the broker's graceful timeout.
+ *
  * @since 0.1.0
  * @category combinators
  */
 export const launch = <ROut, E, RIn>(app: Layer.Layer<ROut, E, RIn>): Effect.Effect<never, E | NatsError, RIn> =>
-  Effect.flatMap(Deferred.make<never, NatsError>(), (stoppedForGood) =>
-    Effect.scoped(Effect.andThen(Layer.build(app), Deferred.await(stoppedForGood))).pipe(
-      Effect.provideService(Subscriber.StoppedForGood, stoppedForGood)
-    ))
+  Effect.gen(function*() {
+    const stoppedForGood = yield* Deferred.make<never, NatsError>()
+    const shutdown = new Subscriber.Shutdown()
+    return yield* Effect.scoped(Effect.andThen(Layer.build(app), Deferred.await(stoppedForGood))).pipe(
+      Effect.ensuring(shutdown.stopped),
+      Effect.provideService(Subscriber.StoppedForGood, stoppedForGood),
+      Effect.provideService(Subscriber.CurrentShutdown, shutdown)
+    )
+  })
 
 /**
  * Runs `work` once the layer it is applied to is built: every subscriber in

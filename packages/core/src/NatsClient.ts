@@ -619,6 +619,11 @@ export interface JetStream {
      * @since 0.2.0
      */
     readonly resume: (stream: string, name: string) => Effect.Effect<void, NatsError>
+    /**
+     * Every consumer of the stream, by name: durable ones and, as the server
+     * lists them, the ephemeral ones being read. Fails with `StreamNotFound`.
+     */
+    readonly list: (stream: string) => Effect.Effect<ReadonlyArray<ConsumerInfo>, NatsError>
     readonly delete: (stream: string, name: string) => Effect.Effect<void, NatsError>
     /**
      * Messages of a durable consumer, pulled as fast as the stream is read.
@@ -741,6 +746,8 @@ export interface Driver {
         name: string,
         until: Date | undefined
       ) => Effect.Effect<ConsumerPause, NatsError>
+      /** In any order: the port sorts them. */
+      readonly list: JetStream["consumers"]["list"]
       readonly delete: JetStream["consumers"]["delete"]
       readonly consume: (stream: string, name: string, bufferMessages: number) => Stream.Stream<JsMsg, NatsError>
     }

@@ -122,6 +122,23 @@ export class InvalidSubject extends Schema.TaggedError<InvalidSubject>("@nats-ef
 }
 
 /**
+ * A server URL whose scheme is not one NATS speaks: `nats`, `tls`, `ws` or
+ * `wss` (`http://host:4222` would otherwise connect as if it were
+ * `nats://`). `url` is the URL without its user info.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class InvalidUrl extends Schema.TaggedError<InvalidUrl>("@nats-effect/core/InvalidUrl")(
+  "InvalidUrl",
+  { url: Schema.String, message: Schema.String }
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
  * A stream or consumer name that NATS does not accept: empty, with
  * whitespace, `.`, `*`, `>`, `/` or `\\`, or too long for the API subjects
  * it goes into (the server's `max_control_line`).
@@ -405,6 +422,7 @@ export const NatsErrorReason = Schema.Union([
   NoResponders,
   PayloadTooLarge,
   InvalidSubject,
+  InvalidUrl,
   InvalidName,
   JetStreamNotEnabled,
   StreamNotFound,

@@ -7,6 +7,50 @@
 import type { Headers, HeadersInput } from "./NatsClient.ts"
 
 /**
+ * How a payload is encoded, after FastStream's conventions: `application/json`,
+ * `text/plain`, or none for bytes (or, from other clients, JSON when it
+ * parses).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const ContentTypeHeader = "content-type"
+
+/**
+ * The content type of JSON payloads.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const ContentTypeJson = "application/json"
+
+/**
+ * The content type of text payloads (UTF-8).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const ContentTypeText = "text/plain"
+
+/**
+ * The id that ties a reply, and whatever a handler publishes, to the message
+ * it answers (FastStream's name).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const CorrelationIdHeader = "correlation_id"
+
+/**
+ * Set on a reply that carries an error instead of a result: its value is the
+ * error's tag, and the body the error's message as text.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const ErrorHeader = "nats-effect-error"
+
+/**
  * The first value of a header: the exact key first, then any key that
  * matches it ignoring case.
  *

@@ -122,6 +122,23 @@ describe("NatsBroker codec", () => {
       assert.strictEqual(text(result as Uint8Array), "123")
     })
 
+    it("without a content-type, reads a body that is not JSON as text for a string Schema", () => {
+      const decode = Codec.makeDecoder(Schema.String)
+      // What `nats pub prices.get ACME` sends.
+      assert.strictEqual(decode(bytes("ACME"), undefined), "ACME")
+      assert.strictEqual(decode(bytes("héllo wörld"), ""), "héllo wörld")
+      assert.strictEqual(decode(new Uint8Array(0), undefined), "")
+      // JSON is JSON: a quoted string is the string, a number is not one.
+      assert.strictEqual(decode(bytes(`"ACME"`), undefined), "ACME")
+      assert.instanceOf(decode(bytes("42"), undefined), Codec.DecodeFailure)
+      // Bytes that are not UTF-8 are not text.
+      assert.instanceOf(decode(new Uint8Array([0xff, 0xfe, 0x41]), undefined), Codec.DecodeFailure)
+      // Under a content-type, its rule alone.
+      assert.instanceOf(decode(bytes("ACME"), "application/octet-stream"), Codec.DecodeFailure)
+      // A Schema of bytes still gets the bytes of an empty body.
+      assert.deepStrictEqual(Codec.makeDecoder(Schema.Uint8Array)(new Uint8Array(0), undefined), new Uint8Array(0))
+    })
+
     it("decodes with a Schema whose transformation fails, as a failure not a crash", () => {
       const Positive = Schema.Number.pipe(
         Schema.decodeTo(

@@ -1,12 +1,12 @@
 /**
- * Subscriber behaviour driven by `TestClock`, on the in-memory NATS: what a
- * flood of bad input writes to the log over time. The behaviour shared with
- * nats-server is tested by the NatsBroker conformance suite in
- * @nats-effect/testing.
+ * What subscribers write to the log, on the in-memory NATS: a flood of bad
+ * input over time (driven by `TestClock`), and the lines of a shutdown. The
+ * behaviour shared with nats-server is tested by the NatsBroker conformance
+ * suite in @nats-effect/testing.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { NatsBroker, NatsClient } from "@nats-effect/core"
-import { Effect, Layer, Logger, Queue, References, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Logger, Queue, References, Schema } from "effect"
 import { TestClock } from "effect/testing"
 
 interface LogLine {
@@ -61,5 +61,42 @@ describe("NatsBroker.subscriber with TestClock", () => {
       assert.strictEqual(warnings.map(payloadsIn).reduce((sum, count) => sum + count), 1000)
       assert.include(warnings[5]!.message, "could not be decoded")
       assert.strictEqual(warnings[5]!.annotations["subscriber"], "orders")
+    }))
+})
+
+describe("NatsBroker.launch", () => {
+  /** Launches an app of two subscribers, one of them stuck in its handler when `stuck`; stops it; its Info lines. */
+  const stop = (stuck: boolean) =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const started = yield* Deferred.make<void>()
+      const app = Layer.mergeAll(
+        NatsBroker.subscriber("jobs", {}, () => Effect.andThen(Deferred.succeed(started, undefined), Effect.never)),
+        NatsBroker.subscriber("other", {}, () => Effect.void)
+      ).pipe(
+        NatsBroker.afterStartup(stuck ? NatsBroker.publish("jobs", "work") : Deferred.succeed(started, undefined)),
+        Layer.provide(NatsBroker.layerWith({ gracefulTimeout: "100 millis" })),
+        Layer.provide(NatsClient.layerMemory())
+      )
+      const launched = yield* NatsBroker.launch(app).pipe(Effect.provide(logs.layer), Effect.forkChild)
+      yield* Deferred.await(started)
+      yield* Fiber.interrupt(launched)
+      const lines = (yield* Queue.takeAll(logs.lines)).filter((line) => line.level === "Info")
+      // The app's lines, not those of a subscriber.
+      for (const line of lines.slice(-2)) assert.notProperty(line.annotations, "subscriber")
+      return lines.map((line) => line.message)
+    })
+
+  it.live("says when the app begins to stop (its subscribers, the graceful timeout) and when it has stopped", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual((yield* stop(false)).slice(-2), ["stopping: 2 subscriber(s), waiting up to 100ms", "stopped"])
+    }))
+
+  it.live("says how many handlers it interrupted after the graceful timeout", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(
+        (yield* stop(true)).slice(-2),
+        ["stopping: 2 subscriber(s), waiting up to 100ms", "stopped (1 handler(s) interrupted)"]
+      )
     }))
 })

@@ -61,6 +61,8 @@ const recordingDriver = (version = "2.9.0") => {
         info: (stream, name) => Effect.sync(() => (record("consumer info", stream, name), consumerInfo)),
         pause: (stream, name, until) =>
           Effect.sync(() => (record("consumer pause", stream, name, until), { paused: false, pauseUntil: undefined })),
+        list: (stream) =>
+          Effect.sync(() => (record("consumer list", stream), ["b", "c", "a"].map((name) => ({ ...consumerInfo, name })))),
         delete: (stream, name) => Effect.sync(() => record("consumer delete", stream, name)),
         consume: (stream, name, bufferMessages) =>
           Stream.fromEffect(Effect.sync(() => record("consume", stream, name, bufferMessages))).pipe(Stream.drain)
@@ -88,6 +90,7 @@ describe("NatsClient.make", () => {
       assert.strictEqual(yield* reason(nats.subscribe("a", { queue: "q".repeat(250) })), "InvalidSubject")
       assert.strictEqual(yield* reason(nats.jetstream.streams.info("a.b")), "InvalidName")
       assert.strictEqual(yield* reason(nats.jetstream.consumers.info("S", "N".repeat(250))), "InvalidName")
+      assert.strictEqual(yield* reason(nats.jetstream.consumers.list("a b")), "InvalidName")
       assert.strictEqual(yield* reason(nats.jetstream.streams.purge("S", { keep: 1, seq: 2 })), "JetStreamApiError")
       assert.strictEqual(yield* reason(nats.jetstream.getMessage("S", { seq: 0 })), "JetStreamApiError")
       assert.strictEqual(
@@ -122,6 +125,8 @@ describe("NatsClient.make", () => {
       })
       yield* Stream.runDrain(nats.jetstream.ordered("S"))
       yield* Stream.runDrain(nats.jetstream.consumers.consume("S", "C"))
+      // Listed by name, whatever order the driver answers in.
+      assert.deepStrictEqual((yield* nats.jetstream.consumers.list("S")).map((consumer) => consumer.name), ["a", "b", "c"])
       assert.deepStrictEqual(calls, [
         ["publish", {
           subject: "a",
@@ -146,7 +151,8 @@ describe("NatsClient.make", () => {
           untilCaughtUp: false,
           bufferMessages: 64
         }],
-        ["consume", "S", "C", 64]
+        ["consume", "S", "C", 64],
+        ["consumer list", "S"]
       ])
     }))
 

@@ -239,6 +239,20 @@ describe("NatsBroker.asyncApi", () => {
       assert.deepStrictEqual(resolve(document, raw.messages[0]!.$ref).payload, {})
     }))
 
+  it.effect("names the channels and operations of wildcards readably: * is any, > is all", () =>
+    Effect.gen(function*() {
+      const App = Layer.mergeAll(
+        NatsBroker.subscriber("orders.*", {}, () => Effect.void),
+        KeyValue.watcher("config", ">", {}, () => Effect.void),
+        ObjectStore.watcher("uploads", {}, () => Effect.void)
+      )
+      const document = yield* NatsBroker.asyncApi(App, { title: "Wildcards", version: "1" })
+      assert.isTrue(validate(document), JSON.stringify(validate.errors, null, 2))
+      assert.sameMembers(Object.keys(document.channels), ["orders.any", "KV.config.all", "O.uploads.M.name"])
+      assert.sameMembers(Object.keys(document.operations), ["receive.orders.any", "receive.all", "receive.objects_in_uploads"])
+      assert.strictEqual(channelAt(document, "$KV.config.>").key, "KV.config.all")
+    }))
+
   it.effect("fails with EncodeError for a Schema whose JSON Schema has no draft-07 form", () =>
     Effect.gen(function*() {
       const Closed = Schema.Struct({ a: Schema.String }).check(

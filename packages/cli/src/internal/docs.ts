@@ -160,17 +160,28 @@ const gen = Command.make(
 
 const require = createRequire(import.meta.url)
 
-/** The renderer's standalone bundle and stylesheet, served from node_modules: the page fetches nothing elsewhere. */
-const assets = {
-  "/asyncapi-react/standalone.js": {
-    file: require.resolve("@asyncapi/react-component/browser/standalone/index.js"),
-    type: "text/javascript; charset=utf-8"
-  },
-  "/asyncapi-react/default.min.css": {
-    file: require.resolve("@asyncapi/react-component/styles/default.min.css"),
-    type: "text/css; charset=utf-8"
-  }
-} as const
+/** What draws the page: an optional peer dependency (it brings React along), so only `docs serve` needs it. */
+const renderer = "@asyncapi/react-component"
+
+/**
+ * The renderer's standalone bundle and stylesheet, served from node_modules
+ * (the page fetches nothing elsewhere), or a one-line `DocsError` naming
+ * what to install when the renderer is missing.
+ */
+const resolveAssets = Effect.try({
+  try: () => ({
+    "/asyncapi-react/standalone.js": {
+      file: require.resolve(`${renderer}/browser/standalone/index.js`),
+      type: "text/javascript; charset=utf-8"
+    },
+    "/asyncapi-react/default.min.css": {
+      file: require.resolve(`${renderer}/styles/default.min.css`),
+      type: "text/css; charset=utf-8"
+    }
+  }),
+  catch: () =>
+    new DocsError({ message: `docs serve draws the page with ${renderer}, which is not installed: npm install ${renderer}@3` })
+})
 
 const escapeHtml = (text: string) =>
   text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" })[c]!)
@@ -236,6 +247,8 @@ const serve = Command.make(
   },
   (input) =>
     Effect.gen(function*() {
+      // Before the app is built: a missing renderer fails at once.
+      const assets = yield* resolveAssets
       const document = yield* documentOf(input)
       const fs = yield* FileSystem.FileSystem
       const routes: Routes = {

@@ -28,3 +28,6 @@ export const clock = (millis: number): string => {
 
 /** `0.42 s` */
 export const seconds = (millis: number): string => `${(millis / 1000).toFixed(2)} s`
+
+/** `1 message`, `3 messages`. */
+export const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`

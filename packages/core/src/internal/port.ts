@@ -447,6 +447,15 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
         () => Effect.asVoid(driver.jetstream.consumers.pause(stream, name, undefined))
       )
     },
+    list: (stream) =>
+      checkedEffect(
+        checkNames({ operation: "consumer list", stream }),
+        () =>
+          Effect.map(
+            driver.jetstream.consumers.list(stream),
+            (consumers) => [...consumers].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+          )
+      ),
     delete: (stream, name) =>
       checkedEffect(
         checkNames({ operation: "consumer delete", stream, consumer: name }, name),

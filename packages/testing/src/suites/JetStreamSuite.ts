@@ -956,5 +956,27 @@ export const suite = (adapter: Adapter) =>
             const info = yield* nats.jetstream.streams.info(name)
             assert.deepStrictEqual([info.state.messages, info.config.allowMsgTtl], [0, false])
           })))
+
+      it.effect("lists a stream's consumers by name, with their counts; a missing stream is StreamNotFound", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            assert.deepStrictEqual(yield* nats.jetstream.consumers.list(name), [])
+            yield* publishAll([`${name}.a`, `${name}.b`, `${name}.a`])
+            yield* nats.jetstream.consumers.add(name, { name: "workers", filterSubjects: [`${name}.a`] })
+            yield* nats.jetstream.consumers.add(name, { name: "audit", description: "everything" })
+            const listed = yield* nats.jetstream.consumers.list(name)
+            assert.deepStrictEqual(
+              listed.map((info) => [info.stream, info.name, info.numPending, info.numAckPending, info.config.description]),
+              [[name, "audit", 3, 0, "everything"], [name, "workers", 2, 0, undefined]]
+            )
+            // The same as each one's info (whose counts the test above checks).
+            assert.deepStrictEqual(listed, [
+              yield* nats.jetstream.consumers.info(name, "audit"),
+              yield* nats.jetstream.consumers.info(name, "workers")
+            ])
+            const missing = yield* failure(nats.jetstream.consumers.list(`${name}_missing`))
+            assert.strictEqual(missing._tag, "StreamNotFound", missing.message)
+          })))
     })
   })

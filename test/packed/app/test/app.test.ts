@@ -1,7 +1,7 @@
 import { assert, it } from "@effect/vitest"
 import { NatsTest } from "@nats-effect/testing"
 import { Effect, Schema } from "effect"
-import { App, Greeting } from "../src/app.js"
+import { App, Greeting } from "../src/app.ts"
 
 it.effect("greets by name with the stored template", () =>
   Effect.gen(function*() {

@@ -122,9 +122,13 @@ const errorReply: AsyncApiMessage = {
 
 const paramToken = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
-/** A key of the document (`^[\w\d.\-_]+$`), unique among `taken`. */
+/**
+ * A key of the document (`^[\w\d.\-_]+$`), unique among `taken`, readable:
+ * wildcards in words (`orders.*` is `orders.any`, `$KV.config.>` is
+ * `KV.config.all`), `{param}` as `param`.
+ */
 const uniqueKey = (wanted: string, taken: (key: string) => boolean): string => {
-  const base = wanted.replace(/[{}]/g, "").replace(/[^\w.-]/g, "_") || "_"
+  const base = wanted.replace(/[{}$]/g, "").replace(/\*/g, "any").replace(/>/g, "all").replace(/[^\w.-]/g, "_") || "_"
   let key = base
   for (let n = 2; taken(key); n++) key = `${base}_${n}`
   return key

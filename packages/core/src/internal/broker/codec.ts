@@ -10,22 +10,19 @@
  *   for `text/*`, bytes otherwise; without a content-type, JSON when it
  *   parses, else the bytes (an empty body is `undefined`). With a Schema the
  *   decoded value goes through it; without a content-type, the raw bytes are
- *   tried too when the JSON reading is rejected.
+ *   tried too when the JSON reading is rejected, and the text (valid UTF-8)
+ *   when the body is not JSON: `nats pub prices.get ACME` reaches a
+ *   `Schema.String` subscriber, as it does a FastStream one.
  */
 import type { SchemaIssue } from "effect"
-import { Cause, Result, Schema, SchemaParser } from "effect"
+import { Cause, type Exit, Result, Schema, SchemaParser } from "effect"
 import type { Headers } from "../../NatsClient.ts"
 import * as NatsHeaders from "../../NatsHeaders.ts"
 
-export const ContentTypeHeader = "content-type"
-export const CorrelationIdHeader = "correlation_id"
-/** Set on a reply that carries an error instead of a result; the value is the error's tag. */
-export const ErrorHeader = "nats-effect-error"
+// The wire names are public (NatsHeaders); the broker's modules read them here.
+export const { ContentTypeHeader, ContentTypeJson, ContentTypeText, CorrelationIdHeader, ErrorHeader } = NatsHeaders
 /** W3C trace context. */
 export const TraceparentHeader = "traceparent"
-
-export const ContentTypeJson = "application/json"
-export const ContentTypeText = "text/plain"
 
 /**
  * A payload Schema: decoded and encoded synchronously, without services, so
@@ -135,13 +132,37 @@ export const makeDecoder = <A = unknown>(schema: Schema.Codec<A, any, never, nev
     if (value instanceof DecodeFailure) return value
     const exit = decode(value)
     if (exit._tag === "Success") return exit.value
-    // FastStream's rule without a content-type: JSON when it fits, else the bytes.
-    if ((contentType === undefined || contentType.length === 0) && !(value instanceof Uint8Array)) {
-      const asBytes = decode(data)
-      if (asBytes._tag === "Success") return asBytes.value
+    // FastStream's rule without a content-type: JSON when it fits, else the
+    // bytes, else (a body that is not JSON) the text.
+    if (contentType === undefined || contentType.length === 0) {
+      if (!(value instanceof Uint8Array)) {
+        const asBytes = decode(data)
+        if (asBytes._tag === "Success") return asBytes.value
+      }
+      // `decodeUntyped` reads a body that is not JSON as its bytes, an empty one as `undefined`.
+      if (value instanceof Uint8Array || value === undefined) {
+        const asText = decodeText(decode, data)
+        if (asText !== undefined && asText._tag === "Success") return asText.value
+      }
     }
     return new DecodeFailure(issueMessage(exit.cause))
   }
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** Decodes the body as text, if it is valid UTF-8. */
+const decodeText = <A>(
+  decode: (input: unknown) => Exit.Exit<A, SchemaIssue.Issue>,
+  data: Uint8Array
+): Exit.Exit<A, SchemaIssue.Issue> | undefined => {
+  let text: string
+  try {
+    text = strictUtf8.decode(data)
+  } catch {
+    return undefined
+  }
+  return decode(text)
 }
 
 const decoders = new WeakMap<PayloadSchema, Decoder<unknown>>()

@@ -127,6 +127,53 @@ export const StoppedForGood = Context.Reference<Deferred.Deferred<never, NatsErr
 )
 
 /**
+ * What `NatsBroker.launch` tells when the app stops: as the first of its
+ * subscribers begins to stop, how many there are and how long they may take
+ * (the broker's graceful timeout); once it has stopped, how many handlers had
+ * to be interrupted. Subscribers built under it count themselves in.
+ */
+export class Shutdown {
+  private subscribers = 0
+  private gracefulTimeout = Duration.zero
+  private interrupted = 0
+  private announced = false
+
+  started(gracefulTimeout: Duration.Duration): void {
+    this.subscribers++
+    this.gracefulTimeout = gracefulTimeout
+  }
+
+  /** Logs `stopping: …` once, when the first subscriber stops. */
+  readonly stopping: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.announced) return Effect.void
+    this.announced = true
+    return Effect.logInfo(
+      `stopping: ${this.subscribers} subscriber(s), waiting up to ${Duration.format(this.gracefulTimeout)}`
+    ).pipe(
+      // The app's line, not the line of the subscriber that happens to stop first.
+      Effect.provideService(References.CurrentLogAnnotations, {})
+    )
+  })
+
+  interruptedHandlers(count: number): void {
+    this.interrupted += count
+  }
+
+  /** Logs `stopped` once everything is released, if the subscribers were stopped. */
+  readonly stopped: Effect.Effect<void> = Effect.suspend(() =>
+    !this.announced
+      ? Effect.void
+      : Effect.logInfo(this.interrupted === 0 ? "stopped" : `stopped (${this.interrupted} handler(s) interrupted)`)
+  )
+}
+
+/** The `Shutdown` of the app being run by `NatsBroker.launch`; unset elsewhere. */
+export const CurrentShutdown = Context.Reference<Shutdown | undefined>(
+  "@nats-effect/core/NatsBroker/Shutdown",
+  { defaultValue: () => undefined }
+)
+
+/**
  * The one line a subscriber logs once it is live: the subject it listens on,
  * its queue group and, unless it is that subject, its name (which defaults to
  * the declared subject, `{param}`s included).
@@ -570,6 +617,8 @@ export const startWorkers = Effect.fnUntraced(function*<M>(options: {
   readonly scope: Scope.Scope
 }) {
   const { concurrency, handle, take } = options
+  const shutdown = yield* CurrentShutdown
+  shutdown?.started(options.gracefulTimeout)
   let stopping = false
   // What each worker is handling, if anything: a worker is busy while its slot is set.
   const handling: Array<M | undefined> = Array.from({ length: concurrency }, () => undefined)
@@ -610,6 +659,7 @@ export const startWorkers = Effect.fnUntraced(function*<M>(options: {
 
   return (beforeWait: Effect.Effect<void>): Effect.Effect<void> =>
     Effect.gen(function*() {
+      if (shutdown !== undefined) yield* shutdown.stopping
       stopping = true
       const inFlight = workers.filter((_, index) => handling[index] !== undefined)
       yield* Fiber.interruptAll(workers.filter((_, index) => handling[index] === undefined))
@@ -622,6 +672,7 @@ export const startWorkers = Effect.fnUntraced(function*<M>(options: {
           `${Duration.format(options.gracefulTimeout)}; interrupting them`
       )
       yield* Fiber.interruptAll(inFlight)
+      shutdown?.interruptedHandlers(inFlight.length)
       for (const message of handling) {
         if (message !== undefined) yield* options.onAbandoned(message)
       }

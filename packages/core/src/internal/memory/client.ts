@@ -279,6 +279,7 @@ const makeJetStream = (
       withTime((now) => Result.map(server.consumer(stream, name, "consumer info", now), (c) => c.info(now))),
     pause: (stream, name, until) =>
       withTime((now) => server.pauseConsumer(stream, name, until?.getTime(), now)),
+    list: (stream) => withTime((now) => server.listConsumers(stream, now)),
     delete: (stream, name) => Effect.suspend(() => Effect.fromResult(server.deleteConsumer(stream, name))),
     consume: (stream, name, bufferMessages) =>
       Stream.unwrap(deliveries(

@@ -183,6 +183,14 @@ export class JetStreamServer {
     return Result.map(this.consumer(streamName, name, operation, now), (consumer) => consumer.pause(until, now))
   }
 
+  /** Every consumer of the stream, durable and ordered, as nats-server lists them. */
+  listConsumers(streamName: string, now: number): Result.Result<Array<ConsumerInfo>, NatsError> {
+    const found = this.lookup(streamName, "consumer list")
+    if (Result.isFailure(found)) return Result.fail(found.failure)
+    found.success.stream.expire(now)
+    return Result.succeed(Array.from(this.consumersOf(found.success), (consumer) => consumer.info(now)))
+  }
+
   deleteConsumer(streamName: string, name: string): Result.Result<void, NatsError> {
     const operation = "consumer delete"
     const found = this.lookup(streamName, operation)

@@ -118,7 +118,7 @@ const toMsg = (msg: NatsJsMsg): Msg => ({
 /** Connects, and makes a `NatsClient` driver of the connection. */
 export const make = (options: NatsClientOptions): Effect.Effect<Driver, NatsError.NatsError, Scope.Scope> =>
   Effect.gen(function*() {
-    const parsed = Servers.parse(options.servers ?? defaultServers)
+    const parsed = yield* Effect.fromResult(Servers.parse(options.servers ?? defaultServers))
     const connectionOptions = yield* toConnectionOptions(options, parsed)
     // Without user info (taken out into the options): shown in logs and errors.
     const servers = parsed.urls.join(",")

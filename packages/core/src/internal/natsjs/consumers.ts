@@ -13,6 +13,7 @@ import type {
   JetStreamClient,
   JsMsg as NatsJsMsg
 } from "@nats-io/jetstream"
+import type { ApiPaged } from "@nats-io/jetstream/internal"
 import { Array as Arr, Cause, Duration, Effect, Exit, Option, type Scope, Stream } from "effect"
 import type {
   ConsumerConfig,
@@ -407,6 +408,9 @@ const whatWasDeleted = (
       Effect.fail(gone ?? fromApiError(404, ApiCodes.ConsumerNotFound, "consumer not found", context)))
     : Effect.fail(error)
 
+/** `$JS.API.CONSUMER.LIST.<stream>`'s answer (nats.js does not export its type). */
+type ConsumerListResponse = ApiPaged & { readonly consumers?: ReadonlyArray<ServerConsumerInfo> }
+
 export const makeConsumers = (api: JetStreamApi, js: JetStreamClient): Driver["jetstream"]["consumers"] => {
   const info = (stream: string, name: string, operation: string) =>
     api.request<ServerConsumerInfo>(`CONSUMER.INFO.${stream}.${name}`, undefined, {
@@ -437,6 +441,20 @@ export const makeConsumers = (api: JetStreamApi, js: JetStreamClient): Driver["j
           pauseUntil: pausedUntil(answer.paused, answer.pause_until)
         }))
       ),
+    list: (stream) => {
+      const context = { operation: "consumer list", stream }
+      // The server answers a page at a time (256 consumers).
+      const page = (acc: Array<ConsumerInfo>): Effect.Effect<Array<ConsumerInfo>, NatsError.NatsError> =>
+        Effect.flatMap(
+          api.request<ConsumerListResponse>(`CONSUMER.LIST.${stream}`, { offset: acc.length }, context),
+          (response) => {
+            const consumers = response.consumers ?? []
+            for (const consumer of consumers) acc.push(toConsumerInfo(consumer))
+            return consumers.length === 0 || acc.length >= response.total ? Effect.succeed(acc) : page(acc)
+          }
+        )
+      return page([])
+    },
     delete: (stream, name) =>
       Effect.asVoid(
         api.request(`CONSUMER.DELETE.${stream}.${name}`, undefined, { operation: "consumer delete", stream, consumer: name })
