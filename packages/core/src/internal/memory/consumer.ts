@@ -5,10 +5,12 @@
  * (`selectStartingSeqNo`, `getNextMsg`, `processAckMsg`, `processNak`,
  * `checkPending`, `infoWithSnap`).
  *
- * Pull-based and lazy: a message is delivered when a reader asks for the
- * next one (`next`), and ack deadlines are checked then. A reader with
- * nothing to take waits for `changed` or for the time `next` returns.
- * Synchronous: the caller passes the time, read from Effect's `Clock`.
+ * Its readers are pull requests (`addReader`): each is told of every change
+ * that may let it deliver (a message stored, a nak, an ack that makes room),
+ * once the stream operation that made it is done, and takes what it has room
+ * for with `next`, which also checks the ack deadlines. A reader with
+ * nothing to take asks again at the time `next` returns. Synchronous: the
+ * caller passes the time, read from Effect's `Clock`.
  */
 import { Duration } from "effect"
 import type { ConsumerInfo } from "../../NatsClient.ts"
@@ -60,8 +62,6 @@ export class Consumer implements StreamListener {
   settings: ConsumerSettings
   readonly stream: MemStream
   readonly durable: boolean
-  /** Incremented on every change a waiting reader may care about. */
-  version = 0
 
   private literal: string | undefined
   private matches: ((subject: string) => boolean) | undefined
@@ -80,7 +80,9 @@ export class Consumer implements StreamListener {
   private readonly caughtUpAt: number | undefined
   /** Earliest ack deadline not yet checked, ms. */
   private nextCheck = Infinity
-  private readonly waiters = new Set<() => void>()
+  private readonly readers = new Set<() => void>()
+  /** Whether the readers are to be told of a change already. */
+  private announcing = false
   private gone: NatsError | undefined
 
   constructor(stream: MemStream, settings: ConsumerSettings, options: ConsumerOptions) {
@@ -98,10 +100,10 @@ export class Consumer implements StreamListener {
     return this.settings.name
   }
 
-  /** Registers a reader to call once on the next change; returns its removal. */
-  onChange(waiter: () => void): () => void {
-    this.waiters.add(waiter)
-    return () => this.waiters.delete(waiter)
+  /** Registers a reader, told of every change it may deliver after; returns its removal. */
+  addReader(reader: () => void): () => void {
+    this.readers.add(reader)
+    return () => this.readers.delete(reader)
   }
 
   /** Applies an update of a durable's settings (filters, limits, timers). */
@@ -280,11 +282,14 @@ export class Consumer implements StreamListener {
   }
 
   private changed(): void {
-    this.version++
-    if (this.waiters.size === 0) return
-    const waiters = [...this.waiters]
-    this.waiters.clear()
-    for (const waiter of waiters) waiter()
+    if (this.readers.size === 0 || this.announcing) return
+    this.announcing = true
+    this.stream.afterOperation(this.announce)
+  }
+
+  private readonly announce = (): void => {
+    this.announcing = false
+    for (const reader of [...this.readers]) reader()
   }
 
   private wait(): Next {

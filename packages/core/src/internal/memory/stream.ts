@@ -128,6 +128,9 @@ export class MemStream {
   private maxAgeMs: number
   private duplicateWindowMs: number
   private subjectMatchers: ReadonlyArray<(subject: string) => boolean>
+  /** Operations in progress (one may run another), and what waits for the outermost one to end. */
+  private depth = 0
+  private readonly afterwards: Array<() => void> = []
 
   constructor(config: StreamConfigResolved, created: Date) {
     this.config = config
@@ -155,8 +158,33 @@ export class MemStream {
     return false
   }
 
+  /**
+   * Runs `notify` once the operation in progress is done, or now when there
+   * is none: consumers deliver from the stream as a whole store (its limits
+   * and rollup included) or purge left it, as nats-server signals its
+   * consumers once a message is stored, never from the middle of one.
+   */
+  afterOperation(notify: () => void): void {
+    if (this.depth === 0) notify()
+    else this.afterwards.push(notify)
+  }
+
+  private operation<A>(f: () => A): A {
+    this.depth++
+    try {
+      return f()
+    } finally {
+      this.depth--
+      while (this.depth === 0 && this.afterwards.length > 0) this.afterwards.shift()!()
+    }
+  }
+
   /** Applies an updated configuration, enforcing tighter limits at once. */
   reconfigure(config: StreamConfigResolved, now: number): void {
+    this.operation(() => this.applyConfig(config, now))
+  }
+
+  private applyConfig(config: StreamConfigResolved, now: number): void {
     this.config = config
     this.maxAgeMs = toMillis(config.maxAge)
     this.duplicateWindowMs = toMillis(config.duplicateWindow)
@@ -254,7 +282,10 @@ export class MemStream {
 
   /** Drops messages older than `maxAge` (`expireMsgs`). */
   expire(now: number): void {
-    if (this.maxAgeMs <= 0) return
+    if (this.maxAgeMs > 0) this.operation(() => this.expireMsgs(now))
+  }
+
+  private expireMsgs(now: number): void {
     const oldest = now - this.maxAgeMs
     while (this.messages > 0) {
       const first = this.slots[this.head]!
@@ -269,6 +300,10 @@ export class MemStream {
    * store's limits, then the rollup.
    */
   store(msg: Incoming, now: number): Result.Result<PubAck, Errors.ApiError> {
+    return this.operation(() => this.storeMsg(msg, now))
+  }
+
+  private storeMsg(msg: Incoming, now: number): Result.Result<PubAck, Errors.ApiError> {
     const { data, headerBytes, headers, subject } = msg
     const name = this.config.name
     if (this.config.sealed) return Result.fail(Errors.apiError("StreamSealed"))
@@ -350,6 +385,10 @@ export class MemStream {
    * deliveries awaiting acks that were not purged).
    */
   purge(options: PurgeOptions | undefined): number {
+    return this.operation(() => this.purgeMsgs(options))
+  }
+
+  private purgeMsgs(options: PurgeOptions | undefined): number {
     const filter = options?.filter
     const all = filter === undefined || filter === "" || filter === ">"
     const purged = all ? this.purgeAll(options?.keep ?? 0, options?.seq ?? 0) : this.purgeFiltered(filter, options)
@@ -408,7 +447,7 @@ export class MemStream {
     const entry = this.get(seq)
     if (entry === undefined) return
     if (retention === "interest" && this.anyoneNeeds(entry)) return
-    this.remove(seq)
+    this.operation(() => this.remove(seq))
   }
 
   /**
@@ -416,7 +455,10 @@ export class MemStream {
    * on that no remaining consumer needs (`stopWithFlags`).
    */
   dropUnwanted(seq: number): void {
-    if (this.config.retention !== "interest") return
+    if (this.config.retention === "interest") this.operation(() => this.dropUnneeded(seq))
+  }
+
+  private dropUnneeded(seq: number): void {
     for (let s = Math.max(seq, this.firstSequence); s <= this.lastSeq; s++) {
       const entry = this.get(s)
       if (entry !== undefined && !this.anyoneNeeds(entry)) this.remove(s)
