@@ -192,7 +192,8 @@ type Delivery = Extract<ReturnType<Consumer["next"]>, { _tag: "Deliver" }>
  */
 class PullRequest<A> {
   private items: Array<A> = []
-  private ended: Exit.Exit<never, NatsError.NatsError | Cause.Done> | undefined
+  /** The consumer or its stream was deleted. */
+  private ended: Exit.Exit<never, NatsError.NatsError> | undefined
   /** When `next` said to ask again, ms. */
   private until: number | undefined
   private wake: (() => void) | undefined
@@ -261,7 +262,7 @@ class PullRequest<A> {
         this.items.push(this.toItem(this.consumer, next))
       } else {
         if (next._tag === "Wait") this.until = next.until
-        else this.ended = next._tag === "Gone" ? Exit.fail(next.error) : Exit.fail(Cause.Done())
+        else this.ended = Exit.fail(next.error)
         return
       }
     }

@@ -31,8 +31,6 @@ export type Next =
   }
   /** Nothing to deliver now; ask again on a change, or at `until` (ms) at the latest. */
   | { readonly _tag: "Wait"; readonly until: number | undefined }
-  /** `untilCaughtUp`: every message that existed at the start was delivered. */
-  | { readonly _tag: "CaughtUp" }
   /** The consumer or its stream was deleted. */
   | { readonly _tag: "Gone"; readonly error: NatsError }
 
@@ -51,12 +49,6 @@ interface SkipList {
   readonly resume: number
 }
 
-export interface ConsumerOptions {
-  /** Durable, or ordered (ephemeral, removed when its reader is done). */
-  readonly durable: boolean
-  /** End once the messages that existed at creation are delivered. */
-  readonly untilCaughtUp: boolean
-}
 
 export class Consumer implements StreamListener {
   settings: ConsumerSettings
@@ -76,8 +68,6 @@ export class Consumer implements StreamListener {
   private ackFloor = { consumerSeq: 0, streamSeq: 0 }
   private numPending: number
   private skip: SkipList | undefined
-  /** `untilCaughtUp`: the stream's last sequence at creation. */
-  private readonly caughtUpAt: number | undefined
   /** Earliest ack deadline not yet checked, ms. */
   private nextCheck = Infinity
   private readonly readers = new Set<() => void>()
@@ -85,12 +75,12 @@ export class Consumer implements StreamListener {
   private announcing = false
   private gone: NatsError | undefined
 
-  constructor(stream: MemStream, settings: ConsumerSettings, options: ConsumerOptions) {
+  /** `durable`, or ordered (ephemeral, removed when its reader is done). */
+  constructor(stream: MemStream, settings: ConsumerSettings, durable: boolean) {
     this.stream = stream
     this.settings = settings
-    this.durable = options.durable
+    this.durable = durable
     this.setFilter(settings.filterSubjects)
-    this.caughtUpAt = options.untilCaughtUp ? stream.lastSequence : undefined
     this.cursor = this.startingSeq()
     this.ackFloor = { consumerSeq: 0, streamSeq: this.cursor - 1 }
     this.numPending = this.skip !== undefined ? this.skip.seqs.length : stream.countFrom(this.cursor, this.matches)
@@ -144,10 +134,9 @@ export class Consumer implements StreamListener {
       entry = this.stream.nextMatching(this.cursor, this.literal, this.matches)
       if (entry === undefined) {
         this.cursor = Math.max(this.cursor, this.stream.lastSequence + 1)
-        return this.caughtUpAt !== undefined ? { _tag: "CaughtUp" } : this.wait()
+        return this.wait()
       }
     }
-    if (this.caughtUpAt !== undefined && entry.seq > this.caughtUpAt) return { _tag: "CaughtUp" }
     this.cursor = Math.max(this.cursor, entry.seq + 1)
     this.numPending--
     const consumerSeq = this.nextConsumerSeq++

@@ -340,13 +340,6 @@ export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): Driver["jet
       // Deleted at once rather than left to expire on the server.
       (consumer) => Effect.ignore(Effect.tryPromise(() => consumer.delete()))
     )
-    if (request.untilCaughtUp) {
-      const initial = yield* Effect.tryPromise({
-        try: () => consumer.info(true),
-        catch: (cause) => fromNatsJs(cause, context)
-      })
-      if (initial.num_pending === 0) return Stream.empty
-    }
     const iterator = yield* acquireMessages(
       Effect.tryPromise({
         try: () => consumer.consume({ max_messages: request.bufferMessages }).then(keepPullsCounted),
@@ -358,13 +351,12 @@ export const makeOrdered = (api: JetStreamApi, js: JetStreamClient): Driver["jet
     // server back at about `bufferMessages`, and a fast one takes what has
     // arrived in one chunk instead of a trip through the runtime per message
     // (about 0.3 ms less CPU per MiB on an object get).
-    const messages = chunkedMessages(
+    return chunkedMessages(
       readingNow(iterator),
       Math.max(1, Math.ceil(request.bufferMessages / 2)),
       context,
       (msg) => toStoredMsg(stream, msg)
     )
-    return request.untilCaughtUp ? Stream.takeUntil(messages, (msg) => msg.pending === 0) : messages
   })
 
 const orderedOptions = (request: OrderedConsumerRequest) => {

@@ -8,6 +8,7 @@ import { jetstream } from "@nats-io/jetstream"
 import { Duration, Effect, Option } from "effect"
 import type { Driver, JetStream, PubAck, StoredMsg } from "../../NatsClient.ts"
 import * as NatsError from "../../NatsError.ts"
+import { hasWildcard } from "../../NatsSubject.ts"
 import { makeConsumers, makeOrdered } from "./consumers.ts"
 import { type ErrorContext, fail, isNoMessageFound, jetStreamNotEnabled, noStreamCaptures } from "../apiErrors.ts"
 import { fromNatsJs } from "./errors.ts"
@@ -109,6 +110,11 @@ export const make = (api: JetStreamApi, jetstreamEnabled: () => boolean): Driver
       try: () =>
         "seq" in query
           ? nc.request(`$JS.API.DIRECT.GET.${stream}`, JSON.stringify({ seq: query.seq }), { timeout: api.timeout })
+          : hasWildcard(query.lastBySubject)
+          // A filter goes in the body: a subject with wildcards is not one to publish on.
+          ? nc.request(`$JS.API.DIRECT.GET.${stream}`, JSON.stringify({ last_by_subj: query.lastBySubject }), {
+            timeout: api.timeout
+          })
           : nc.request(`$JS.API.DIRECT.GET.${stream}.${query.lastBySubject}`, empty, { timeout: api.timeout }),
       catch: (cause) => cause
     }).pipe(
