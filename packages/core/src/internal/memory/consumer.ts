@@ -225,7 +225,8 @@ export class Consumer implements StreamListener {
       },
       numPending: Math.max(0, this.numPending),
       numAckPending: this.unacked.size,
-      numRedelivered: this.redeliveries.size,
+      // With a single delivery allowed there are no redeliveries to report (the server keeps the count).
+      numRedelivered: this.settings.maxDeliver === 1 ? 0 : this.redeliveries.size,
       delivered: { consumerSeq: this.nextConsumerSeq - 1, streamSeq: this.cursor - 1 },
       ackFloor: { ...this.ackFloor }
     }

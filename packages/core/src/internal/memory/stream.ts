@@ -123,6 +123,8 @@ export class MemStream {
   private readonly subjects = new Map<string, SubjectIndex>()
   /** Message ids within the duplicate window, oldest first. */
   private readonly msgIds = new Map<string, { readonly seq: number; readonly time: number }>()
+  /** Whether a purge of every message ran: the first sequence of an empty stream is 1 from then on, not 0. */
+  private purgedAll = false
   /** `Nats-Msg-Id` of the last message stored ("" when it had none). */
   private lastMsgId = ""
   private maxAgeMs: number
@@ -149,7 +151,8 @@ export class MemStream {
   }
 
   get firstSequence(): number {
-    return this.messages === 0 ? (this.lastSeq === 0 ? 0 : this.lastSeq + 1) : this.offset + this.head
+    if (this.messages > 0) return this.offset + this.head
+    return this.lastSeq === 0 && !this.purgedAll ? 0 : this.lastSeq + 1
   }
 
   /** Whether one of the stream's subjects matches `subject`. */
@@ -295,9 +298,9 @@ export class MemStream {
   }
 
   /**
-   * Stores a published message (`processJetStreamMsg`): sealed, expected
-   * stream, de-duplication, expectations, rollup permission, size, then the
-   * store's limits, then the rollup.
+   * Stores a published message (`processJetStreamMsg`): sealed, size,
+   * expected stream and sequences, de-duplication, expected message id,
+   * rollup permission, then the store's limits, then the rollup.
    */
   store(msg: Incoming, now: number): Result.Result<PubAck, Errors.ApiError> {
     return this.operation(() => this.storeMsg(msg, now))
@@ -310,14 +313,15 @@ export class MemStream {
     this.expire(now)
     this.expireMsgIds(now)
 
+    const rawSize = headerBytes + data.length
+    if (this.config.maxMsgSize >= 0 && rawSize > this.config.maxMsgSize) {
+      return Result.fail(Errors.apiError("StreamMessageExceedsMaximum"))
+    }
+    if (headerBytes > maxHeaderBytes) return Result.fail(Errors.apiError("StreamHeaderExceedsMaximum"))
+
     const expectedStream = header(headers, JsHeaders.ExpectedStream)
     if (expectedStream !== undefined && expectedStream !== "" && expectedStream !== name) {
       return Result.fail(Errors.apiError("StreamNotMatch"))
-    }
-    const msgId = header(headers, JsHeaders.MsgId) ?? ""
-    if (msgId !== "") {
-      const seen = this.msgIds.get(msgId)
-      if (seen !== undefined) return Result.succeed({ stream: name, seq: seen.seq, duplicate: true })
     }
     const expectedSubjectSeq = header(headers, JsHeaders.ExpectedLastSubjectSequence)
     if (expectedSubjectSeq !== undefined) {
@@ -330,6 +334,13 @@ export class MemStream {
     const expectedSeq = header(headers, JsHeaders.ExpectedLastSequence)
     if (expectedSeq !== undefined && Number(expectedSeq) !== this.lastSeq) {
       return Result.fail(Errors.apiError("StreamWrongLastSequence", { seq: this.lastSeq }))
+    }
+    // From nats-server 2.12 a duplicate is answered only once the expected
+    // sequences hold (2.9 answered it first).
+    const msgId = header(headers, JsHeaders.MsgId) ?? ""
+    if (msgId !== "") {
+      const seen = this.msgIds.get(msgId)
+      if (seen !== undefined) return Result.succeed({ stream: name, seq: seen.seq, duplicate: true })
     }
     const expectedMsgId = header(headers, JsHeaders.ExpectedLastMsgId)
     if (expectedMsgId !== undefined && expectedMsgId !== "" && expectedMsgId !== this.lastMsgId) {
@@ -345,11 +356,6 @@ export class MemStream {
         return Result.fail(Errors.apiError("StreamRollupFailed", { err: `rollup value invalid: ${JSON.stringify(rollup)}` }))
       }
     }
-    const rawSize = headerBytes + data.length
-    if (this.config.maxMsgSize >= 0 && rawSize > this.config.maxMsgSize) {
-      return Result.fail(Errors.apiError("StreamMessageExceedsMaximum"))
-    }
-    if (headerBytes > maxHeaderBytes) return Result.fail(Errors.apiError("StreamHeaderExceedsMaximum"))
 
     const size = this.config.storage === "file"
       ? 30 + subject.length + data.length + (headerBytes > 0 ? 4 + headerBytes : 0)
@@ -410,7 +416,10 @@ export class MemStream {
   }
 
   private purgeAll(keep: number, seq: number): number {
-    if (keep === 0 && seq <= 1) return this.compact(this.lastSeq + 1)
+    if (keep === 0 && seq <= 1) {
+      this.purgedAll = true
+      return this.compact(this.lastSeq + 1)
+    }
     if (seq > 1) return this.compact(seq)
     if (keep >= this.messages) return 0
     return this.compact(this.lastSeq - keep + 1)
