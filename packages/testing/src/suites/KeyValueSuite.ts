@@ -613,6 +613,26 @@ export const suite = (adapter: Adapter) =>
           }
         }))
 
+      it.effect("openWatch hands over what was there when it returned, even a value overwritten right after (history 1)", () =>
+        Effect.gen(function*() {
+          for (const include of ["lastValue", "history"] as const) {
+            for (let attempt = 0; attempt < 5; attempt++) {
+              const kv = yield* open({ history: 1 })
+              yield* kv.put("a", "before")
+              const seen = yield* Effect.scoped(Effect.gen(function*() {
+                const changes = yield* kv.openWatch({ key: "a", include })
+                const last = yield* kv.put("a", "after")
+                return yield* changes.pipe(
+                  Stream.takeUntil((entry) => entry.revision === last),
+                  Stream.map((entry) => text(entry.value)),
+                  Stream.runCollect
+                )
+              }))
+              assert.deepStrictEqual(seen, ["before", "after"], `${include}, attempt ${attempt}`)
+            }
+          }
+        }))
+
       it.effect("watch with afterRevision gives every message after that revision", () =>
         Effect.gen(function*() {
           const kv = yield* open({ history: 5 })
