@@ -491,6 +491,20 @@ export const suite = (adapter: Adapter) =>
             assert.strictEqual(empty.state.lastSeq, 8)
           })))
 
+      it.effect("a purge keeping n keeps the n newest messages (from 2.10); one below sequence 1 purges nothing (from 2.12)", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            for (const subject of ["c", "b", "a"]) yield* nats.jetstream.publish(`${name}.${subject}`, bytes(subject))
+            yield* nats.jetstream.streams.purge(name, { filter: `${name}.a` })
+            // Two messages left, at sequences 1 and 2 of 3: 2.9 kept the last sequence, none of them.
+            assert.deepStrictEqual(yield* nats.jetstream.streams.purge(name, { keep: 1 }), { purged: supports(adapter, 2, 10) ? 1 : 2 })
+            yield* nats.jetstream.publish(`${name}.a`, bytes("a"))
+            const left = (yield* nats.jetstream.streams.info(name)).state.messages
+            // 2.9 purged everything.
+            assert.deepStrictEqual(yield* nats.jetstream.streams.purge(name, { seq: 1 }), { purged: supports(adapter, 2, 12) ? 0 : left })
+          })))
+
       it.effect("a purge of every message leaves an empty stream at first sequence 1, others at 0", () =>
         Effect.gen(function*() {
           const nats = yield* client

@@ -395,6 +395,8 @@ export class MemStream {
   }
 
   private purgeMsgs(options: PurgeOptions | undefined): number {
+    // Below sequence 1 there is nothing (nats-server 2.9 purged everything).
+    if (options?.seq === 1) return 0
     const filter = options?.filter
     const all = filter === undefined || filter === "" || filter === ">"
     const purged = all ? this.purgeAll(options?.keep ?? 0, options?.seq ?? 0) : this.purgeFiltered(filter, options)
@@ -421,8 +423,11 @@ export class MemStream {
       return this.compact(this.lastSeq + 1)
     }
     if (seq > 1) return this.compact(seq)
-    if (keep >= this.messages) return 0
-    return this.compact(this.lastSeq - keep + 1)
+    // The oldest messages but `keep`, counted as messages: sequences removed
+    // earlier are not among them (nats-server 2.9 counted from the last sequence).
+    const purged = Math.max(0, this.messages - keep)
+    for (let i = 0; i < purged; i++) this.remove(this.offset + this.head)
+    return purged
   }
 
   private purgeFiltered(filter: string, options: PurgeOptions | undefined): number {
