@@ -21,7 +21,10 @@ const pattern = fc.tuple(fc.array(fc.constantFrom("a", "b", "*"), { minLength: 1
   .map(([parts, rest]) => (rest ? [...parts, ">"] : parts).join("."))
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: fc.record({ op: fc.constant("subscribe"), subject: pattern, queue: fc.constantFrom(undefined, "q1", "q2") }), weight: 2 },
+  {
+    arbitrary: fc.record({ op: fc.constant("subscribe"), subject: pattern, queue: fc.constantFrom(undefined, "q1", "q2") }),
+    weight: 2
+  },
   { arbitrary: fc.record({ op: fc.constant("unsubscribe"), index: fc.nat(7) }), weight: 1 },
   { arbitrary: fc.record({ op: fc.constant("publish"), subject: tokens.map((parts) => parts.join(".")) }), weight: 4 }
 )
@@ -49,7 +52,8 @@ describe("differential: core publish/subscribe", () => {
           } else if (next.op === "unsubscribe") {
             // What was published before reaches it first: a client drops what arrives after it unsubscribed.
             yield* nats.flush
-            if (subscriptions.length > 0) yield* Scope.close(subscriptions[next.index % subscriptions.length]!.scope, Exit.void)
+            const subscription = subscriptions[next.index % subscriptions.length]
+            if (subscription !== undefined) yield* Scope.close(subscription.scope, Exit.void)
           } else {
             yield* nats.publish(`${id}.${next.subject}`, bytes(String(index)))
           }
@@ -72,7 +76,9 @@ describe("differential: core publish/subscribe", () => {
           const members = received.filter((_, i) => subscriptions[i]!.queue === queue)
           return [queue, {
             received: members.flat().sort((a, b) => byIndex(a) - byIndex(b)),
-            inOrder: members.every((messages) => messages.every((m, i) => i === 0 || byIndex(messages[i - 1]!) < byIndex(m)))
+            inOrder: members.every((messages) =>
+              messages.every((message, i) => i === 0 || byIndex(messages[i - 1]!) < byIndex(message))
+            )
           }]
         }))
         return { plain, groups }

@@ -65,9 +65,8 @@ export interface Property<A, O> {
   readonly compare?: (observed: O, expected: O, message: string) => void
   /**
    * Whether nats-server `version` is expected to observe what the in-memory
-   * NATS (nats-server 2.15) observes; where an older server has its own
-   * documented behaviour, the input is compared on newer ones only.
-   * Default: always.
+   * NATS (nats-server 2.15) observes; where an older server answers
+   * otherwise, the input is compared on newer ones only. Default: always.
    */
   readonly comparable?: (version: string, input: A) => boolean
 }
@@ -108,7 +107,8 @@ export const assertWatchesAgree = <W>(
       assert.isBelow(at++, all.length, `watch ${i}: ${JSON.stringify(change)} out of place; ${message}`)
     }
     for (const change of required) {
-      assert.isTrue(changes.some((seen) => JSON.stringify(seen) === JSON.stringify(change)), `watch ${i} missed ${JSON.stringify(change)}; ${message}`)
+      const seen = changes.some((other) => JSON.stringify(other) === JSON.stringify(change))
+      assert.isTrue(seen, `watch ${i} missed ${JSON.stringify(change)}; ${message}`)
     }
   }
 }
@@ -134,24 +134,31 @@ export const differential = <A, O>(property: Property<A, O>): void => {
           Layer.build(server.layer()),
           (context) => ({ version: server.version!, client: Context.get(context, NatsClient.NatsClient) })
         ))
-      const runOn = (input: A, run: Run, client: Layer.Layer<NatsClient.NatsClient>) =>
+      const runOn = (input: A, run: Run, side: string, client: Layer.Layer<NatsClient.NatsClient>) =>
         property.run(input, run).pipe(
           Effect.scoped,
           Effect.provide(client),
           Effect.timeoutOrElse({
             duration: runTimeout,
-            orElse: () => Effect.die(`nats-server ${run.version}: the run did not end within ${runTimeout}`)
+            orElse: () => Effect.die(`${side}: the run did not end within ${runTimeout}`)
           }),
           Effect.provideService(References.MinimumLogLevel, "Warn")
         )
       const check = (input: A) =>
         Effect.runPromise(Effect.gen(function*() {
           const id = unique("D")
-          const expected = yield* runOn(input, { id, version: NatsClient.memoryServerVersion }, NatsClient.layerMemory())
+          const memory = { id, version: NatsClient.memoryServerVersion }
+          const expected = yield* runOn(input, memory, "memory", NatsClient.layerMemory())
           for (const server of clients) {
             if (property.comparable?.(server.version, input) === false) continue
-            const observed = yield* runOn(input, { id, version: server.version }, Layer.succeed(NatsClient.NatsClient, server.client))
-            const message = `nats-server ${server.version} observed ${JSON.stringify(observed)}, memory ${JSON.stringify(expected)}`
+            const side = `nats-server ${server.version}`
+            const observed = yield* runOn(
+              input,
+              { id, version: server.version },
+              side,
+              Layer.succeed(NatsClient.NatsClient, server.client)
+            )
+            const message = `${side} observed ${JSON.stringify(observed)}, memory ${JSON.stringify(expected)}`
             if (property.compare === undefined) assert.deepStrictEqual(observed, expected, message)
             else property.compare(observed, expected, message)
           }

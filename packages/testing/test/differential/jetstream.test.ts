@@ -134,7 +134,8 @@ const contents = (id: string) =>
       const found = yield* nats.jetstream.getMessage(id, { seq })
       if (Option.isSome(found)) messages.push(stored(id, found.value))
     }
-    return { state: { messages: state.messages, bytes: state.bytes, firstSeq: state.firstSeq, lastSeq: state.lastSeq }, messages }
+    const { bytes, firstSeq, lastSeq } = state
+    return { state: { messages: state.messages, bytes, firstSeq, lastSeq }, messages }
   })
 
 describe("differential: JetStream", () => {

@@ -15,23 +15,31 @@ import { assertWatchesAgree, differential, outcome, storedSequences } from "./ha
 
 const keys = ["a", "b", "c.x", "c.y"] as const
 const filters = ["a", "c.*", "c.>", ">"] as const
+type Filter = (typeof filters)[number]
 /** For each filter, a key only it and those wider than it match: written last, it ends what a watch records. */
-const barrierOf: Record<(typeof filters)[number], string> = { "a": "a", "c.*": "c.end", "c.>": "c.end", ">": "end" }
+const barrierOf: Record<Filter, string> = { "a": "a", "c.*": "c.end", "c.>": "c.end", ">": "end" }
 
 type Op =
   | { readonly op: "put" | "create" | "delete" | "purge" | "get" | "history"; readonly key: string }
   | { readonly op: "update"; readonly key: string; readonly revision: number | "last" }
   | { readonly op: "keys"; readonly filter: string }
-  | { readonly op: "watch"; readonly filter: (typeof filters)[number]; readonly include: "lastValue" | "history" | "updatesOnly" }
+  | { readonly op: "watch"; readonly filter: Filter; readonly include: "lastValue" | "history" | "updatesOnly" }
 
 const key = fc.constantFrom(...keys)
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant("put" as const), key }), weight: 6 },
-  { arbitrary: fc.record({ op: fc.constantFrom("create" as const, "delete" as const, "purge" as const), key }), weight: 3 },
+  {
+    arbitrary: fc.record({ op: fc.constantFrom("create" as const, "delete" as const, "purge" as const), key }),
+    weight: 3
+  },
   { arbitrary: fc.record({ op: fc.constantFrom("get" as const, "history" as const), key }), weight: 2 },
   {
-    arbitrary: fc.record({ op: fc.constant("update" as const), key, revision: fc.oneof(fc.constant("last" as const), fc.nat(6)) }),
+    arbitrary: fc.record({
+      op: fc.constant("update" as const),
+      key,
+      revision: fc.oneof(fc.constant("last" as const), fc.nat(6))
+    }),
     weight: 2
   },
   { arbitrary: fc.record({ op: fc.constant("keys" as const), filter: fc.constantFrom(...filters) }), weight: 1 },
@@ -59,7 +67,7 @@ describe("differential: key-value buckets", () => {
         const lastRevision = new Map<string, number>()
         const wrote = (key: string) => <E, R>(write: Effect.Effect<number, E, R>) =>
           Effect.tap(write, (revision) => Effect.sync(() => lastRevision.set(key, revision)))
-        const watches: Array<{ readonly filter: (typeof filters)[number]; readonly changes: Stream.Stream<KeyValue.Entry, unknown> }> = []
+        const watches: Array<{ readonly filter: Filter; readonly changes: Stream.Stream<KeyValue.Entry, unknown> }> = []
         for (const [index, next] of ops.entries()) {
           const value = String(index)
           switch (next.op) {
@@ -84,13 +92,18 @@ describe("differential: key-value buckets", () => {
               observed.push(yield* outcome(Effect.map(kv.get(next.key), Option.map(summary))))
               break
             case "history":
-              observed.push(yield* outcome(Effect.map(Stream.runCollect(kv.history(next.key)), (entries) => entries.map(summary))))
+              observed.push(
+                yield* outcome(Effect.map(Stream.runCollect(kv.history(next.key)), (entries) => entries.map(summary)))
+              )
               break
             case "keys":
               observed.push(yield* outcome(Stream.runCollect(kv.keys(next.filter))))
               break
             case "watch":
-              watches.push({ filter: next.filter, changes: yield* kv.openWatch({ key: next.filter, include: next.include }) })
+              watches.push({
+                filter: next.filter,
+                changes: yield* kv.openWatch({ key: next.filter, include: next.include })
+              })
           }
         }
         // Each watch ends with its barrier, written after everything else.
