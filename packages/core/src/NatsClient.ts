@@ -394,8 +394,10 @@ export interface OrderedConsumerOptions {
   readonly headersOnly?: boolean | undefined
   /**
    * End the stream once every message that existed when the consumer was
-   * created has been delivered (at once when there are none). Without it the
-   * stream goes on with new messages until it is interrupted.
+   * created has been delivered (at once when there are none): on the last
+   * message matching the filters then, or on one the server says has none
+   * pending after it, whichever comes first. Without it the stream goes on
+   * with new messages until it is interrupted.
    */
   readonly untilCaughtUp?: boolean | undefined
   /** How many messages the client buffers ahead of the reader (default 64). */
@@ -684,7 +686,9 @@ export interface OutgoingMsg {
 }
 
 /**
- * What an ordered consumer's driver receives: the port's defaults applied, filters checked.
+ * What an ordered consumer's driver receives: the port's defaults applied,
+ * filters checked. A driver's consumer goes on until its scope closes: the
+ * port ends a listing (`untilCaughtUp`) itself.
  *
  * @since 0.1.0
  * @category models
@@ -693,7 +697,6 @@ export interface OrderedConsumerRequest {
   readonly filterSubjects: ReadonlyArray<string>
   readonly deliver: DeliverPolicy
   readonly headersOnly: boolean
-  readonly untilCaughtUp: boolean
   readonly bufferMessages: number
 }
 
@@ -731,6 +734,10 @@ export interface Driver {
     /** `msg.headers` already carry `Nats-Msg-Id` and the expectations. */
     readonly publish: (msg: OutgoingMsg, timeout: Duration.Duration) => Effect.Effect<PubAck, NatsError>
     readonly streams: JetStream["streams"]
+    /**
+     * As `JetStream.getMessage`; `lastBySubject` may also be a filter with
+     * wildcards (the port asks so for the last message a listing delivers).
+     */
     readonly getMessage: JetStream["getMessage"]
     /** Creates the consumer in the scope (deleted when it closes) and returns its messages. */
     readonly ordered: (

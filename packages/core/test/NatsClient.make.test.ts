@@ -12,8 +12,11 @@ const bytes = (text: string) => new TextEncoder().encode(text)
 
 type Call = readonly [operation: string, ...args: ReadonlyArray<unknown>]
 
-/** A driver that records every call and answers with nothing in particular, as a server of `version`. */
-const recordingDriver = (version = "2.9.0") => {
+/**
+ * A driver that records every call and answers with nothing in particular, as
+ * a server of `version`, but for what `jetstream` overrides.
+ */
+const recordingDriver = (version = "2.9.0", jetstream: Partial<NatsClient.Driver["jetstream"]> = {}) => {
   const server: NatsClient.ServerInfo = {
     serverId: "recording",
     version,
@@ -66,7 +69,8 @@ const recordingDriver = (version = "2.9.0") => {
         delete: (stream, name) => Effect.sync(() => record("consumer delete", stream, name)),
         consume: (stream, name, bufferMessages) =>
           Stream.fromEffect(Effect.sync(() => record("consume", stream, name, bufferMessages))).pipe(Stream.drain)
-      }
+      },
+      ...jetstream
     }
   }
   return { calls, nats: NatsClient.make(driver) }
@@ -148,7 +152,6 @@ describe("NatsClient.make", () => {
           filterSubjects: [],
           deliver: "all",
           headersOnly: false,
-          untilCaughtUp: false,
           bufferMessages: 64
         }],
         ["consume", "S", "C", 64],
@@ -205,5 +208,35 @@ describe("NatsClient.make", () => {
       const pause = yield* Effect.flip(nats.jetstream.consumers.pause("S", "C", new Date(Number.NaN)))
       assert.strictEqual(pause.reason._tag, "JetStreamApiError")
       assert.strictEqual(calls.length, ttls.length)
+    }))
+
+  it.effect("ends a listing on the last message its filters had when it began, whatever the pending counts say", () =>
+    Effect.gen(function*() {
+      const stored = (seq: number, pending: number): NatsClient.StoredMsg => ({
+        stream: "S",
+        subject: `s.${seq}`,
+        seq,
+        time: new Date(seq * 1000),
+        data: bytes(String(seq)),
+        headers: undefined,
+        pending
+      })
+      // A server that counts a message overwritten after the consumer was
+      // created (nats-server 2.9): the last one comes with 1 pending, and
+      // nothing follows.
+      const { nats } = recordingDriver("2.9.0", {
+        getMessage: (_, query) =>
+          Effect.succeed("lastBySubject" in query && query.lastBySubject === "s.>" ? Option.some(stored(3, 0)) : Option.none()),
+        ordered: () => Effect.succeed(Stream.concat(Stream.make(stored(1, 2), stored(3, 1)), Stream.never))
+      })
+      const listed = yield* Stream.runCollect(nats.jetstream.ordered("S", { filterSubjects: ["s.>"], untilCaughtUp: true }))
+      assert.deepStrictEqual(listed.map((msg) => msg.seq), [1, 3])
+      // Nothing stored on the filters, or only before where the consumer starts: nothing to list.
+      const none = { filterSubjects: ["t.>"], untilCaughtUp: true }
+      assert.deepStrictEqual(yield* Stream.runCollect(nats.jetstream.ordered("S", none)), [])
+      for (const deliver of ["new", { startSequence: 4 }, { startTime: new Date(3001) }] as const) {
+        const after = { filterSubjects: ["s.>"], deliver, untilCaughtUp: true }
+        assert.deepStrictEqual(yield* Stream.runCollect(nats.jetstream.ordered("S", after)), [])
+      }
     }))
 })

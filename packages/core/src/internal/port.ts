@@ -5,7 +5,7 @@
  * JetStream publish headers, argument checks and defaults. A driver is only
  * called with input that passed them.
  */
-import { Duration, Effect, Option, Stream } from "effect"
+import { Array as Arr, Duration, Effect, Option, Stream } from "effect"
 import type {
   DeliverPolicy,
   Driver,
@@ -14,7 +14,9 @@ import type {
   JetStreamPublishOptions,
   MakeOptions,
   NatsClient,
+  OrderedConsumerRequest,
   OutgoingMsg,
+  StoredMsg,
   StreamConfig
 } from "../NatsClient.ts"
 import * as NatsError from "../NatsError.ts"
@@ -110,6 +112,14 @@ const expectationHeaders = (options: JetStreamPublishOptions | undefined): Recor
   }
   if (expect?.lastMsgId !== undefined) set["Nats-Expected-Last-Msg-Id"] = expect.lastMsgId
   return set
+}
+
+/** Whether a consumer delivering from `deliver` starts after `last`: it lists nothing of what was stored. */
+const startsAfter = (deliver: DeliverPolicy, last: StoredMsg): boolean => {
+  if (typeof deliver === "string") return deliver === "new"
+  return "startSequence" in deliver
+    ? deliver.startSequence > last.seq
+    : deliver.startTime.getTime() > last.time.getTime()
 }
 
 /** Fails a Stream or an Effect with the first problem found, or runs it. */
@@ -390,6 +400,39 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
     )
   }
 
+  /** The newest message stored on any of `filters` (on any subject without filters). */
+  const lastOn = (stream: string, filters: ReadonlyArray<string>): Effect.Effect<StoredMsg | undefined, NatsError.NatsError> =>
+    Effect.map(
+      Effect.forEach(
+        filters.length === 0 ? [">"] : filters,
+        (filter) => driver.jetstream.getMessage(stream, { lastBySubject: filter })
+      ),
+      (found) =>
+        Arr.getSomes(found).reduce<StoredMsg | undefined>(
+          (newest, msg) => newest === undefined || msg.seq > newest.seq ? msg : newest,
+          undefined
+        )
+    )
+
+  /**
+   * A listing (`untilCaughtUp`): the consumer's messages up to the last one
+   * stored on its filters, looked up once the consumer exists (so whatever
+   * was written before it was created is listed), or up to one the server
+   * says has none pending after it, whichever comes first. The pending count
+   * alone is not enough: nats-server 2.9 still counts a message overwritten
+   * between the consumer's creation and its first delivery, so the last one
+   * comes with 1 pending and the listing would never end.
+   */
+  const listing = (
+    stream: string,
+    request: OrderedConsumerRequest,
+    messages: Stream.Stream<StoredMsg, NatsError.NatsError>
+  ) =>
+    Effect.map(lastOn(stream, request.filterSubjects), (last) =>
+      last === undefined || startsAfter(request.deliver, last)
+        ? Stream.empty
+        : Stream.takeUntil(messages, (msg) => msg.seq >= last.seq || msg.pending === 0))
+
   const openOrdered: JetStream["openOrdered"] = (stream, orderedOptions = {}) =>
     Effect.suspend(() => {
       const context = { operation: "ordered consumer", stream }
@@ -400,14 +443,18 @@ export const make = (driver: Driver, options: MakeOptions = {}): NatsClient["Ser
           checkPositive(bufferMessages, "bufferMessages", context),
           checkFilters(stream, undefined, orderedOptions.filterSubjects, context)
         ),
-        () =>
-          driver.jetstream.ordered(stream, {
+        () => {
+          const request: OrderedConsumerRequest = {
             filterSubjects: orderedOptions.filterSubjects ?? [],
-            deliver: orderedOptions.deliver ?? ("all" satisfies DeliverPolicy),
+            deliver: orderedOptions.deliver ?? "all",
             headersOnly: orderedOptions.headersOnly ?? false,
-            untilCaughtUp: orderedOptions.untilCaughtUp ?? false,
             bufferMessages
-          })
+          }
+          const opened = driver.jetstream.ordered(stream, request)
+          return orderedOptions.untilCaughtUp
+            ? Effect.flatMap(opened, (messages) => listing(stream, request, messages))
+            : opened
+        }
       )
     })
 

@@ -558,6 +558,40 @@ export const suite = (adapter: Adapter) =>
             assert.strictEqual(info.numAckPending, 0)
           })))
 
+      it.effect("gives up on a message nak'ed at its last delivery; reports no redeliveries with maxDeliver 1 (from 2.12)", () =>
+        Effect.forEach([1, 2], (maxDeliver) =>
+          withStream({}, (name) =>
+            Effect.gen(function*() {
+              const nats = yield* client
+              yield* publishAll([`${name}.a`, `${name}.a`])
+              yield* nats.jetstream.consumers.add(name, { name: "limited", maxDeliver })
+              const { received } = yield* consumeInto(name, "limited")
+              // The first message is nak'ed at every delivery, the second held;
+              // a third, published after the last nak, comes once the server
+              // has given up on the first.
+              const deliveries: Array<string> = []
+              let third: NatsClient.JsMsg | undefined
+              while (third === undefined) {
+                const msg = yield* Queue.take(received)
+                deliveries.push(`${msg.seq}/${msg.deliveryCount}`)
+                if (msg.seq === 3) third = msg
+                else if (msg.seq === 1) {
+                  yield* msg.nak()
+                  if (msg.deliveryCount === maxDeliver) yield* nats.jetstream.publish(`${name}.a`, bytes("3"))
+                }
+              }
+              yield* third.ackSync
+              const info = yield* nats.jetstream.consumers.info(name, "limited")
+              assert.deepStrictEqual(deliveries, maxDeliver === 1 ? ["1/1", "2/1", "3/1"] : ["1/1", "2/1", "1/2", "3/1"])
+              // The first message still counts as redelivered; with maxDeliver 1, servers before 2.12 reported it.
+              const redelivered = maxDeliver === 1 && supports(adapter, 2, 12) ? 0 : 1
+              assert.deepStrictEqual(
+                [info.numAckPending, info.numRedelivered, info.ackFloor],
+                [1, redelivered, { streamSeq: 0, consumerSeq: 0 }],
+                `maxDeliver ${maxDeliver}`
+              )
+            }))).pipe(Effect.asVoid))
+
       it.effect("redelivers after each backoff step", () =>
         withStream({}, (name) =>
           Effect.gen(function*() {

@@ -594,6 +594,47 @@ export const suite = (adapter: Adapter) =>
           assert.deepStrictEqual(entries.map(summary), [["cfg.after", "PUT", "2"], ["cfg.last", "PUT", "3"]])
         })))
 
+      it.effect("a watch gets both values of a key put twice back to back with history 1, every time", () =>
+        Effect.gen(function*() {
+          // The server delivers a message into the watch's pull request as it
+          // is stored: the first value reaches the watch before the second
+          // replaces it.
+          for (let attempt = 0; attempt < 10; attempt++) {
+            const kv = yield* open({ history: 1 })
+            const seen = yield* Effect.scoped(Effect.gen(function*() {
+              const changes = yield* kv.openWatch({ key: "a" })
+              yield* kv.put("a", "1")
+              const last = yield* kv.put("a", "2")
+              return yield* changes.pipe(
+                Stream.takeUntil((entry) => entry.revision === last),
+                Stream.map((entry) => `${text(entry.value)}@${entry.revision}`),
+                Stream.runCollect
+              )
+            }))
+            assert.deepStrictEqual(seen, ["1@1", "2@2"], `attempt ${attempt}`)
+          }
+        }))
+
+      it.effect("openWatch hands over what was there when it returned, even a value overwritten right after (history 1)", () =>
+        Effect.gen(function*() {
+          for (const include of ["lastValue", "history"] as const) {
+            for (let attempt = 0; attempt < 5; attempt++) {
+              const kv = yield* open({ history: 1 })
+              yield* kv.put("a", "before")
+              const seen = yield* Effect.scoped(Effect.gen(function*() {
+                const changes = yield* kv.openWatch({ key: "a", include })
+                const last = yield* kv.put("a", "after")
+                return yield* changes.pipe(
+                  Stream.takeUntil((entry) => entry.revision === last),
+                  Stream.map((entry) => text(entry.value)),
+                  Stream.runCollect
+                )
+              }))
+              assert.deepStrictEqual(seen, ["before", "after"], `${include}, attempt ${attempt}`)
+            }
+          }
+        }))
+
       it.effect("watch with afterRevision gives every message after that revision", () =>
         Effect.gen(function*() {
           const kv = yield* open({ history: 5 })

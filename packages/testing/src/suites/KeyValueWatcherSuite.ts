@@ -205,6 +205,22 @@ export const suite = (adapter: Adapter) =>
           assert.strictEqual(Option.isSome(error) && NatsError.isNatsError(error.value) && error.value.reason._tag, "ConnectionError")
         }))
 
+      it.effect("hands over both values of a key put twice back to back with history 1, every time", () =>
+        Effect.gen(function*() {
+          for (let attempt = 0; attempt < 10; attempt++) {
+            const bucket = yield* Effect.map(KeyValue.make({ bucket: unique("kvw1"), history: 1 }), (kv) => kv.bucket)
+            const received = yield* Queue.unbounded<Seen>()
+            const app = KeyValue.watcher(bucket, "a", {}, (value, message) => Queue.offer(received, seen(value, message)))
+            yield* withApp(app, Effect.gen(function*() {
+              const kv = yield* KeyValue.make({ bucket })
+              yield* kv.put("a", "1")
+              yield* kv.put("a", "2")
+              const changes = [yield* Queue.take(received), yield* Queue.take(received)]
+              assert.deepStrictEqual(changes.map((change) => `${change.value}@${change.revision}`), ["1@1", "2@2"], `attempt ${attempt}`)
+            }))
+          }
+        }))
+
       it.effect("goes on after a handler fails", () =>
         Effect.gen(function*() {
           const bucket = yield* newBucket

@@ -12,7 +12,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient, NatsError } from "@nats-effect/core"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Scope, Stream } from "effect"
-import type { Adapter } from "../Adapters.ts"
+import { type Adapter, supports } from "../Adapters.ts"
 import { bytes, failure, recordingLogs, text, unique, withStream } from "../internal/fixtures.ts"
 
 
@@ -364,6 +364,25 @@ export const suite = (adapter: Adapter) =>
             assert.strictEqual((yield* nats.jetstream.streams.info(name)).state.messages, 2)
           })))
 
+      it.effect("checks the expected sequences before answering a duplicate (from 2.12; 2.9 answers the duplicate first)", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            yield* nats.jetstream.publish(`${name}.a`, bytes("x"), { msgId: "m1" })
+            const stale = [{ lastSequence: 0 }, { lastSubjectSequence: 0 }] as const
+            for (const expect of stale) {
+              const again = nats.jetstream.publish(`${name}.a`, bytes("x"), { msgId: "m1", expect })
+              if (supports(adapter, 2, 12)) {
+                assert.deepInclude(yield* failure(again), { _tag: "WrongLastSequence", expected: 0, current: 1 })
+              } else {
+                assert.deepStrictEqual(yield* again, { stream: name, seq: 1, duplicate: true })
+              }
+            }
+            // The expected message id is checked after the duplicate window, on every server.
+            const sameId = yield* nats.jetstream.publish(`${name}.a`, bytes("x"), { msgId: "m1", expect: { lastMsgId: "m0" } })
+            assert.deepStrictEqual(sameId, { stream: name, seq: 1, duplicate: true })
+          })))
+
       it.effect("checks the expected last subject sequence", () =>
         withStream({}, (name) =>
           Effect.gen(function*() {
@@ -471,6 +490,34 @@ export const suite = (adapter: Adapter) =>
             assert.strictEqual(empty.state.messages, 0)
             assert.strictEqual(empty.state.lastSeq, 8)
           })))
+
+      it.effect("a purge keeping n keeps the n newest messages (from 2.10); one below sequence 1 purges nothing (from 2.12)", () =>
+        withStream({}, (name) =>
+          Effect.gen(function*() {
+            const nats = yield* client
+            for (const subject of ["c", "b", "a"]) yield* nats.jetstream.publish(`${name}.${subject}`, bytes(subject))
+            yield* nats.jetstream.streams.purge(name, { filter: `${name}.a` })
+            // Two messages left, at sequences 1 and 2 of 3: 2.9 kept the last sequence, none of them.
+            assert.deepStrictEqual(yield* nats.jetstream.streams.purge(name, { keep: 1 }), { purged: supports(adapter, 2, 10) ? 1 : 2 })
+            yield* nats.jetstream.publish(`${name}.a`, bytes("a"))
+            const left = (yield* nats.jetstream.streams.info(name)).state.messages
+            // 2.9 purged everything.
+            assert.deepStrictEqual(yield* nats.jetstream.streams.purge(name, { seq: 1 }), { purged: supports(adapter, 2, 12) ? 0 : left })
+          })))
+
+      it.effect("a purge of every message leaves an empty stream at first sequence 1, others at 0", () =>
+        Effect.gen(function*() {
+          const nats = yield* client
+          const firstSeq = (purge: NatsClient.PurgeOptions | undefined) =>
+            withStream({}, (name) =>
+              Effect.andThen(
+                nats.jetstream.streams.purge(name, purge === undefined ? undefined : { ...purge, filter: purge.filter && `${name}.${purge.filter}` }),
+                Effect.map(nats.jetstream.streams.info(name), (info) => [info.state.firstSeq, info.state.lastSeq])
+              ))
+          assert.deepStrictEqual(yield* firstSeq(undefined), [1, 0])
+          assert.deepStrictEqual(yield* firstSeq({ keep: 1 }), [0, 0])
+          assert.deepStrictEqual(yield* firstSeq({ filter: "a" }), [0, 0])
+        }))
 
       // -----------------------------------------------------------------------
       // Stored messages

@@ -10,7 +10,7 @@
  * payload: receivers must not modify the data they get.
  */
 import { randomBytes } from "node:crypto"
-import { Cause, type Clock, Duration, Effect, Queue, Result, type Scope, Stream } from "effect"
+import { Cause, type Clock, Duration, Effect, Exit, Queue, Result, type Scope, Stream } from "effect"
 import type {
   Driver,
   JetStream,
@@ -178,26 +178,101 @@ const pubAckAnswer = (stream: string, stored: Result.Result<PubAck, Errors.ApiEr
 const withTime = <A>(f: (now: number) => Result.Result<A, NatsError.NatsError>): Effect.Effect<A, NatsError.NatsError> =>
   Effect.clockWith((clock: Clock.Clock) => Effect.fromResult(f(clock.currentTimeMillisUnsafe())))
 
-/** Waits until the consumer changes, or until `until` (ms) when given. */
-const awaitChange = (consumer: Consumer, version: number, until: number | undefined): Effect.Effect<void> =>
-  Effect.clockWith((clock) => {
-    const changed = Effect.callback<void>((resume) => {
-      if (consumer.version !== version) return resume(Effect.void)
-      const remove = consumer.onChange(() => resume(Effect.void))
-      return Effect.sync(remove)
-    })
-    if (until === undefined) return changed
-    const wait = until - clock.currentTimeMillisUnsafe()
-    return wait <= 0 ? Effect.void : Effect.raceFirst(changed, Effect.sleep(Duration.millis(wait)))
-  })
-
 type Delivery = Extract<ReturnType<Consumer["next"]>, { _tag: "Deliver" }>
 
 /**
- * A consumer, acquired now, and its deliveries as a Stream. As a nats.js
- * pull consumer, each pull takes what is available up to `batch` messages
- * (its `bufferMessages`), so nothing is delivered before the reader asks for
- * more. `release` runs when the scope closes.
+ * A reader of a consumer, as nats.js's pull consumer is to nats-server: a
+ * pull request for `batch` messages stands from the moment the reader is
+ * acquired, and the consumer delivers into it as soon as it can (a message
+ * stored, a nak, an ack that makes room), whether the reader is reading or
+ * not; the reader takes what arrived in one chunk, and the request stands
+ * again for as many. So a message overwritten right after it was stored
+ * (a key of a bucket with history 1) still reaches a reader waiting for it,
+ * as it does on nats-server.
+ */
+class PullRequest<A> {
+  private items: Array<A> = []
+  /** The consumer or its stream was deleted. */
+  private ended: Exit.Exit<never, NatsError.NatsError> | undefined
+  /** When `next` said to ask again, ms. */
+  private until: number | undefined
+  private wake: (() => void) | undefined
+  private readonly removeReader: () => void
+  readonly consumer: Consumer
+  private readonly batch: number
+  private readonly clock: Clock.Clock
+  private readonly toItem: (consumer: Consumer, delivery: Delivery) => A
+
+  constructor(
+    consumer: Consumer,
+    batch: number,
+    clock: Clock.Clock,
+    toItem: (consumer: Consumer, delivery: Delivery) => A
+  ) {
+    this.consumer = consumer
+    this.batch = batch
+    this.clock = clock
+    this.toItem = toItem
+    // A waiting reader looks again: at what arrived, or at a new deadline (a nak's delay).
+    this.removeReader = consumer.addReader(() => {
+      this.fill()
+      this.wake?.()
+    })
+    this.fill()
+  }
+
+  release(): void {
+    this.removeReader()
+  }
+
+  /** What has arrived, or the end; waits for either. */
+  readonly pull: Effect.Effect<readonly [A, ...Array<A>], NatsError.NatsError | Cause.Done> = Effect.suspend(() => {
+    this.fill()
+    if (this.items.length > 0) {
+      const chunk = this.items as unknown as readonly [A, ...Array<A>]
+      this.items = []
+      this.fill()
+      return Effect.succeed(chunk)
+    }
+    if (this.ended !== undefined) return this.ended
+    const changed = Effect.callback<void>((resume) => {
+      this.wake = () => resume(Effect.void)
+      return Effect.sync(() => {
+        this.wake = undefined
+      })
+    })
+    const wait = this.until === undefined
+      ? changed
+      : Effect.raceFirst(changed, Effect.sleep(Duration.millis(Math.max(0, this.until - this.now()))))
+    return Effect.andThen(wait, this.pull)
+  })
+
+  private now(): number {
+    return this.clock.currentTimeMillisUnsafe()
+  }
+
+  /** Takes from the consumer what there is room for. */
+  private fill(): void {
+    if (this.ended !== undefined) return
+    const now = this.now()
+    this.until = undefined
+    while (this.items.length < this.batch) {
+      const next = this.consumer.next(now)
+      if (next._tag === "Deliver") {
+        this.items.push(this.toItem(this.consumer, next))
+      } else {
+        if (next._tag === "Wait") this.until = next.until
+        else this.ended = Exit.fail(next.error)
+        return
+      }
+    }
+  }
+}
+
+/**
+ * A consumer, acquired now, and its deliveries as a Stream read through a
+ * pull request for `batch` messages (its `bufferMessages`). `release` runs
+ * when the scope closes.
  */
 const deliveries = <A>(
   batch: number,
@@ -205,28 +280,18 @@ const deliveries = <A>(
   release: (consumer: Consumer) => void,
   toItem: (consumer: Consumer, delivery: Delivery) => A
 ): Effect.Effect<Stream.Stream<A, NatsError.NatsError>, NatsError.NatsError, Scope.Scope> =>
-  Effect.map(
-    Effect.acquireRelease(withTime(acquire), (consumer) => Effect.sync(() => release(consumer))),
-    (consumer) => {
-      const pull: Effect.Effect<readonly [A, ...Array<A>], NatsError.NatsError | Cause.Done> = Effect.clockWith(
-        (clock) =>
-          Effect.suspend(() => {
-            const version = consumer.version
-            const now = clock.currentTimeMillisUnsafe()
-            const items: Array<A> = []
-            let next = consumer.next(now)
-            while (next._tag === "Deliver") {
-              items.push(toItem(consumer, next))
-              if (items.length >= batch) break
-              next = consumer.next(now)
-            }
-            if (items.length > 0) return Effect.succeed(items as unknown as readonly [A, ...Array<A>])
-            if (next._tag === "Wait") return Effect.flatMap(awaitChange(consumer, version, next.until), () => pull)
-            return next._tag === "Gone" ? Effect.fail(next.error) : Cause.done()
+  Effect.clockWith((clock) =>
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.map(withTime(acquire), (consumer) => new PullRequest(consumer, batch, clock, toItem)),
+        (request) =>
+          Effect.sync(() => {
+            request.release()
+            release(request.consumer)
           })
-      )
-      return Stream.fromPull(Effect.succeed(pull))
-    }
+      ),
+      (request) => Stream.fromPull(Effect.succeed(request.pull))
+    )
   )
 
 const makeJetStream = (

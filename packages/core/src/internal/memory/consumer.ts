@@ -5,10 +5,12 @@
  * `consumer.go` does it (`selectStartingSeqNo`, `getNextMsg`, `processAckMsg`, `processNak`,
  * `checkPending`, `infoWithSnap`).
  *
- * Pull-based and lazy: a message is delivered when a reader asks for the
- * next one (`next`), and ack deadlines are checked then. A reader with
- * nothing to take waits for `changed` or for the time `next` returns.
- * Synchronous: the caller passes the time, read from Effect's `Clock`.
+ * Its readers are pull requests (`addReader`): each is told of every change
+ * that may let it deliver (a message stored, a nak, an ack that makes room),
+ * once the stream operation that made it is done, and takes what it has room
+ * for with `next`, which also checks the ack deadlines. A reader with
+ * nothing to take asks again at the time `next` returns. Synchronous: the
+ * caller passes the time, read from Effect's `Clock`.
  */
 import { Duration } from "effect"
 import type { ConsumerInfo, ConsumerPause } from "../../NatsClient.ts"
@@ -29,8 +31,6 @@ export type Next =
   }
   /** Nothing to deliver now; ask again on a change, or at `until` (ms) at the latest. */
   | { readonly _tag: "Wait"; readonly until: number | undefined }
-  /** `untilCaughtUp`: every message that existed at the start was delivered. */
-  | { readonly _tag: "CaughtUp" }
   /** The consumer or its stream was deleted. */
   | { readonly _tag: "Gone"; readonly error: NatsError }
 
@@ -51,19 +51,11 @@ interface SkipList {
   readonly resume: number
 }
 
-export interface ConsumerOptions {
-  /** Durable, or ordered (ephemeral, removed when its reader is done). */
-  readonly durable: boolean
-  /** End once the messages that existed at creation are delivered. */
-  readonly untilCaughtUp: boolean
-}
 
 export class Consumer implements StreamListener {
   settings: ConsumerSettings
   readonly stream: MemStream
   readonly durable: boolean
-  /** Incremented on every change a waiting reader may care about. */
-  version = 0
 
   private literal: string | undefined
   private matches: ((subject: string) => boolean) | undefined
@@ -78,21 +70,21 @@ export class Consumer implements StreamListener {
   private ackFloor = { consumerSeq: 0, streamSeq: 0 }
   private numPending: number
   private skip: SkipList | undefined
-  /** `untilCaughtUp`: the stream's last sequence at creation. */
-  private readonly caughtUpAt: number | undefined
   /** Earliest ack deadline not yet checked, ms. */
   private nextCheck = Infinity
-  private readonly waiters = new Set<() => void>()
+  private readonly readers = new Set<() => void>()
+  /** Whether the readers are to be told of a change already. */
+  private announcing = false
   private gone: NatsError | undefined
   /** Delivers nothing before this time (ms), set by a pause. */
   private pauseUntil: number | undefined
 
-  constructor(stream: MemStream, settings: ConsumerSettings, options: ConsumerOptions) {
+  /** `durable`, or ordered (ephemeral, removed when its reader is done). */
+  constructor(stream: MemStream, settings: ConsumerSettings, durable: boolean) {
     this.stream = stream
     this.settings = settings
-    this.durable = options.durable
+    this.durable = durable
     this.setFilter(settings.filterSubjects)
-    this.caughtUpAt = options.untilCaughtUp ? stream.lastSequence : undefined
     this.cursor = this.startingSeq()
     this.ackFloor = { consumerSeq: 0, streamSeq: this.cursor - 1 }
     this.numPending = this.skip !== undefined ? this.skip.seqs.length : stream.countFrom(this.cursor, this.matches)
@@ -107,10 +99,10 @@ export class Consumer implements StreamListener {
     return this.ackFloor.streamSeq
   }
 
-  /** Registers a reader to call once on the next change; returns its removal. */
-  onChange(waiter: () => void): () => void {
-    this.waiters.add(waiter)
-    return () => this.waiters.delete(waiter)
+  /** Registers a reader, told of every change it may deliver after; returns its removal. */
+  addReader(reader: () => void): () => void {
+    this.readers.add(reader)
+    return () => this.readers.delete(reader)
   }
 
   /** Applies an update of a durable's settings (filters, limits, timers). */
@@ -164,10 +156,9 @@ export class Consumer implements StreamListener {
       entry = this.stream.nextMatching(this.cursor, this.literal, this.matches)
       if (entry === undefined) {
         this.cursor = Math.max(this.cursor, this.stream.lastSequence + 1)
-        return this.caughtUpAt !== undefined ? { _tag: "CaughtUp" } : this.wait()
+        return this.wait()
       }
     }
-    if (this.caughtUpAt !== undefined && entry.seq > this.caughtUpAt) return { _tag: "CaughtUp" }
     this.cursor = Math.max(this.cursor, entry.seq + 1)
     this.numPending--
     const consumerSeq = this.nextConsumerSeq++
@@ -263,7 +254,8 @@ export class Consumer implements StreamListener {
       },
       numPending: Math.max(0, this.numPending),
       numAckPending: this.unacked.size,
-      numRedelivered: this.redeliveries.size,
+      // With a single delivery allowed there are no redeliveries to report (the server keeps the count).
+      numRedelivered: this.settings.maxDeliver === 1 ? 0 : this.redeliveries.size,
       numDelayed,
       delivered: { consumerSeq: this.nextConsumerSeq - 1, streamSeq: this.cursor - 1 },
       ackFloor: { ...this.ackFloor },
@@ -317,11 +309,14 @@ export class Consumer implements StreamListener {
   }
 
   private changed(): void {
-    this.version++
-    if (this.waiters.size === 0) return
-    const waiters = [...this.waiters]
-    this.waiters.clear()
-    for (const waiter of waiters) waiter()
+    if (this.readers.size === 0 || this.announcing) return
+    this.announcing = true
+    this.stream.afterOperation(this.announce)
+  }
+
+  private readonly announce = (): void => {
+    this.announcing = false
+    for (const reader of [...this.readers]) reader()
   }
 
   /** Nothing now: ask again on a change, at the next ack deadline, or when an expiry stores a marker. */

@@ -156,7 +156,7 @@ export class JetStreamServer {
     }
     const retentionProblem = this.workQueueProblem(found.success, settings.success, context)
     if (retentionProblem !== undefined) return Result.fail(retentionProblem)
-    const consumer = new Consumer(stream, settings.success, { durable: true, untilCaughtUp: false })
+    const consumer = new Consumer(stream, settings.success, true)
     consumers.set(config.name, consumer)
     stream.listeners.add(consumer)
     return Result.succeed(consumer.info(now))
@@ -224,11 +224,7 @@ export class JetStreamServer {
       context
     )
     if (Result.isFailure(settings)) return Result.fail(settings.failure)
-    const consumer = new Consumer(
-      stream,
-      { ...settings.success, maxDeliver: 1 },
-      { durable: false, untilCaughtUp: options?.untilCaughtUp ?? false }
-    )
+    const consumer = new Consumer(stream, { ...settings.success, maxDeliver: 1 }, false)
     ordered.add(consumer)
     stream.listeners.add(consumer)
     return Result.succeed(consumer)

@@ -176,6 +176,8 @@ export class MemStream {
   private readonly subjects = new Map<string, SubjectIndex>()
   /** Message ids within the duplicate window, oldest first. */
   private readonly msgIds = new Map<string, { readonly seq: number; readonly time: number }>()
+  /** Whether a purge of every message ran: the first sequence of an empty stream is 1 from then on, not 0. */
+  private purgedAll = false
   /** `Nats-Msg-Id` of the last message stored ("" when it had none). */
   private lastMsgId = ""
   private maxAgeMs: number
@@ -184,6 +186,9 @@ export class MemStream {
   private markerTtl: number
   private subjectMatchers: ReadonlyArray<(subject: string) => boolean>
   private readonly deadlines = new Deadlines()
+  /** Operations in progress (one may run another), and what waits for the outermost one to end. */
+  private depth = 0
+  private readonly afterwards: Array<() => void> = []
 
   constructor(config: StreamConfigResolved, created: Date) {
     this.config = config
@@ -203,7 +208,8 @@ export class MemStream {
   }
 
   get firstSequence(): number {
-    return this.messages === 0 ? (this.lastSeq === 0 ? 0 : this.lastSeq + 1) : this.offset + this.head
+    if (this.messages > 0) return this.offset + this.head
+    return this.lastSeq === 0 && !this.purgedAll ? 0 : this.lastSeq + 1
   }
 
   /** Whether one of the stream's subjects matches `subject`. */
@@ -212,8 +218,33 @@ export class MemStream {
     return false
   }
 
+  /**
+   * Runs `notify` once the operation in progress is done, or now when there
+   * is none: consumers deliver from the stream as a whole store (its limits
+   * and rollup included) or purge left it, as nats-server signals its
+   * consumers once a message is stored, never from the middle of one.
+   */
+  afterOperation(notify: () => void): void {
+    if (this.depth === 0) notify()
+    else this.afterwards.push(notify)
+  }
+
+  private operation<A>(f: () => A): A {
+    this.depth++
+    try {
+      return f()
+    } finally {
+      this.depth--
+      while (this.depth === 0 && this.afterwards.length > 0) this.afterwards.shift()!()
+    }
+  }
+
   /** Applies an updated configuration, enforcing tighter limits at once. */
   reconfigure(config: StreamConfigResolved, now: number): void {
+    this.operation(() => this.applyConfig(config, now))
+  }
+
+  private applyConfig(config: StreamConfigResolved, now: number): void {
     this.config = config
     this.maxAgeMs = toMillis(config.maxAge)
     this.duplicateWindowMs = toMillis(config.duplicateWindow)
@@ -315,6 +346,10 @@ export class MemStream {
    * (`expireMsgs`), in the order of the times they expired at.
    */
   expire(now: number): void {
+    this.operation(() => this.expireMsgs(now))
+  }
+
+  private expireMsgs(now: number): void {
     for (let next = this.nextExpiry(); next !== undefined && next.at <= now; next = this.nextExpiry()) {
       if (next.byTtl) this.deadlines.pop()
       this.expireEntry(next.entry, next.at)
@@ -398,17 +433,28 @@ export class MemStream {
   }
 
   /**
-   * Stores a published message (`processJetStreamMsg`): sealed, expected
-   * stream, de-duplication, expectations, rollup permission, size, then the
-   * store's limits, then the rollup.
+   * Stores a published message (`processJetStreamMsg`): sealed, size,
+   * expected stream, TTL permission, expected sequences, de-duplication,
+   * expected message id, rollup permission, TTL, then the store's limits,
+   * then the rollup.
    */
   store(msg: Incoming, now: number): Result.Result<PubAck, Errors.ApiError> {
+    return this.operation(() => this.storeMsg(msg, now))
+  }
+
+  private storeMsg(msg: Incoming, now: number): Result.Result<PubAck, Errors.ApiError> {
     const { data, subject } = msg
     let { headerBytes, headers } = msg
     const name = this.config.name
     if (this.config.sealed) return Result.fail(Errors.apiError("StreamSealed"))
     this.expire(now)
     this.expireMsgIds(now)
+
+    const rawSize = headerBytes + data.length
+    if (this.config.maxMsgSize >= 0 && rawSize > this.config.maxMsgSize) {
+      return Result.fail(Errors.apiError("StreamMessageExceedsMaximum"))
+    }
+    if (headerBytes > maxHeaderBytes) return Result.fail(Errors.apiError("StreamHeaderExceedsMaximum"))
 
     const expectedStream = header(headers, JsHeaders.ExpectedStream)
     if (expectedStream !== undefined && expectedStream !== "" && expectedStream !== name) {
@@ -419,11 +465,6 @@ export class MemStream {
     // An invalid TTL is told apart later, as the server does.
     if (ttl !== undefined && ttl !== 0 && !this.config.allowMsgTtl) {
       return Result.fail(Errors.apiError("MessageTtlDisabled"))
-    }
-    const msgId = header(headers, JsHeaders.MsgId) ?? ""
-    if (msgId !== "") {
-      const seen = this.msgIds.get(msgId)
-      if (seen !== undefined) return Result.succeed({ stream: name, seq: seen.seq, duplicate: true })
     }
     const expectedSubjectSeq = header(headers, JsHeaders.ExpectedLastSubjectSequence)
     if (expectedSubjectSeq !== undefined) {
@@ -436,6 +477,13 @@ export class MemStream {
     const expectedSeq = header(headers, JsHeaders.ExpectedLastSequence)
     if (expectedSeq !== undefined && Number(expectedSeq) !== this.lastSeq) {
       return Result.fail(Errors.apiError("StreamWrongLastSequence", { seq: this.lastSeq }))
+    }
+    // From nats-server 2.12 a duplicate is answered only once the expected
+    // sequences hold (2.9 answered it first).
+    const msgId = header(headers, JsHeaders.MsgId) ?? ""
+    if (msgId !== "") {
+      const seen = this.msgIds.get(msgId)
+      if (seen !== undefined) return Result.succeed({ stream: name, seq: seen.seq, duplicate: true })
     }
     const expectedMsgId = header(headers, JsHeaders.ExpectedLastMsgId)
     if (expectedMsgId !== undefined && expectedMsgId !== "" && expectedMsgId !== this.lastMsgId) {
@@ -451,11 +499,6 @@ export class MemStream {
         return Result.fail(Errors.apiError("StreamRollupFailed", { err: `rollup value invalid: ${JSON.stringify(rollup)}` }))
       }
     }
-    const rawSize = headerBytes + data.length
-    if (this.config.maxMsgSize >= 0 && rawSize > this.config.maxMsgSize) {
-      return Result.fail(Errors.apiError("StreamMessageExceedsMaximum"))
-    }
-    if (headerBytes > maxHeaderBytes) return Result.fail(Errors.apiError("StreamHeaderExceedsMaximum"))
     if (ttl === undefined) return Result.fail(Errors.apiError("MessageTtlInvalid"))
     // A TTL below the markers' would let a message go without its marker
     // (unless the subject keeps one message only): raised to it.
@@ -498,6 +541,12 @@ export class MemStream {
    * deliveries awaiting acks that were not purged).
    */
   purge(options: PurgeOptions | undefined): number {
+    return this.operation(() => this.purgeMsgs(options))
+  }
+
+  private purgeMsgs(options: PurgeOptions | undefined): number {
+    // Below sequence 1 there is nothing (nats-server 2.9 purged everything).
+    if (options?.seq === 1) return 0
     const filter = options?.filter
     const all = filter === undefined || filter === "" || filter === ">"
     const purged = all ? this.purgeAll(options?.keep ?? 0, options?.seq ?? 0) : this.purgeFiltered(filter, options)
@@ -519,10 +568,16 @@ export class MemStream {
   }
 
   private purgeAll(keep: number, seq: number): number {
-    if (keep === 0 && seq <= 1) return this.compact(this.lastSeq + 1)
+    if (keep === 0 && seq <= 1) {
+      this.purgedAll = true
+      return this.compact(this.lastSeq + 1)
+    }
     if (seq > 1) return this.compact(seq)
-    if (keep >= this.messages) return 0
-    return this.compact(this.lastSeq - keep + 1)
+    // The oldest messages but `keep`, counted as messages: sequences removed
+    // earlier are not among them (nats-server 2.9 counted from the last sequence).
+    const purged = Math.max(0, this.messages - keep)
+    for (let i = 0; i < purged; i++) this.remove(this.offset + this.head)
+    return purged
   }
 
   private purgeFiltered(filter: string, options: PurgeOptions | undefined): number {
@@ -556,7 +611,7 @@ export class MemStream {
     const entry = this.get(seq)
     if (entry === undefined) return
     if (retention === "interest" && this.anyoneNeeds(entry)) return
-    this.remove(seq)
+    this.operation(() => this.remove(seq))
   }
 
   /**
@@ -564,7 +619,10 @@ export class MemStream {
    * on that no remaining consumer needs (`stopWithFlags`).
    */
   dropUnwanted(seq: number): void {
-    if (this.config.retention !== "interest") return
+    if (this.config.retention === "interest") this.operation(() => this.dropUnneeded(seq))
+  }
+
+  private dropUnneeded(seq: number): void {
     for (let s = Math.max(seq, this.firstSequence); s <= this.lastSeq; s++) {
       const entry = this.get(s)
       if (entry !== undefined && !this.anyoneNeeds(entry)) this.remove(s)

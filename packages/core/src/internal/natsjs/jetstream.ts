@@ -8,6 +8,7 @@ import { jetstream } from "@nats-io/jetstream"
 import { Duration, Effect, Option } from "effect"
 import type { Driver, JetStream, MessageQuery, PubAck, StoredMsg } from "../../NatsClient.ts"
 import * as NatsError from "../../NatsError.ts"
+import { hasWildcard } from "../../NatsSubject.ts"
 import { makeConsumers, makeOrdered } from "./consumers.ts"
 import { type ErrorContext, fail, isNoMessageFound, jetStreamNotEnabled, noStreamCaptures } from "../apiErrors.ts"
 import { fromNatsJs } from "./errors.ts"
@@ -115,8 +116,9 @@ export const make = (api: JetStreamApi, jetstreamEnabled: () => boolean): Driver
   ): Effect.Effect<Option.Option<StoredMsg> | undefined, NatsError.NatsError> =>
     Effect.tryPromise({
       try: () =>
-        "lastBySubject" in query
+        "lastBySubject" in query && !hasWildcard(query.lastBySubject)
           ? nc.request(`$JS.API.DIRECT.GET.${stream}.${query.lastBySubject}`, empty, { timeout: api.timeout })
+          // A filter goes in the body: a subject with wildcards is not one to publish on.
           : nc.request(`$JS.API.DIRECT.GET.${stream}`, JSON.stringify(getRequest(query)), { timeout: api.timeout }),
       catch: (cause) => cause
     }).pipe(
