@@ -1,6 +1,6 @@
 /**
  * Listings (`untilCaughtUp` ordered consumers: KV `keys` and `history`, the
- * values a KV watcher starts with, the object store's `list`) racing a write
+ * object store's `list`), and a KV watcher reading the current values, racing a write
  * on a real nats-server: a key overwritten between the listing consumer's
  * creation and its first delivery. nats-server 2.9.10 then delivers the last
  * message with a pending count of 1, never 0; a listing that waited for 0
@@ -72,8 +72,8 @@ for (const binary of NatsServer.matrix()) describe(`listings racing an overwrite
           const received = yield* Queue.unbounded<string>()
           const watcher = KeyValue.watcher(kv.bucket, "a", {}, (value) => Queue.offer(received, text(value!)))
           yield* Effect.scoped(Effect.gen(function*() {
-            // The watcher lists the keys with a headers-only consumer once it runs.
-            yield* onConsumerCreated(`KV_${kv.bucket}`, "headers_only", kv.put("a", "new"))
+            // The watcher reads the current values with a last-per-subject consumer, then the changes.
+            yield* onConsumerCreated(`KV_${kv.bucket}`, "last_per_subject", kv.put("a", "new"))
             yield* Layer.build(watcher.pipe(Layer.provideMerge(NatsBroker.layer)))
             const seen = [yield* ends(Queue.take(received), `watcher ${attempt}`)]
             while (seen.at(-1) !== "new") seen.push(yield* ends(Queue.take(received), `watcher ${attempt}`))

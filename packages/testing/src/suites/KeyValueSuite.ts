@@ -598,7 +598,9 @@ export const suite = (adapter: Adapter) =>
         Effect.gen(function*() {
           // The server delivers a message into the watch's pull request as it
           // is stored: the first value reaches the watch before the second
-          // replaces it.
+          // replaces it. nats-server does so from another thread, which a
+          // loaded machine can hold back past the second put: there the first
+          // may be gone, never out of order or twice.
           for (let attempt = 0; attempt < 10; attempt++) {
             const kv = yield* open({ history: 1 })
             const seen = yield* Effect.scoped(Effect.gen(function*() {
@@ -611,7 +613,8 @@ export const suite = (adapter: Adapter) =>
                 Stream.runCollect
               )
             }))
-            assert.deepStrictEqual(seen, ["1@1", "2@2"], `attempt ${attempt}`)
+            if (adapter.name === "memory") assert.deepStrictEqual(seen, ["1@1", "2@2"], `attempt ${attempt}`)
+            else assert.oneOf(seen.join(), ["1@1,2@2", "2@2"], `attempt ${attempt}`)
           }
         }))
 

@@ -125,10 +125,11 @@ const paramToken = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 /**
  * A key of the document (`^[\w\d.\-_]+$`), unique among `taken`, readable:
  * wildcards in words (`orders.*` is `orders.any`, `$KV.config.>` is
- * `KV.config.all`), `{param}` as `param`.
+ * `KV.config.all`), `{param}` as `param`, a watcher's `<bucket>:<keys>` as
+ * `bucket.keys`.
  */
 const uniqueKey = (wanted: string, taken: (key: string) => boolean): string => {
-  const base = wanted.replace(/[{}$]/g, "").replace(/\*/g, "any").replace(/>/g, "all").replace(/[^\w.-]/g, "_") || "_"
+  const base = wanted.replace(/[{}$]/g, "").replace(/\*/g, "any").replace(/>/g, "all").replace(/:/g, ".").replace(/[^\w.-]/g, "_") || "_"
   let key = base
   for (let n = 2; taken(key); n++) key = `${base}_${n}`
   return key
