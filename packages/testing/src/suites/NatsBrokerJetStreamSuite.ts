@@ -463,6 +463,34 @@ export const suite = (adapter: Adapter) =>
           assert.deepStrictEqual([info.numAckPending, info.numRedelivered, info.ackFloor.streamSeq], [0, 0, 2])
         }))
 
+      it.effect("sends a payload that does not decode to the dead-letter subject at once, then terminates it", () =>
+        Effect.gen(function*() {
+          const name = yield* streamName
+          const subject = `${name}.orders`
+          const letters = yield* Queue.unbounded<NatsMessage.Message>()
+          const app = Layer.merge(
+            NatsBroker.subscriber(
+              subject,
+              { stream: name, durable: "poisoned", schema: Order, maxDeliver: 5, deadLetter: `${name}_dead.orders` },
+              () => Effect.void
+            ),
+            NatsBroker.subscriber(`${name}_dead.orders`, {}, (_, message) => Queue.offer(letters, message))
+          )
+          const letter = yield* withApp(
+            app,
+            Effect.andThen(NatsBroker.publish(subject, "not an order", { stream: name }), Queue.take(letters))
+          )
+          assert.strictEqual(text(letter.data), "not an order")
+          const header = (key: string) => NatsHeaders.get(letter.headers, key)
+          assert.deepStrictEqual(
+            [header("nats-effect-dead-letter-delivery-count"), header("nats-effect-dead-letter-error-tag")],
+            ["1", "DecodeError"]
+          )
+          assert.include(header("nats-effect-dead-letter-error-message"), "Expected")
+          const info = yield* consumerInfo(name, "poisoned")
+          assert.deepStrictEqual([info.numAckPending, info.numRedelivered, info.ackFloor.streamSeq], [0, 0, 1])
+        }))
+
       /**
        * Publishes one message that fails (on its first delivery) and one that
        * succeeds to a subscriber with `ackPolicy`, its handler blocked on the

@@ -34,6 +34,7 @@ import { isSubsetMatch, subjectsCollide, subscribeProblem } from "../../NatsSubj
 import * as Features from "../features.ts"
 import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
+import * as Settlement from "./settlement.ts"
 import type * as Subject from "./subject.ts"
 import * as Subscriber from "./subscriber.ts"
 
@@ -420,16 +421,29 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
       [DeadLetterHeaders.errorMessage]: headerValue(text)
     })
     // Stored when a stream captures the dead-letter subject, else published on core NATS.
-    return Effect.flatMap(client.jetstream.streams.list({ subject }), (streams) =>
-      streams.length > 0
+    return Effect.flatMap(deadLetterStored, (stored) =>
+      stored
         ? Effect.asVoid(client.jetstream.publish(subject, message.data, { headers }))
         : client.publish(subject, message.data, { headers }))
   }
+  // Whether a stream captures the dead-letter subject, asked again at most every minute: streams
+  // change rarely, dead letters may come in bursts.
+  const deadLetterStored = deadLetter === undefined
+    ? Effect.succeed(false)
+    : yield* Effect.cachedWithTTL(
+      Effect.map(client.jetstream.streams.list({ subject: deadLetter }), (streams) => streams.length > 0),
+      "1 minute"
+    )
 
-  /** The handler failed and will not be retried: dead letter (when set), then term. */
-  const giveUp = (message: JetStreamMessage, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+  /** Not to be retried: dead letter (when set), then term. */
+  const giveUp = (
+    message: JetStreamMessage,
+    cause: Cause.Cause<unknown>,
+    why: string,
+    toDeadLetter: boolean
+  ): Effect.Effect<void> => {
     const after = `after ${message.deliveryCount} deliver${message.deliveryCount === 1 ? "y" : "ies"}`
-    const reported = deadLetter === undefined
+    const reported = !toDeadLetter || deadLetter === undefined
       ? Effect.logWarning(`gave up on the message ${after}; terminated it`)
       : publishDeadLetter(message, deadLetter, cause).pipe(
         Effect.andThen(Effect.logWarning(`gave up on the message ${after}; sent it to ${deadLetter}`)),
@@ -438,29 +452,48 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
         )
       )
     deadLettered.count++
-    return Effect.andThen(reported, settlement("terminate", message.term("the handler failed")))
+    return Effect.andThen(reported, settlement("terminate", message.term(why)))
   }
 
-  /**
-   * Without a backoff: nak, redelivered at once. With one, the server
-   * redelivers an unacknowledged message after the entry for its delivery
-   * count (a nak's own delay is added to that timer, not used instead of
-   * it): the ack-wait timer restarts now, so the entry counts from the failure.
-   */
-  const retry = (message: Delivery): Effect.Effect<void> =>
-    backoff.length === 0 ? settlement("nak", message.nak()) : settlement("restart the ack wait of", message.inProgress)
+  const policy: Settlement.Policy = {
+    ackPolicy,
+    maxDeliver,
+    backoff: backoff.length > 0,
+    deadLetter: deadLetter !== undefined
+  }
 
+  /** Carries out what the settlement policy decides for the message, given how its handling ended. */
   const settle = (message: Delivery, outcome: Subscriber.Outcome): Effect.Effect<void> => {
-    if (ackPolicy === "manual" || message.settled) return Effect.void
-    if (outcome instanceof Codec.DecodeFailure) {
-      return settlement("terminate", message.term(`the payload could not be decoded: ${outcome.reason}`))
+    const ending: Settlement.Ending = outcome instanceof Codec.DecodeFailure
+      ? "undecodable"
+      : Exit.isSuccess(outcome)
+      ? "succeeded"
+      : Cause.hasInterruptsOnly(outcome.cause)
+      ? "interrupted"
+      : "failed"
+    const action = Settlement.decide(ending, message.deliveryCount, message.settled, policy)
+    switch (action._tag) {
+      case "Leave":
+        return Effect.void
+      case "Ack":
+        return settlement("ack", message.source.ack)
+      // With a backoff, the server redelivers an unacknowledged message after the entry for its
+      // delivery count (a nak's own delay would be added to that timer): the ack-wait timer
+      // restarts now, so the entry counts from the failure.
+      case "Retry":
+        return action.after === "now"
+          ? settlement("nak", message.nak())
+          : settlement("restart the ack wait of", message.inProgress)
+      case "GiveUp":
+        return outcome instanceof Codec.DecodeFailure
+          ? giveUp(
+            message,
+            Cause.fail({ _tag: "DecodeError", message: outcome.reason }),
+            `the payload could not be decoded: ${outcome.reason}`,
+            action.deadLetter
+          )
+          : giveUp(message, Exit.isFailure(outcome) ? outcome.cause : Cause.empty, "the handler failed", action.deadLetter)
     }
-    if (Exit.isSuccess(outcome)) return settlement("ack", message.source.ack)
-    // Interrupted, so not done with: left unacknowledged, to be redelivered.
-    if (Cause.hasInterruptsOnly(outcome.cause)) return Effect.void
-    if (ackPolicy === "ack") return settlement("ack", message.source.ack)
-    if (ackPolicy === "rejectOnError") return giveUp(message, outcome.cause)
-    return maxDeliver > 0 && message.deliveryCount >= maxDeliver ? giveUp(message, outcome.cause) : retry(message)
   }
 
   // The messages whose handler is running (or whose batch is filling), kept alive by one timer for
