@@ -66,6 +66,7 @@ import * as Correlation from "./internal/broker/correlation.ts"
 import * as JetStreamSubscriber from "./internal/broker/jetstream.ts"
 import type * as ObserverEvents from "./internal/broker/observer.ts"
 import * as Subject from "./internal/broker/subject.ts"
+import * as Loop from "./internal/broker/loop.ts"
 import * as Subscriber from "./internal/broker/subscriber.ts"
 import * as Watcher from "./internal/broker/watcher.ts"
 import * as Metrics from "./internal/metrics.ts"
@@ -1426,11 +1427,11 @@ const clientDeliverPolicy = (policy: DeliverPolicy): ClientDeliverPolicy =>
 export const launch = <ROut, E, RIn>(app: Layer.Layer<ROut, E, RIn>): Effect.Effect<never, E | NatsError, RIn> =>
   Effect.gen(function*() {
     const stoppedForGood = yield* Deferred.make<never, NatsError>()
-    const shutdown = new Subscriber.Shutdown()
+    const shutdown = new Loop.Shutdown()
     return yield* Effect.scoped(Effect.andThen(Layer.build(app), Deferred.await(stoppedForGood))).pipe(
       Effect.ensuring(shutdown.stopped),
-      Effect.provideService(Subscriber.StoppedForGood, stoppedForGood),
-      Effect.provideService(Subscriber.CurrentShutdown, shutdown)
+      Effect.provideService(Loop.StoppedForGood, stoppedForGood),
+      Effect.provideService(Loop.CurrentShutdown, shutdown)
     )
   })
 

@@ -26,7 +26,7 @@
  * before the connection closes. Nothing finished is handled again; what was
  * not acknowledged is redelivered.
  */
-import { Cause, Duration, Effect, Exit, Fiber, Option, Queue, Scope, Semaphore, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Option, Queue, Semaphore } from "effect"
 import type { ConsumerConfig, DeliverPolicy, JsMsg, StreamConfig, StreamConfigResolved } from "../../NatsClient.ts"
 import { fromReason, InvalidConsumerConfig, InvalidSubject, type NatsError } from "../../NatsError.ts"
 import type { JetStreamMessage, Message } from "../../NatsMessage.ts"
@@ -34,6 +34,7 @@ import { isSubsetMatch, subjectsCollide, subscribeProblem } from "../../NatsSubj
 import * as Features from "../features.ts"
 import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
+import * as Loop from "./loop.ts"
 import * as Settlement from "./settlement.ts"
 import type * as Subject from "./subject.ts"
 import * as Subscriber from "./subscriber.ts"
@@ -385,17 +386,15 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     yield* client.jetstream.consumers.add(stream.name, consumerConfig)
   }
 
-  const layerScope = yield* Effect.scope
-  const consumeScope = yield* Scope.fork(layerScope)
-  const workersScope = yield* Scope.fork(layerScope)
   // The server holds deliveries at maxAckPending: when that is the subscriber's own bound, pulls
   // of nats.js's default size only save requests; under a larger one, the pulls are the bound.
   const bufferMessages = config.maxAckPending === undefined
     ? Math.max(consumerConfig.maxAckPending!, defaultPullSize)
     : concurrency * batchSize
-  const pull = yield* Stream.toPull(
-    client.jetstream.consumers.consume(stream.name, consumer, { bufferMessages })
-  ).pipe(Scope.provide(consumeScope))
+  const source = yield* Loop.open({
+    open: Effect.succeed(client.jetstream.consumers.consume(stream.name, consumer, { bufferMessages })),
+    ended: `the consumer "${consumer}" of the stream "${stream.name}" ended`
+  })
 
   const maxDeliver = config.maxDeliver ?? -1
   const backoff = config.backoff ?? []
@@ -530,9 +529,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     })
   }
 
-  // Pulled and not finished with: buffered, being handled or settled; of them, those in a batch
-  // still filling, which wait for its timeout.
-  let inFlight = 0
+  // Of the messages pulled and not finished with, those in a batch still filling, which wait for its timeout.
   const filling = { count: 0 }
   const dispatcher = yield* Subscriber.makeDispatcher<A, Delivery>(
     runtime,
@@ -542,71 +539,42 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
       (handling._tag === "Batch" ? ` in batches of up to ${handling.size}` : ""),
     {
       source: { _tag: "Consumer", stream: stream.name, consumer },
-      inFlight: () => inFlight,
+      inFlight: source.inFlight,
       waitingForClock: () => filling.count
     }
   )
   // Read by `giveUp`, which runs only once messages are handled.
   const deadLettered = dispatcher.metrics.deadLettered()
-  let stopping = false
-  const stoppedForGood = yield* Subscriber.StoppedForGood
-  const buffer = yield* Queue.unbounded<JsMsg, Cause.Done>()
-  const pump = yield* Effect.forkIn(
-    // Idle workers take the chunk in this turn of the event loop, not the next.
-    Effect.forever(Effect.flatMap(pull, (chunk) => {
-      inFlight += chunk.length
-      return Effect.andThen(Queue.offerAll(buffer, chunk), Queue.flush(buffer))
-    })).pipe(
-      Effect.catchCause(Subscriber.onSourceEnd(
-        () => stopping,
-        stoppedForGood,
-        `the consumer "${consumer}" of the stream "${stream.name}" ended`
-      )),
-      Effect.ensuring(Queue.end(buffer))
-    ),
-    workersScope
-  )
-  if (config.inProgress && ackPolicy !== "ackFirst") yield* Effect.forkIn(keepAlive, workersScope)
+  if (config.inProgress && ackPolicy !== "ackFirst") yield* Effect.forkScoped(keepAlive)
   const toMessage = (msg: JsMsg) => new Delivery(msg, template, name)
   const workers = {
     name,
     concurrency,
     gracefulTimeout: runtime.gracefulTimeout,
-    scope: workersScope
+    // Pulled and never started: redelivered at once (to another process, or the next run)
+    // rather than after their ack wait.
+    leftovers: (left: ReadonlyArray<JsMsg>) => Effect.forEach(left, (msg) => Effect.ignore(msg.nak()), { discard: true }),
+    // The acknowledgements of finished handlers reach the server before the connection closes.
+    afterStop: Effect.ignore(client.flush)
   }
-  const stop = handling._tag === "Each"
-    ? yield* Subscriber.startWorkers({
+  if (handling._tag === "Each") {
+    yield* source.start({
       ...workers,
-      take: Effect.map(Queue.take(buffer), (msg) => [toMessage(msg)]),
+      take: (buffer) => Effect.map(Queue.take(buffer), (msg) => [toMessage(msg)]),
       handle: dispatcher.handle((payload, message) => guarded([message], handling.handler(payload, message))),
-      done: () => {
-        inFlight--
-      },
       // Left unacknowledged: the server redelivers them.
       onAbandoned: (message) => Effect.logWarning(`interrupted the handler of message ${message.sequence}`)
     })
-    : yield* Subscriber.startWorkers({
+  } else {
+    const filled = config.inProgress ? running : new Set<ReadonlyArray<JsMsg | Delivery>>()
+    yield* source.start({
       ...workers,
-      take: Effect.map(takeBatch(buffer, handling.size, handling.timeout, config.inProgress ? running : new Set(), filling), (batch) => [batch.map(toMessage)]),
+      take: (buffer) =>
+        Effect.map(takeBatch(buffer, handling.size, handling.timeout, filled, filling), (batch) => [batch.map(toMessage)]),
+      size: (messages) => messages.length,
       handle: dispatcher.handleBatch((payloads, messages) => guarded(messages, handling.handler(payloads, messages))),
-      done: (messages) => {
-        inFlight -= messages.length
-      },
       onAbandoned: (messages) =>
         Effect.logWarning(`interrupted the handler of messages ${messages.map((message) => message.sequence).join(", ")}`)
     })
-
-  yield* Effect.addFinalizer(() => {
-    stopping = true
-    return Fiber.interrupt(pump).pipe(
-      Effect.andThen(stop(Scope.close(consumeScope, Exit.void))),
-      // Pulled and never started: redelivered at once (to another process, or the next run)
-      // rather than after their ack wait.
-      Effect.andThen(Queue.clear(buffer)),
-      Effect.flatMap((left) => Effect.forEach(left, (msg) => Effect.ignore(msg.nak()), { discard: true })),
-      // The acknowledgements of finished handlers reach the server before the connection closes.
-      Effect.andThen(Effect.ignore(client.flush)),
-      Effect.annotateLogs({ subscriber: name })
-    )
-  })
+  }
 })

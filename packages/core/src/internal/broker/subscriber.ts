@@ -1,39 +1,15 @@
 /**
- * The per-message path of a subscriber and its lifecycle.
+ * The per-message path of a subscriber (the dispatcher), and core
+ * subscribers on the run loop (`loop.ts`).
  *
- * Messages come from the port's subscription Stream. A pump fiber moves them
- * into the subscriber's buffer as they come, within its pending limits
- * (messages and bytes taken and not yet handled), and drops the others:
- * core NATS cannot be pushed back, so an unbounded buffer would grow with
- * any burst a slow handler cannot keep up with. `concurrency` workers take
- * from the buffer and run decode → handler → reply inline, so no fiber is
- * forked per message: one worker takes all that is buffered at once and
- * handles it in order; several take one message each, in no order.
- *
- * Shutdown (the layer's scope closes): stop taking messages (the pump and the
- * idle workers are interrupted, the subscription is closed so the server
- * stops delivering), wait for the busy workers to finish their message up to
- * the graceful timeout, then interrupt them.
+ * A core subscriber's source is the port's subscription. Messages are
+ * admitted within its pending limits (messages and bytes taken and not yet
+ * handled), and the others dropped: core NATS cannot be pushed back, so an
+ * unbounded buffer would grow with any burst a slow handler cannot keep up
+ * with.
  */
-import {
-  Cause,
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Option,
-  Predicate,
-  Queue,
-  References,
-  Result,
-  Scope,
-  Stream,
-  Tracer
-} from "effect"
+import { Cause, Context, Duration, Effect, Exit, Option, Predicate, Queue, References, Result, Scope, Tracer } from "effect"
 import type { Headers, Msg, NatsClient } from "../../NatsClient.ts"
-import { ConnectionError, fromReason, isNatsError, type NatsError } from "../../NatsError.ts"
 import * as NatsHeaders from "../../NatsHeaders.ts"
 import * as NatsTracing from "../../NatsTracing.ts"
 import type { Message } from "../../NatsMessage.ts"
@@ -42,6 +18,7 @@ import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
 import { endRun, secondsSince, startRun, SubscriberMetrics } from "./metrics.ts"
 import type { Observer, SubscriberSource } from "./observer.ts"
+import * as Loop from "./loop.ts"
 import * as Subject from "./subject.ts"
 import * as Throttle from "./throttle.ts"
 
@@ -89,13 +66,6 @@ export interface SubscriberConfig<A> extends DispatchConfig<A> {
 
 const noHeaders: Headers = Object.freeze({})
 
-/**
- * Messages a worker may handle in a row without running an Effect (handlers
- * that return a completed Effect) before it yields to the other fibers and
- * to I/O, as the runtime would after as many operations.
- */
-const maxInlineRun = 1024
-
 /** Payloads that cannot be decoded logged in full after a quiet interval; the rest are counted. */
 const decodeFailuresLoggedInFull = 5
 
@@ -116,62 +86,6 @@ export const errorReply = (cause: Cause.Cause<unknown>, correlationId: string): 
   const tag = Predicate.hasProperty(value, "_tag") && typeof value._tag === "string" ? value._tag : "Error"
   return { tag, text: Predicate.hasProperty(value, "message") ? String(value.message) : String(value) }
 }
-
-/**
- * Where the subscribers built under `NatsBroker.launch` report that they
- * stopped for good, so that the app ends with the reason; unset elsewhere.
- */
-export const StoppedForGood = Context.Reference<Deferred.Deferred<never, NatsError> | undefined>(
-  "@nats-effect/core/NatsBroker/StoppedForGood",
-  { defaultValue: () => undefined }
-)
-
-/**
- * What `NatsBroker.launch` tells when the app stops: as the first of its
- * subscribers begins to stop, how many there are and how long they may take
- * (the broker's graceful timeout); once it has stopped, how many handlers had
- * to be interrupted. Subscribers built under it count themselves in.
- */
-export class Shutdown {
-  private subscribers = 0
-  private gracefulTimeout = Duration.zero
-  private interrupted = 0
-  private announced = false
-
-  started(gracefulTimeout: Duration.Duration): void {
-    this.subscribers++
-    this.gracefulTimeout = gracefulTimeout
-  }
-
-  /** Logs `stopping: …` once, when the first subscriber stops. */
-  readonly stopping: Effect.Effect<void> = Effect.suspend(() => {
-    if (this.announced) return Effect.void
-    this.announced = true
-    return Effect.logInfo(
-      `stopping: ${this.subscribers} subscriber(s), waiting up to ${Duration.format(this.gracefulTimeout)}`
-    ).pipe(
-      // The app's line, not the line of the subscriber that happens to stop first.
-      Effect.provideService(References.CurrentLogAnnotations, {})
-    )
-  })
-
-  interruptedHandlers(count: number): void {
-    this.interrupted += count
-  }
-
-  /** Logs `stopped` once everything is released, if the subscribers were stopped. */
-  readonly stopped: Effect.Effect<void> = Effect.suspend(() =>
-    !this.announced
-      ? Effect.void
-      : Effect.logInfo(this.interrupted === 0 ? "stopped" : `stopped (${this.interrupted} handler(s) interrupted)`)
-  )
-}
-
-/** The `Shutdown` of the app being run by `NatsBroker.launch`; unset elsewhere. */
-export const CurrentShutdown = Context.Reference<Shutdown | undefined>(
-  "@nats-effect/core/NatsBroker/Shutdown",
-  { defaultValue: () => undefined }
-)
 
 /**
  * The one line a subscriber logs once it is live: the subject it listens on,
@@ -196,30 +110,6 @@ export const parseTraceparent = (value: string | undefined): Tracer.ExternalSpan
   const parts = value.split("-")
   if (parts.length < 4 || parts[1]!.length !== 32 || parts[2]!.length !== 16) return undefined
   return Tracer.externalSpan({ traceId: parts[1]!, spanId: parts[2]!, sampled: (parseInt(parts[3]!, 16) & 1) === 1 })
-}
-
-/**
- * What a subscriber does when its source of messages (subscription,
- * consumer) ends: unless it is stopping, it has stopped for good, so it says
- * why and, under `NatsBroker.launch`, ends the app with the reason.
- */
-export const onSourceEnd = (
-  isStopping: () => boolean,
-  stoppedForGood: Deferred.Deferred<never, NatsError> | undefined,
-  ended: string
-) =>
-(cause: Cause.Cause<unknown>): Effect.Effect<void> => {
-  if (isStopping()) return Effect.logDebug("subscription ended")
-  const failure = Option.filter(Cause.findErrorOption(cause), (error) => !Cause.isDone(error))
-  // A watch's source fails with its own errors (a `KeyValueError`): logged as they are, the app ends with `ended`.
-  const reason = Option.isSome(failure) && isNatsError(failure.value)
-    ? failure.value
-    : fromReason(new ConnectionError({ message: ended }))
-  const logged = Effect.logError(
-    "the subscription failed; this subscriber stops for good",
-    Option.isSome(failure) ? cause : Cause.fail(reason)
-  )
-  return stoppedForGood === undefined ? logged : Effect.andThen(logged, Deferred.fail(stoppedForGood, reason))
 }
 
 /** Builds a core message's fields as a handler sees them. */
@@ -595,91 +485,6 @@ const call = (handler: () => Effect.Effect<unknown, unknown, unknown>): Effect.E
 }
 
 /**
- * `concurrency` workers taking from `take` and handling inline, so no fiber is
- * forked per message: one worker takes all that is buffered at once and
- * handles it in order; several take one message each, in no order.
- *
- * The returned Effect is the graceful stop, for the caller's finalizer:
- * stop taking (idle workers are interrupted, `beforeWait` closes the
- * source), wait for the busy workers to finish their message up to the
- * graceful timeout, then interrupt them and report their messages to
- * `onAbandoned`.
- */
-export const startWorkers = Effect.fnUntraced(function*<M>(options: {
-  readonly name: string
-  readonly concurrency: number
-  readonly take: Effect.Effect<ReadonlyArray<M>, Cause.Done>
-  readonly handle: (message: M) => Effect.Effect<void>
-  /** After each message, handled or abandoned. */
-  readonly done: (message: M) => void
-  readonly onAbandoned: (message: M) => Effect.Effect<void>
-  readonly gracefulTimeout: Duration.Duration
-  readonly scope: Scope.Scope
-}) {
-  const { concurrency, handle, take } = options
-  const shutdown = yield* CurrentShutdown
-  shutdown?.started(options.gracefulTimeout)
-  let stopping = false
-  // What each worker is handling, if anything: a worker is busy while its slot is set.
-  const handling: Array<M | undefined> = Array.from({ length: concurrency }, () => undefined)
-  const worker = (index: number) =>
-    Effect.gen(function*() {
-      let inline = 0
-      while (!stopping) {
-        handling[index] = undefined
-        // The run of messages handled at once ends whenever the worker may wait or yield.
-        endRun()
-        const messages = yield* take
-        for (let i = 0; i < messages.length; i++) {
-          if (stopping) {
-            endRun()
-            return
-          }
-          const message = messages[i]!
-          handling[index] = message
-          const handled = handle(message)
-          if (handled !== Effect.void) {
-            inline = 0
-            endRun()
-            yield* handled
-          } else if (++inline === maxInlineRun) {
-            inline = 0
-            endRun()
-            yield* Effect.yieldNow
-          }
-          options.done(message)
-        }
-      }
-      endRun()
-      handling[index] = undefined
-    }).pipe(Effect.catchCause(() => Effect.void)) // the end of the source: its pump reported why
-
-  const workers: Array<Fiber.Fiber<void>> = []
-  for (let index = 0; index < concurrency; index++) workers.push(yield* Effect.forkIn(worker(index), options.scope))
-
-  return (beforeWait: Effect.Effect<void>): Effect.Effect<void> =>
-    Effect.gen(function*() {
-      if (shutdown !== undefined) yield* shutdown.stopping
-      stopping = true
-      const inFlight = workers.filter((_, index) => handling[index] !== undefined)
-      yield* Fiber.interruptAll(workers.filter((_, index) => handling[index] === undefined))
-      yield* beforeWait
-      if (inFlight.length === 0) return
-      const finished = yield* Effect.timeoutOption(Fiber.awaitAll(inFlight), options.gracefulTimeout)
-      if (Option.isSome(finished)) return
-      yield* Effect.logWarning(
-        `${inFlight.length} handler(s) still running after the graceful timeout of ` +
-          `${Duration.format(options.gracefulTimeout)}; interrupting them`
-      )
-      yield* Fiber.interruptAll(inFlight)
-      shutdown?.interruptedHandlers(inFlight.length)
-      for (const message of handling) {
-        if (message !== undefined) yield* options.onAbandoned(message)
-      }
-    }).pipe(Effect.annotateLogs({ subscriber: options.name }))
-})
-
-/**
  * Subscribes and starts the workers; returns once the subscription is live.
  * Everything is released with the current scope, gracefully.
  */
@@ -687,30 +492,31 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
   const { client } = runtime
   const { concurrency, name, pendingLimits, queue, template } = config
   const layerScope = yield* Effect.scope
-  const subscriptionScope = yield* Scope.fork(layerScope)
-  const workersScope = yield* Scope.fork(layerScope)
 
-  const messages = yield* client.subscribe(template.subject, { queue }).pipe(Scope.provide(subscriptionScope))
-  const pull = yield* Stream.toPull(messages).pipe(Scope.provide(subscriptionScope))
   // Messages taken from the subscription and not yet handled, bounded like a NATS client's
   // pending buffer: core NATS cannot push back, so past the limits the message is dropped.
-  let pendingMessages = 0
   let pendingBytes = 0
+  const source = yield* Loop.open({
+    open: client.subscribe(template.subject, { queue }),
+    ended: `the subscription to "${template.subject}" ended`,
+    // Called once the workers run: the counters below exist by then.
+    admit: (msg: Msg) => {
+      if (source.inFlight() >= pendingLimits.messages || pendingBytes + msg.data.length > pendingLimits.bytes) {
+        droppedMessages.count++
+        drops.suppress(1)
+        return false
+      }
+      pendingBytes += msg.data.length
+      return true
+    }
+  })
   const dispatcher = yield* makeDispatcher(
     runtime,
     config,
     queue === undefined ? undefined : `in queue group "${queue}"`,
-    { source: { _tag: "Subscription" }, inFlight: () => pendingMessages }
+    { source: { _tag: "Subscription" }, inFlight: source.inFlight }
   )
 
-  let stopping = false
-  const onSubscriptionEnd = onSourceEnd(
-    () => stopping,
-    yield* StoppedForGood,
-    `the subscription to "${template.subject}" ended`
-  )
-
-  const buffer = yield* Queue.unbounded<Msg, Cause.Done>()
   const droppedMessages = dispatcher.metrics.dropped()
   const drops = yield* Throttle.make({
     burst: 0,
@@ -723,53 +529,19 @@ export const run = Effect.fnUntraced(function*<A>(runtime: BrokerRuntime, config
       ).pipe(Effect.annotateLogs({ subscriber: name, count }))
   }).pipe(Scope.provide(layerScope))
 
-  const admit = (chunk: ReadonlyArray<Msg>): void => {
-    let dropped = 0
-    for (let i = 0; i < chunk.length; i++) {
-      const msg = chunk[i]!
-      if (pendingMessages >= pendingLimits.messages || pendingBytes + msg.data.length > pendingLimits.bytes) {
-        dropped++
-        continue
-      }
-      pendingMessages++
-      pendingBytes += msg.data.length
-      Queue.offerUnsafe(buffer, msg)
-    }
-    if (dropped === 0) return
-    droppedMessages.count += dropped
-    drops.suppress(dropped)
-  }
-
-  // The pump keeps the subscription drained into the bounded buffer, whatever the handlers do.
-  const pump = yield* Effect.forkIn(
-    Effect.forever(Effect.map(pull, admit)).pipe(
-      Effect.catchCause(onSubscriptionEnd),
-      Effect.ensuring(Queue.end(buffer))
-    ),
-    workersScope
-  )
-
   // One worker takes every buffered message, in order; several take one each, in no order.
-  const takeMsgs: Effect.Effect<ReadonlyArray<Msg>, Cause.Done> = concurrency === 1
-    ? Queue.takeAll(buffer)
-    : Queue.takeBetween(buffer, 1, 1)
-  const stop = yield* startWorkers({
+  const takeMsgs = (buffer: Queue.Dequeue<Msg, Cause.Done>): Effect.Effect<ReadonlyArray<Msg>, Cause.Done> =>
+    concurrency === 1 ? Queue.takeAll(buffer) : Queue.takeBetween(buffer, 1, 1)
+  yield* source.start({
     name,
     concurrency,
-    take: Effect.map(takeMsgs, (msgs) => msgs.map((msg) => toMessage(msg, template, name))),
+    gracefulTimeout: runtime.gracefulTimeout,
+    take: (buffer) => Effect.map(takeMsgs(buffer), (msgs) => msgs.map((msg) => toMessage(msg, template, name))),
     handle: dispatcher.handle(config.handler),
-    done: (message) => {
-      pendingMessages--
+    finished: (message) => {
       pendingBytes -= message.data.length
     },
     // Their requesters get an error reply rather than a timeout.
-    onAbandoned: (message) => dispatcher.afterFailure(message, Cause.interrupt()),
-    gracefulTimeout: runtime.gracefulTimeout,
-    scope: workersScope
-  })
-
-  yield* Effect.addFinalizer(() => {
-    stopping = true
-    return Effect.andThen(Fiber.interrupt(pump), stop(Scope.close(subscriptionScope, Exit.void)))
+    onAbandoned: (message) => dispatcher.afterFailure(message, Cause.interrupt())
   })
 })

@@ -1,18 +1,16 @@
 /**
  * Watchers: subscribers whose messages come from a Stream the caller builds
- * (a KV bucket's or an object store's watch), handled by the per-message
- * path of core subscribers (`Subscriber.makeDispatcher`) with its worker
- * pool (`Subscriber.startWorkers`).
+ * (a KV bucket's or an object store's watch), on the run loop (`loop.ts`)
+ * with the per-message path of every subscriber (`Subscriber.makeDispatcher`).
  *
  * The source is pulled as the handlers take its items, so a slow handler
  * pushes back on it (a watch is an ordered consumer: nothing is dropped).
- * Shutdown: stop taking, close the source, let the handlers in flight
- * finish within the graceful timeout.
  */
-import { Cause, Effect, Exit, Fiber, Queue, Scope, Stream } from "effect"
+import { Effect, Queue, type Scope, type Stream } from "effect"
 import type { Message } from "../../NatsMessage.ts"
 import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
+import * as Loop from "./loop.ts"
 import * as Subject from "./subject.ts"
 import * as Subscriber from "./subscriber.ts"
 
@@ -52,15 +50,19 @@ export const run = Effect.fnUntraced(function*<I, A, M extends Message, EO>(
   runtime: Subscriber.BrokerRuntime,
   config: WatcherConfig<I, A, M, EO>
 ) {
-  const { concurrency, name, template } = config
-  const layerScope = yield* Effect.scope
-  const sourceScope = yield* Scope.fork(layerScope)
-  const workersScope = yield* Scope.fork(layerScope)
-  const pull = yield* Effect.flatMap(config.source, Stream.toPull).pipe(Scope.provide(sourceScope))
-  const { position, skip } = config
-  // Read from the source and not finished with; the sequence of the last item read.
-  let inFlight = 0
+  const { concurrency, name, position, skip, template } = config
+  // The sequence of the last item read.
   let read = position?.start ?? 0
+  const source = yield* Loop.open({
+    open: config.source,
+    ended: `the watch of ${template.subject} ${config.where} ended`,
+    admit: (item: I) => {
+      if (position !== undefined) read = Math.max(read, position.sequenceOf(item))
+      return skip?.(item) !== true
+    },
+    // The source is read only as fast as the handlers take its items.
+    capacity: 1
+  })
   const dispatcher = yield* Subscriber.makeDispatcher<A, M>(runtime, {
     name,
     template,
@@ -71,33 +73,8 @@ export const run = Effect.fnUntraced(function*<I, A, M extends Message, EO>(
     source: position === undefined
       ? { _tag: "Unknown" }
       : { _tag: "Watch", stream: position.stream, subjects: position.subjects, position: () => read },
-    inFlight: () => inFlight
+    inFlight: source.inFlight
   })
-  const admit = (item: I): boolean => {
-    if (position !== undefined) read = Math.max(read, position.sequenceOf(item))
-    if (skip?.(item) === true) return false
-    inFlight++
-    return true
-  }
-
-  let stopping = false
-  // Bounded by the workers: the pump offers the next chunk once the last one is taken.
-  const buffer = yield* Queue.bounded<I, Cause.Done>(1)
-  const onWatchEnd = Subscriber.onSourceEnd(
-    () => stopping,
-    yield* Subscriber.StoppedForGood,
-    `the watch of ${template.subject} ${config.where} ended`
-  )
-  const pump = yield* Effect.forkIn(
-    Effect.forever(
-      Effect.flatMap(pull, (chunk) =>
-        Effect.forEach(chunk, (item) => admit(item) ? Queue.offer(buffer, item) : Effect.void, { discard: true }))
-    ).pipe(
-      Effect.catchCause(onWatchEnd),
-      Effect.ensuring(Queue.end(buffer))
-    ),
-    workersScope
-  )
 
   const toMessage = (item: I): M => {
     const subject = config.subjectOf(item)
@@ -112,21 +89,12 @@ export const run = Effect.fnUntraced(function*<I, A, M extends Message, EO>(
       subscriber: name
     })
   }
-  const stop = yield* Subscriber.startWorkers<M>({
+  yield* source.start({
     name,
     concurrency,
-    take: Effect.map(Queue.take(buffer), (item) => [toMessage(item)]),
-    handle: dispatcher.handle(config.handler),
-    done: () => {
-      inFlight--
-    },
-    onAbandoned: (message) => Effect.logWarning(`interrupted the handler of ${message.subject}`),
     gracefulTimeout: runtime.gracefulTimeout,
-    scope: workersScope
-  })
-
-  yield* Effect.addFinalizer(() => {
-    stopping = true
-    return Effect.andThen(Fiber.interrupt(pump), stop(Scope.close(sourceScope, Exit.void)))
+    take: (buffer) => Effect.map(Queue.take(buffer), (item) => [toMessage(item)]),
+    handle: dispatcher.handle(config.handler),
+    onAbandoned: (message) => Effect.logWarning(`interrupted the handler of ${message.subject}`)
   })
 })
