@@ -554,8 +554,6 @@ export class NatsBroker extends Context.Service<NatsBroker, {
   ) => Effect.Effect<unknown, NatsError>
 }>()("@nats-effect/core/NatsBroker") {}
 
-const traceparentOf = (span: Tracer.Span): string => `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
-
 /** Headers of an outgoing message: ours first, the caller's over them, an explicit correlation id last. */
 const outgoingHeaders = (
   contentType: string | undefined,
@@ -630,7 +628,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     send: (traceparent: string | undefined, span: Tracer.Span | undefined) => Effect.Effect<A, NatsError>
   ): Effect.Effect<A, NatsError> =>
     tracing
-      ? Effect.useSpan(name(), { kind, attributes: attributes() }, (span) => send(traceparentOf(span), span))
+      ? Effect.useSpan(name(), { kind, attributes: attributes() }, (span) => send(NatsTracing.formatTraceparent(span), span))
       : Effect.contextWith((context: Context.Context<never>) => {
         const handled = Context.getOrUndefined(context, NatsMessage)
         return send(handled === undefined ? undefined : NatsHeaders.get(handled.headers, Codec.TraceparentHeader), undefined)

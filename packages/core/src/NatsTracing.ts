@@ -60,3 +60,27 @@ export const streamWithSpan = (name: string, options: () => Tracer.SpanOptionsNo
  */
 export const annotateSpan = (attributes: Record<string, unknown>): Effect.Effect<void> =>
   Effect.withFiber((fiber) => recording(fiber) ? Effect.annotateCurrentSpan(attributes) : Effect.void)
+
+/**
+ * A span as a W3C `traceparent` header value (`00-<trace id>-<span id>-<flags>`),
+ * the trace context a message carries to the services that handle it.
+ *
+ * @since 0.2.0
+ * @category observability
+ */
+export const formatTraceparent = (span: Tracer.Span | Tracer.ExternalSpan): string =>
+  `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+
+/**
+ * A W3C `traceparent` header value as the parent of the spans made when the
+ * message is handled; `undefined` when absent or malformed.
+ *
+ * @since 0.2.0
+ * @category observability
+ */
+export const parseTraceparent = (value: string | undefined): Tracer.ExternalSpan | undefined => {
+  if (value === undefined) return undefined
+  const parts = value.split("-")
+  if (parts.length < 4 || parts[1]!.length !== 32 || parts[2]!.length !== 16) return undefined
+  return Tracer.externalSpan({ traceId: parts[1]!, spanId: parts[2]!, sampled: (parseInt(parts[3]!, 16) & 1) === 1 })
+}

@@ -1,7 +1,7 @@
 /**
  * JetStream subscribers: a durable (or ephemeral) pull consumer on a stream,
  * its messages handled by the per-message path of core subscribers
- * (`Subscriber.makeDispatcher`) and then settled by the ack policy.
+ * (`Dispatch.make`) and then settled by the ack policy.
  *
  * Pull-based: the consumer's `maxAckPending` defaults to the subscriber's
  * concurrency and the server delivers no more unacknowledged messages than
@@ -34,7 +34,9 @@ import { isSubsetMatch, subjectsCollide, subscribeProblem } from "../../NatsSubj
 import * as Features from "../features.ts"
 import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
+import * as Dispatch from "./dispatch.ts"
 import * as Loop from "./loop.ts"
+import * as Replies from "./replies.ts"
 import * as Settlement from "./settlement.ts"
 import type * as Subject from "./subject.ts"
 import * as Subscriber from "./subscriber.ts"
@@ -50,23 +52,23 @@ export interface StreamSpec {
   readonly declare: boolean
 }
 
-export interface JetStreamRuntime extends Subscriber.BrokerRuntime {
+export interface JetStreamRuntime extends Dispatch.BrokerRuntime {
   /** Serializes the stream declarations of one broker's subscribers (a read then an update). */
   readonly declarations: Semaphore.Semaphore
 }
 
 /** How a subscriber hands messages to its handler: one by one, or in batches. */
 export type Handling<A> =
-  | { readonly _tag: "Each"; readonly handler: Subscriber.DispatchConfig<A, JetStreamMessage>["handler"] }
+  | { readonly _tag: "Each"; readonly handler: Dispatch.DispatchConfig<A, JetStreamMessage>["handler"] }
   | {
     readonly _tag: "Batch"
     readonly size: number
     /** The longest a batch waits to fill, from its first message. */
     readonly timeout: Duration.Duration
-    readonly handler: Subscriber.BatchHandler<A, JetStreamMessage>
+    readonly handler: Dispatch.BatchHandler<A, JetStreamMessage>
   }
 
-export interface JetStreamSubscriberConfig<A> extends Omit<Subscriber.DispatchConfig<A, JetStreamMessage>, "handler"> {
+export interface JetStreamSubscriberConfig<A> extends Omit<Dispatch.DispatchConfig<A, JetStreamMessage>, "handler"> {
   readonly handling: Handling<A>
   readonly stream: StreamSpec
   /** Durable name; without it an ephemeral consumer, deleted on shutdown. */
@@ -406,7 +408,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
     Effect.catchCause(effect, (cause) => Effect.logWarning(`could not ${what} the message`, cause))
 
   const publishDeadLetter = (message: JetStreamMessage, subject: string, cause: Cause.Cause<unknown>) => {
-    const { tag, text } = Subscriber.errorReply(cause, message.correlationId)
+    const { tag, text } = Replies.errorReply(cause, message.correlationId)
     const headers: Record<string, string | ReadonlyArray<string>> = {}
     for (const key in message.headers) {
       if (!isPublishDirective(key)) headers[key] = message.headers[key]!
@@ -462,7 +464,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
   }
 
   /** Carries out what the settlement policy decides for the message, given how its handling ended. */
-  const settle = (message: Delivery, outcome: Subscriber.Outcome): Effect.Effect<void> => {
+  const settle = (message: Delivery, outcome: Dispatch.Outcome): Effect.Effect<void> => {
     const ending: Settlement.Ending = outcome instanceof Codec.DecodeFailure
       ? "undecodable"
       : Exit.isSuccess(outcome)
@@ -531,7 +533,7 @@ export const run = Effect.fnUntraced(function*<A>(runtime: JetStreamRuntime, con
 
   // Of the messages pulled and not finished with, those in a batch still filling, which wait for its timeout.
   const filling = { count: 0 }
-  const dispatcher = yield* Subscriber.makeDispatcher<A, Delivery>(
+  const dispatcher = yield* Dispatch.make<A, Delivery>(
     runtime,
     { ...config, settle, consumerGroup: config.durable },
     (config.subjects === undefined ? "" : `for ${config.subjects.join(", ")} `) +

@@ -17,7 +17,7 @@
  */
 import { Cause, Context, Deferred, Duration, Effect, Exit, Fiber, Option, Queue, References, Scope, Stream } from "effect"
 import { ConnectionError, fromReason, isNatsError, type NatsError } from "../../NatsError.ts"
-import { endRun } from "./metrics.ts"
+import { RunTimer } from "./metrics.ts"
 
 /**
  * Where the subscribers built under `NatsBroker.launch` report that they
@@ -107,7 +107,8 @@ export interface Workers<I, W> {
   readonly take: (buffer: Queue.Dequeue<I, Cause.Done>) => Effect.Effect<ReadonlyArray<W>, Cause.Done>
   /** How many of the source's items a work is (a batch: several). Default 1. */
   readonly size?: ((work: W) => number) | undefined
-  readonly handle: (work: W) => Effect.Effect<void>
+  /** `run`: the worker's clock, for the handlers done when they return. */
+  readonly handle: (work: W, run: RunTimer) => Effect.Effect<void>
   /** After a work is handled. */
   readonly finished?: ((work: W) => void) | undefined
   /** A work whose handler was interrupted at shutdown. */
@@ -197,34 +198,35 @@ export const open = <I, E>(spec: SourceSpec<I, E>): Effect.Effect<Opened<I>, E, 
         const handling: Array<W | undefined> = Array.from({ length: concurrency }, () => undefined)
         const worker = (index: number) =>
           Effect.gen(function*() {
+            const run = new RunTimer()
             let inline = 0
             while (!stopping) {
               handling[index] = undefined
               // The run of messages handled at once ends whenever the worker may wait or yield.
-              endRun()
+              run.end()
               const works = yield* take(buffer)
               for (let i = 0; i < works.length; i++) {
                 if (stopping) {
-                  endRun()
+                  run.end()
                   return
                 }
                 const work = works[i]!
                 handling[index] = work
-                const handled = handle(work)
+                const handled = handle(work, run)
                 if (handled !== Effect.void) {
                   inline = 0
-                  endRun()
+                  run.end()
                   yield* handled
                 } else if (++inline === maxInlineRun) {
                   inline = 0
-                  endRun()
+                  run.end()
                   yield* Effect.yieldNow
                 }
                 inFlight -= size(work)
                 workers.finished?.(work)
               }
             }
-            endRun()
+            run.end()
             handling[index] = undefined
           }).pipe(Effect.catchCause(() => Effect.void)) // the end of the source: its pump reported why
         const fibers: Array<Fiber.Fiber<void>> = []

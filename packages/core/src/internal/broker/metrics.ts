@@ -32,16 +32,16 @@ export class SubscriberMetrics {
   }
 
   /** A message handled by a handler that was done when it returned: timed with its run. */
-  succeededAtOnce(): void {
+  succeededAtOnce(run: RunTimer): void {
     this.handled.count++
-    runCells.push(this.duration)
+    run.add(this.duration)
   }
 
   /** A message that failed at once (did not decode, or its handler returned a failure): timed with its run. */
-  failedAtOnce(errorType: string): void {
+  failedAtOnce(errorType: string, run: RunTimer): void {
     const series = this.#failure(errorType)
     series.failed.count++
-    runCells.push(series.duration)
+    run.add(series.duration)
   }
 
   /** `count` messages handled, in `seconds`. */
@@ -81,34 +81,44 @@ export class SubscriberMetrics {
   }
 }
 
-// The clock is what a handling's duration costs (40 to 80 ns a read, more
-// than the rest of the metrics together). A handler that is done when it
-// returns (an `Exit`) is timed with the others a worker handles back to back
-// in the same run: the run reads the clock when it starts and when it ends
-// (`endRun`, before the worker waits or yields), and each of its messages is
-// observed with the run's average. Under load a run is a whole buffer of
-// messages, so the clock costs next to nothing per message. A handler that
-// runs later (an Effect) is timed on its own.
-let runStart = -1
-const runCells: Array<HistogramCell> = []
-
-/** A message's handling starts: the run's start, when it is the first. */
-export const startRun = (): void => {
-  if (runStart < 0) runStart = performance.now()
-}
-
 /**
- * Ends the current run, if any: its messages observed with the run's
- * average duration. Returns the time it read, or -1 when there was no run.
+ * A worker's clock for the handlers that are done when they return (an
+ * `Exit`). Reading the clock is what a handling's duration costs (40 to 80 ns
+ * a read, more than the rest of the metrics together), so such messages a
+ * worker handles back to back in one run are timed together: the run reads
+ * the clock when it starts and when it ends (`end`, before the worker waits
+ * or yields), and each of its messages is observed with the run's average.
+ * Under load a run is a whole buffer of messages, so the clock costs next to
+ * nothing per message. A handler that runs later (an Effect) is timed on its
+ * own.
  */
-export const endRun = (): number => {
-  if (runStart < 0) return -1
-  const now = performance.now()
-  const seconds = (now - runStart) / 1000 / Math.max(runCells.length, 1)
-  for (let i = 0; i < runCells.length; i++) runCells[i]!.observe(seconds)
-  runCells.length = 0
-  runStart = -1
-  return now
+export class RunTimer {
+  private start = -1
+  private readonly cells: Array<HistogramCell> = []
+
+  /** A message's handling starts: the run's start, when it is the first. */
+  begin(): void {
+    if (this.start < 0) this.start = performance.now()
+  }
+
+  /** A message of the run is done: observed with the run's average when it ends. */
+  add(cell: HistogramCell): void {
+    this.cells.push(cell)
+  }
+
+  /**
+   * Ends the current run, if any: its messages observed with the run's
+   * average duration. Returns the time it read, or -1 when there was no run.
+   */
+  end(): number {
+    if (this.start < 0) return -1
+    const now = performance.now()
+    const seconds = (now - this.start) / 1000 / Math.max(this.cells.length, 1)
+    for (let i = 0; i < this.cells.length; i++) this.cells[i]!.observe(seconds)
+    this.cells.length = 0
+    this.start = -1
+    return now
+  }
 }
 
 /** Seconds since `start` (a `performance.now()`). */

@@ -1,7 +1,7 @@
 /**
  * Events a broker reports to an observer (see `NatsBroker.Observer`).
  */
-import type { Effect, Exit, Option } from "effect"
+import { Effect, type Exit, type Option } from "effect"
 import type { Headers } from "../../NatsClient.ts"
 import type { Message } from "../../NatsMessage.ts"
 
@@ -94,3 +94,10 @@ export interface Observer {
   readonly onHandled?: ((event: HandledEvent) => Effect.Effect<void>) | undefined
   readonly onPublished?: ((event: PublishedEvent) => Effect.Effect<void>) | undefined
 }
+
+/** `effect`, then what the observer's `on` makes of the event, when it listens for it. */
+export const notify = <E>(
+  effect: Effect.Effect<void>,
+  on: ((event: E) => Effect.Effect<void>) | undefined,
+  event: () => E
+): Effect.Effect<void> => on === undefined ? effect : Effect.andThen(effect, Effect.suspend(() => on(event())))

@@ -1,7 +1,7 @@
 /**
  * Watchers: subscribers whose messages come from a Stream the caller builds
  * (a KV bucket's or an object store's watch), on the run loop (`loop.ts`)
- * with the per-message path of every subscriber (`Subscriber.makeDispatcher`).
+ * with the per-message path of every subscriber (`Dispatch.make`).
  *
  * The source is pulled as the handlers take its items, so a slow handler
  * pushes back on it (a watch is an ordered consumer: nothing is dropped).
@@ -10,9 +10,9 @@ import { Effect, Queue, type Scope, type Stream } from "effect"
 import type { Message } from "../../NatsMessage.ts"
 import * as Codec from "./codec.ts"
 import * as Correlation from "./correlation.ts"
+import * as Dispatch from "./dispatch.ts"
 import * as Loop from "./loop.ts"
 import * as Subject from "./subject.ts"
-import * as Subscriber from "./subscriber.ts"
 
 /** A watch's stream, the subjects it reads there, each item's sequence, and the sequence it starts after. */
 export interface WatchPosition<I> {
@@ -47,7 +47,7 @@ const noData = new Uint8Array(0)
 
 /** Opens the source and starts the workers; returns once the source is open. Released with the current scope. */
 export const run = Effect.fnUntraced(function*<I, A, M extends Message, EO>(
-  runtime: Subscriber.BrokerRuntime,
+  runtime: Dispatch.BrokerRuntime,
   config: WatcherConfig<I, A, M, EO>
 ) {
   const { concurrency, name, position, skip, template } = config
@@ -63,7 +63,7 @@ export const run = Effect.fnUntraced(function*<I, A, M extends Message, EO>(
     // The source is read only as fast as the handlers take its items.
     capacity: 1
   })
-  const dispatcher = yield* Subscriber.makeDispatcher<A, M>(runtime, {
+  const dispatcher = yield* Dispatch.make<A, M>(runtime, {
     name,
     template,
     queue: undefined,
