@@ -85,6 +85,8 @@ declare const App: Layer.Layer<never, never, NatsBroker.NatsBroker>
 declare const OrderCreated: Layer.Layer<never, never, NatsBroker.NatsBroker>
 declare const Confirmations: Layer.Layer<never, never, NatsBroker.NatsBroker>
 declare const AppOn: (nats: Layer.Layer<NatsClient.NatsClient>) => Layer.Layer<never, never, NatsBroker.NatsBroker>`),
+  "testing/src/NodeProcess.ts": inEffect(`import { NodeProcess } from "@nats-effect/testing"
+declare const server: { readonly url: string }`),
   "testing/src/suites/index.ts": `import type { Layer } from "effect"
 import type { NatsClient } from "@nats-effect/core"
 declare const MyAdapter: { readonly layer: () => Layer.Layer<NatsClient.NatsClient> }`
