@@ -111,6 +111,7 @@ describe("API reference", () => {
       "@nats-effect/core",
       "@nats-effect/kv",
       "@nats-effect/object-store",
+      "@nats-effect/rpc",
       "@nats-effect/testing",
       "@nats-effect/testing/suites"
     ])

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
-const packages = ["core", "object-store", "kv", "testing", "cli"]
+const packages = ["core", "object-store", "kv", "testing", "cli", "rpc"]
 
 /** Runs a command to completion; a failure carries what the command printed. */
 const run = (command: string, args: ReadonlyArray<string>, cwd: string): string => {
@@ -77,6 +77,7 @@ describe("the packed packages in a project of their own", () => {
     run(Path.join(app, "node_modules/.bin/tsc"), ["-p", "."], app)
     const output = run("node", ["dist/src/main.js"], app)
     assert.include(output, "reply: Hello, Ada!")
+    assert.include(output, "sum: 3")
   })
 
   it("installs the nats-effect command, which runs from its built JavaScript and documents the app", () => {
