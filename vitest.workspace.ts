@@ -19,6 +19,7 @@ export default [
   project("kv", "packages/kv"),
   project("cli", "packages/cli"),
   project("rpc", "packages/rpc"),
+  project("cluster", "packages/cluster"),
   // One folder per example, each with its own test/.
   project("examples", "examples", "*/test/**/*.test.ts"),
   // The packed packages, installed into a project outside the workspace.

@@ -108,6 +108,7 @@ describe("API reference", () => {
   it("walks the entry points of every package", () => {
     expect(entryPoints.map((entry) => entry.specifier).sort()).toEqual([
       "@nats-effect/cli",
+      "@nats-effect/cluster",
       "@nats-effect/core",
       "@nats-effect/kv",
       "@nats-effect/object-store",

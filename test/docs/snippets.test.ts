@@ -22,6 +22,11 @@ const rpcImports = `${imports}
 import { NatsRpc } from "@nats-effect/rpc"
 import { Rpc, RpcClient, RpcGroup, RpcSerialization, RpcServer } from "effect/rpc"`
 
+const clusterImports = `${imports}
+import { NatsCluster } from "@nats-effect/cluster"
+import { ClusterSchema, ClusterWorkflowEngine, Entity } from "effect/cluster"
+import { Rpc } from "effect/rpc"`
+
 /** Inside a generator, where a fragment's `yield*` is at home. */
 const inEffect = (declarations: string, start = "") => `${imports}
 ${declarations}
@@ -95,6 +100,12 @@ declare const AppOn: (nats: Layer.Layer<NatsClient.NatsClient>) => Layer.Layer<n
 class MathRpcs extends RpcGroup.make(
   Rpc.make("Add", { payload: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
 ) {}`,
+  cluster: clusterImports,
+  "cluster/src/NatsCluster.ts": `${clusterImports}
+import type { Sharding } from "effect/cluster"
+import type { WorkflowEngine } from "effect/workflow"
+declare const CartEntity: Layer.Layer<never, never, Sharding.Sharding>
+declare const CheckoutWorkflow: Layer.Layer<never, never, WorkflowEngine.WorkflowEngine>`,
   "testing/src/NodeProcess.ts": inEffect(`import { NodeProcess } from "@nats-effect/testing"
 declare const server: { readonly url: string }`),
   "testing/src/suites/index.ts": `import type { Layer } from "effect"

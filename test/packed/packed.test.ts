@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
-const packages = ["core", "object-store", "kv", "testing", "cli", "rpc"]
+const packages = ["core", "object-store", "kv", "testing", "cli", "rpc", "cluster"]
 
 /** Runs a command to completion; a failure carries what the command printed. */
 const run = (command: string, args: ReadonlyArray<string>, cwd: string): string => {
@@ -78,6 +78,9 @@ describe("the packed packages in a project of their own", () => {
     const output = run("node", ["dist/src/main.js"], app)
     assert.include(output, "reply: Hello, Ada!")
     assert.include(output, "sum: 3")
+    // The cluster module loads from the built packages (its entity defined, its layers made).
+    const loaded = run("node", ["--input-type=module", "-e", "import('./dist/src/counter.js').then((m) => console.log(typeof m.Runner))"], app)
+    assert.strictEqual(loaded.trim(), "function")
   })
 
   it("installs the nats-effect command, which runs from its built JavaScript and documents the app", () => {

@@ -1,0 +1,428 @@
+/**
+ * `MessageStorage` (Effect's encoded driver) on a NATS KV bucket, which is
+ * a JetStream stream (`KV_<bucket>`) kept on disk.
+ *
+ * - `r.<requestId>`: a request and everything about it, one JSON document:
+ *   its envelope, its shard and deliver-at time, the acks and interrupts
+ *   sent to it (as messages of their own, each processed or not, each
+ *   claimed at some time or not), its replies and which chunks are acked.
+ *   Every change is a compare-and-set on its revision, retried on conflict:
+ *   two runners never overwrite each other's change, and a claim is taken by
+ *   one reader only.
+ * - `u.<shard>.<requestId>`: present while the request or one of its
+ *   messages is unprocessed. Reading a shard's unprocessed messages lists
+ *   these (one consumer) and reads their requests. A marker is written
+ *   before its request becomes unprocessed and removed after it is
+ *   processed, so a crash in between leaves a marker too many (removed by
+ *   the next read), never a message without one.
+ * - `pk.<sha-256 of the primary key>`: the request id a primary key was
+ *   first saved with; created, so a duplicate is detected once whatever the
+ *   number of runners.
+ * - `a.<entityType>.<entityId>.<requestId>`: the requests of an entity, for
+ *   `clearAddress`.
+ *
+ * Messages are read in the order of their ids (Snowflakes, ordered by time).
+ * There are no transactions: `withTransaction` runs its effect as it is.
+ */
+import type { NatsClient } from "@nats-effect/core"
+import { KeyValue, KeyValueError } from "@nats-effect/kv"
+import { Effect, Option, Stream } from "effect"
+import { ClusterError, type EntityAddress, type Envelope, MessageStorage, type Reply, ShardId, Snowflake } from "effect/cluster"
+import { createHash } from "node:crypto"
+import { token } from "./keys.ts"
+
+/** A message as stored: a request, or an ack or interrupt of one. */
+interface Stored {
+  readonly envelope: Envelope.Encoded
+  readonly processed: boolean
+  /** When a reader last claimed it (ms); claims last 10 minutes, as SQL storage's. */
+  readonly lastRead: number | null
+}
+
+interface RequestRecord {
+  readonly request: Stored
+  readonly shard: string
+  readonly deliverAt: number | null
+  /** Its `pk.*` key, removed with its entity's messages. */
+  readonly primaryKey: string | null
+  /** The acks and interrupts sent to it. */
+  readonly envelopes: ReadonlyArray<Stored>
+  readonly replies: ReadonlyArray<Reply.Encoded>
+  readonly acked: ReadonlyArray<string>
+  readonly lastReplyId: string | null
+}
+
+export const defaultStream = "cluster_messages"
+const claimMillis = 10 * 60 * 1000
+const concurrency = 16
+
+const text = (data: Uint8Array) => new TextDecoder().decode(data)
+const shardOf = (address: Envelope.Encoded["address"] | EntityAddress.EntityAddress) =>
+  ShardId.toString(address.shardId)
+const requestKey = (requestId: string) => `r.${requestId}`
+const markerKey = (shard: string, requestId: string) => `u.${token(shard)}.${requestId}`
+const entityPrefix = (entityType: string, entityId: string) => `a.${token(entityType)}.${token(entityId)}`
+const primaryKeyKey = (primaryKey: string) => `pk.${createHash("sha256").update(primaryKey).digest("base64url")}`
+
+const isConflict = (error: unknown): boolean =>
+  KeyValueError.isKeyValueError(error) && (error.reason._tag === "KeyExists" || error.reason._tag === "WrongRevision")
+
+const hasUnprocessed = (record: RequestRecord | undefined): boolean =>
+  record !== undefined && (!record.request.processed || record.envelopes.some((stored) => !stored.processed))
+
+/** SQL storage's condition: nothing of a request is read while it has an exit or a chunk not acked. */
+const isWaiting = (record: RequestRecord): boolean =>
+  record.replies.some((reply) => reply._tag === "WithExit" || !record.acked.includes(reply.id))
+
+const lastSentReply = (record: RequestRecord): Option.Option<Reply.Encoded> =>
+  Option.fromUndefinedOr(record.replies.find((reply) => reply.id === record.lastReplyId))
+
+const byId = (a: Stored, b: Stored) => {
+  const x = BigInt(a.envelope._tag === "Request" ? a.envelope.requestId : a.envelope.id)
+  const y = BigInt(b.envelope._tag === "Request" ? b.envelope.requestId : b.envelope.id)
+  return x < y ? -1 : x > y ? 1 : 0
+}
+
+const idOf = (stored: Stored) => stored.envelope._tag === "Request" ? stored.envelope.requestId : stored.envelope.id
+
+export const make = (
+  options: { readonly stream?: string | undefined } = {}
+): Effect.Effect<MessageStorage.Encoded, KeyValueError.KeyValueError, NatsClient.NatsClient> =>
+  Effect.gen(function*() {
+    const kv = yield* KeyValue.make({
+      bucket: options.stream ?? defaultStream,
+      description: "Effect Cluster messages and replies (nats-effect)"
+    })
+
+    const read = (requestId: string) =>
+      Effect.map(kv.get(requestKey(requestId)), Option.map((entry) => ({
+        revision: entry.revision,
+        record: JSON.parse(text(entry.value)) as RequestRecord
+      })))
+
+    /**
+     * Changes a request by compare-and-set, retried on conflict; `f` returns
+     * the new record (or `undefined` to leave it) and a result. Its marker
+     * is written before it becomes unprocessed and removed after it is not.
+     */
+    const modify = <A>(
+      requestId: string,
+      f: (record: RequestRecord) => readonly [RequestRecord | undefined, A]
+    ): Effect.Effect<Option.Option<A>, unknown> =>
+      Effect.gen(function*() {
+        while (true) {
+          const current = yield* read(requestId)
+          if (Option.isNone(current)) return Option.none()
+          const { record, revision } = current.value
+          const [next, result] = f(record)
+          if (next === undefined) return Option.some(result)
+          const marker = markerKey(record.shard, requestId)
+          if (hasUnprocessed(next) && !hasUnprocessed(record)) yield* kv.put(marker, "")
+          const written = yield* kv.update(requestKey(requestId), JSON.stringify(next), revision).pipe(
+            Effect.as(true),
+            Effect.catchIf(isConflict, () => Effect.succeed(false))
+          )
+          if (!written) continue
+          if (hasUnprocessed(record) && !hasUnprocessed(next)) yield* kv.delete(marker)
+          return Option.some(result)
+        }
+      })
+
+    /** The unprocessed markers of `shards` (all of them when undefined): request ids and revisions. */
+    const markers = (shards: ReadonlyArray<string> | undefined) => {
+      const tokens = shards === undefined ? undefined : new Set(shards.map(token))
+      return kv.history("u.>").pipe(
+        Stream.filter((entry) => entry.operation === "PUT"),
+        Stream.map((entry) => {
+          const [, shard, requestId] = entry.key.split(".")
+          return { key: entry.key, shard: shard!, requestId: requestId!, revision: entry.revision }
+        }),
+        Stream.filter((marker) => tokens === undefined || tokens.has(marker.shard)),
+        Stream.runCollect
+      )
+    }
+
+    /** The requests with unprocessed messages in `shards`; markers whose request is processed are removed. */
+    const unprocessedRequests = (shards: ReadonlyArray<string>) =>
+      Effect.flatMap(markers(shards), (found) =>
+        Effect.forEach(found, (marker) =>
+          Effect.flatMap(read(marker.requestId), (current) => {
+            if (Option.isNone(current)) return Effect.succeedNone
+            if (hasUnprocessed(current.value.record)) return Effect.succeed(Option.some(current.value.record))
+            // A crash after the request was processed and before its marker went.
+            return Effect.as(
+              kv.delete(marker.key, { revision: marker.revision }).pipe(Effect.catchIf(isConflict, () => Effect.void)),
+              Option.none()
+            )
+          }), { concurrency }).pipe(Effect.map((records) => records.flatMap(Option.toArray))))
+
+    const matches = (addresses: ReadonlyArray<EntityAddress.EntityAddress>) => (record: RequestRecord) => {
+      const address = record.request.envelope.address
+      return addresses.some((other) =>
+        ShardId.toString(other.shardId) === record.shard &&
+        other.entityType === address.entityType &&
+        other.entityId === address.entityId
+      )
+    }
+
+    /** Every unprocessed message of the request claimable again. */
+    const unclaim = (requestId: string) =>
+      modify(requestId, (record) => {
+        const reset = (stored: Stored): Stored => stored.processed ? stored : { ...stored, lastRead: null }
+        return [{ ...record, request: reset(record.request), envelopes: record.envelopes.map(reset) }, undefined]
+      })
+
+    const unclaimAll = (records: ReadonlyArray<RequestRecord>) =>
+      Effect.forEach(records, (record) => unclaim(record.request.envelope.requestId), { concurrency, discard: true })
+
+    const saveRequest = (
+      envelope: Envelope.PartialRequestEncoded,
+      primaryKey: string | null,
+      deliverAt: number | null
+    ): Effect.Effect<MessageStorage.SaveResult.Encoded, unknown> =>
+      Effect.gen(function*() {
+        const requestId = envelope.requestId
+        const duplicateOf = (originalId: string) =>
+          Effect.map(read(originalId), (current) =>
+            MessageStorage.SaveResultEncoded.Duplicate({
+              originalId: Snowflake.Snowflake(originalId),
+              lastReceivedReply: Option.flatMap(current, ({ record }) => lastSentReply(record))
+            }))
+        const pk = primaryKey === null ? null : primaryKeyKey(primaryKey)
+        if (pk !== null) {
+          const claimed = yield* kv.create(pk, requestId).pipe(
+            Effect.as(true),
+            Effect.catchIf(isConflict, () => Effect.succeed(false))
+          )
+          if (!claimed) {
+            const original = yield* kv.get(pk)
+            return yield* duplicateOf(Option.isSome(original) ? text(original.value.value) : requestId)
+          }
+        }
+        const record: RequestRecord = {
+          request: { envelope, processed: false, lastRead: null },
+          shard: shardOf(envelope.address),
+          deliverAt,
+          primaryKey: pk,
+          envelopes: [],
+          replies: [],
+          acked: [],
+          lastReplyId: null
+        }
+        yield* kv.put(markerKey(record.shard, requestId), "")
+        const created = yield* kv.create(requestKey(requestId), JSON.stringify(record)).pipe(
+          Effect.as(true),
+          Effect.catchIf(isConflict, () => Effect.succeed(false))
+        )
+        if (!created) return yield* duplicateOf(requestId)
+        yield* kv.put(`${entityPrefix(envelope.address.entityType, envelope.address.entityId)}.${requestId}`, "")
+        return MessageStorage.SaveResultEncoded.Success()
+      })
+
+    // An ack or an interrupt, as a message of its request. An ack marks its
+    // chunk acked, and the request's earlier acks processed.
+    const saveEnvelope = (envelope: Envelope.AckChunkEncoded | Envelope.InterruptEncoded) =>
+      modify(envelope.requestId, (record) => {
+        if (record.envelopes.some((stored) => idOf(stored) === envelope.id)) return [undefined, undefined]
+        const stored: Stored = { envelope, processed: record.request.processed, lastRead: null }
+        if (envelope._tag === "Interrupt") return [{ ...record, envelopes: [...record.envelopes, stored] }, undefined]
+        return [{
+          ...record,
+          acked: record.acked.includes(envelope.replyId) ? record.acked : [...record.acked, envelope.replyId],
+          envelopes: [
+            ...record.envelopes.map((other) =>
+              other.envelope._tag === "AckChunk" ? { ...other, processed: true } : other
+            ),
+            stored
+          ]
+        }, undefined]
+      })
+
+    const saveReply = (reply: Reply.Encoded) =>
+      Effect.flatMap(
+        modify(reply.requestId, (record): readonly [RequestRecord | undefined, string | undefined] => {
+          // The same reply again (a retried save): already there.
+          if (record.replies.some((other) => other.id === reply.id)) return [undefined, undefined]
+          if (reply._tag === "WithExit" && record.replies.some((other) => other._tag === "WithExit")) {
+            return [undefined, `request ${reply.requestId} already has its exit`]
+          }
+          if (
+            reply._tag === "Chunk" &&
+            record.replies.some((other) => other._tag === "Chunk" && other.sequence === reply.sequence)
+          ) {
+            return [undefined, `request ${reply.requestId} already has chunk ${reply.sequence}`]
+          }
+          const processed = reply._tag === "WithExit"
+          const done = (stored: Stored): Stored => processed ? { ...stored, processed, lastRead: null } : stored
+          return [{
+            ...record,
+            request: done(record.request),
+            envelopes: record.envelopes.map(done),
+            replies: [...record.replies, reply],
+            lastReplyId: reply.id
+          }, undefined]
+        }),
+        (refused) => Option.isSome(refused) && refused.value !== undefined ? Effect.fail(refused.value) : Effect.void
+      )
+
+    const clearReplies = (requestId: string, expectedReplyId: string | undefined) =>
+      modify(requestId, (record) => {
+        if (expectedReplyId !== undefined && record.lastReplyId !== expectedReplyId) return [undefined, undefined]
+        const reopen = (stored: Stored): Stored => ({ ...stored, processed: false, lastRead: null })
+        return [{
+          ...record,
+          request: reopen(record.request),
+          // As SQL storage: the interrupts go and the acks are read again, unless
+          // only the request's own exit is replaced (`expectedReplyId`).
+          envelopes: expectedReplyId !== undefined
+            ? record.envelopes
+            : record.envelopes.filter((stored) => stored.envelope._tag !== "Interrupt").map(reopen),
+          replies: record.replies.filter((reply) => reply._tag !== "WithExit"),
+          lastReplyId: null
+        }, undefined]
+      })
+
+    const unprocessedMessages = (
+      shardIds: ReadonlyArray<string>,
+      now: number,
+      options?: {
+        readonly limit?: number | undefined
+        readonly addresses?: ReadonlyArray<EntityAddress.EntityAddress> | undefined
+      }
+    ) =>
+      Effect.gen(function*() {
+        if (options?.addresses !== undefined && options.addresses.length === 0) return []
+        const found = yield* unprocessedRequests(shardIds)
+        const records = options?.addresses === undefined ? found : found.filter(matches(options.addresses))
+        const claimable = (record: RequestRecord) => (stored: Stored) =>
+          !stored.processed &&
+          (stored.lastRead === null || stored.lastRead <= now - claimMillis) &&
+          (stored.envelope._tag !== "Request" || record.deliverAt === null || record.deliverAt <= now)
+        const candidates = records.flatMap((record) =>
+          isWaiting(record)
+            ? []
+            : [record.request, ...record.envelopes].filter(claimable(record)).map((stored) => ({ stored, record }))
+        ).sort((a, b) => byId(a.stored, b.stored)).slice(0, options?.limit ?? Infinity)
+
+        // Claim them, each request's in one write; what changed meanwhile is left for the next read.
+        const wanted = new Map<string, Set<string>>()
+        for (const { stored } of candidates) {
+          const requestId = stored.envelope.requestId
+          const ids = wanted.get(requestId) ?? new Set()
+          wanted.set(requestId, ids.add(idOf(stored)))
+        }
+        const claimed = new Map<string, RequestRecord>()
+        yield* Effect.forEach(wanted, ([requestId, ids]) =>
+          Effect.map(
+            modify(requestId, (record) => {
+              if (isWaiting(record)) return [undefined, []]
+              const taken: Array<string> = []
+              const claim = (stored: Stored): Stored => {
+                if (!ids.has(idOf(stored)) || !claimable(record)(stored)) return stored
+                taken.push(idOf(stored))
+                return { ...stored, lastRead: now }
+              }
+              const next = { ...record, request: claim(record.request), envelopes: record.envelopes.map(claim) }
+              return [next, taken.map((id) => [id, next] as const)]
+            }),
+            (taken) => {
+              for (const [id, record] of Option.getOrElse(taken, () => [])) claimed.set(id, record)
+            }
+          ), { concurrency, discard: true })
+
+        return candidates.flatMap(({ stored }) => {
+          const record = claimed.get(idOf(stored))
+          if (record === undefined) return []
+          return [{
+            envelope: stored.envelope,
+            lastSentReply: stored.envelope._tag === "Request" ? lastSentReply(record) : Option.none()
+          }]
+        })
+      })
+
+    const unprocessedMessagesById = (requestIds: ReadonlyArray<Snowflake.Snowflake>, now: number) =>
+      Effect.forEach(requestIds, (requestId) =>
+        Effect.map(read(String(requestId)), (current) => {
+          if (Option.isNone(current)) return []
+          const { record } = current.value
+          if (isWaiting(record) || record.request.processed) return []
+          if (record.deliverAt !== null && record.deliverAt > now) return []
+          return [{ envelope: record.request.envelope, lastSentReply: lastSentReply(record) }]
+        }), { concurrency }).pipe(Effect.map((found) => found.flat()))
+
+    const clearAddress = (address: EntityAddress.EntityAddress) =>
+      kv.keys(`${entityPrefix(address.entityType, address.entityId)}.*`).pipe(
+        Stream.runForEach((key) => {
+          const requestId = key.slice(key.lastIndexOf(".") + 1)
+          return Effect.gen(function*() {
+            const current = yield* read(requestId)
+            if (Option.isSome(current)) {
+              const { record } = current.value
+              yield* kv.delete(requestKey(requestId))
+              yield* kv.delete(markerKey(record.shard, requestId))
+              if (record.primaryKey !== null) yield* kv.delete(record.primaryKey)
+            }
+            yield* kv.delete(key)
+          })
+        })
+      )
+
+    const persistence = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(ClusterError.PersistenceError.refail, Effect.withTracerEnabled(false))
+
+    const repliesOf = (requestIds: ReadonlyArray<string>, keep: (record: RequestRecord, reply: Reply.Encoded) => boolean) =>
+      persistence(Effect.forEach(requestIds, (requestId) =>
+        Effect.map(read(requestId), (current) =>
+          Option.isNone(current)
+            ? []
+            : current.value.record.replies.filter((reply) => keep(current.value.record, reply))), { concurrency }).pipe(
+          Effect.map((replies) => replies.flat())
+        ))
+
+    const encoded: MessageStorage.Encoded = {
+      saveEnvelope: ({ deliverAt, envelope, primaryKey }) =>
+        persistence(
+          envelope._tag === "Request"
+            ? saveRequest(envelope, primaryKey, deliverAt)
+            : Effect.as(saveEnvelope(envelope), MessageStorage.SaveResultEncoded.Success())
+        ),
+      saveReply: (reply) => persistence(saveReply(reply)),
+      clearReplies: (requestId, options) =>
+        persistence(
+          clearReplies(
+            String(requestId),
+            options?.expectedReplyId === undefined ? undefined : String(options.expectedReplyId)
+          )
+        ),
+      requestIdForPrimaryKey: (primaryKey) =>
+        persistence(
+          Effect.map(kv.get(primaryKeyKey(primaryKey)), Option.map((entry) => Snowflake.Snowflake(text(entry.value))))
+        ),
+      // Acked chunks are left out: their reader has them.
+      repliesFor: (requestIds) =>
+        repliesOf(requestIds, (record, reply) => reply._tag === "WithExit" || !record.acked.includes(reply.id)),
+      repliesForUnfiltered: (requestIds) => repliesOf(requestIds, () => true),
+      unprocessedMessages: (shardIds, now, options) => persistence(unprocessedMessages(shardIds, now, options)),
+      unprocessedMessagesById: (requestIds, now) => persistence(unprocessedMessagesById(requestIds, now)),
+      resetRequests: (requestIds) =>
+        persistence(Effect.forEach(requestIds, (requestId) =>
+          modify(String(requestId), (record) =>
+            record.request.processed
+              ? [undefined, undefined]
+              : [{ ...record, request: { ...record.request, lastRead: null } }, undefined]), {
+          concurrency,
+          discard: true
+        })),
+      resetAddresses: (addresses) =>
+        addresses.length === 0 ? Effect.void : persistence(
+          Effect.flatMap(
+            unprocessedRequests(addresses.map((address) => ShardId.toString(address.shardId))),
+            (records) => unclaimAll(records.filter(matches(addresses)))
+          )
+        ),
+      resetShards: (shardIds) => persistence(Effect.flatMap(unprocessedRequests(shardIds), unclaimAll)),
+      clearAddress: (address) => persistence(clearAddress(address)),
+      withTransaction: (effect) => effect
+    }
+    return encoded
+  })
