@@ -101,6 +101,21 @@ for (const adapter of Adapters.adapters) {
             .toEqual(Option.none())
         }).pipe(Effect.provide(fresh())))
 
+      it.effect("a processed request leaves nothing for later reads to list", () =>
+        Effect.gen(function*() {
+          const nats = yield* NatsClient.NatsClient
+          const storage = yield* MessageStorage.MessageStorage
+          const request = yield* makeRequest()
+          yield* storage.saveRequest(request)
+          yield* storage.saveReply(yield* makeReply(request))
+          yield* storage.unprocessedMessages([shard])
+          const bucket = `messages_${storages}`
+          const marker = yield* nats.jetstream.getMessage(`KV_${bucket}`, {
+            lastBySubject: `$KV.${bucket}.u.default=3A1.${request.envelope.requestId}`
+          })
+          assert.isTrue(Option.isNone(marker))
+        }).pipe(Effect.provide(fresh())))
+
       it.effect("unprocessedMessages claims what it returns: the next read has only what came after", () =>
         Effect.gen(function*() {
           const storage = yield* MessageStorage.MessageStorage

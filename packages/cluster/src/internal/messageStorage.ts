@@ -14,7 +14,9 @@
  *   these (one consumer) and reads their requests. A marker is written
  *   before its request becomes unprocessed and removed after it is
  *   processed, so a crash in between leaves a marker too many (removed by
- *   the next read), never a message without one.
+ *   the next read), never a message without one. The delete markers KV
+ *   leaves are removed from the stream by the next read, so reads list the
+ *   unprocessed requests only, however many were processed.
  * - `pk.<sha-256 of the primary key>`: the request id a primary key was
  *   first saved with; created, so a duplicate is detected once whatever the
  *   number of runners.
@@ -24,7 +26,7 @@
  * Messages are read in the order of their ids (Snowflakes, ordered by time).
  * There are no transactions: `withTransaction` runs its effect as it is.
  */
-import type { NatsClient } from "@nats-effect/core"
+import { NatsClient } from "@nats-effect/core"
 import { KeyValue, KeyValueError } from "@nats-effect/kv"
 import { Effect, Option, Stream } from "effect"
 import { ClusterError, type EntityAddress, type Envelope, MessageStorage, type Reply, ShardId, Snowflake } from "effect/cluster"
@@ -89,10 +91,10 @@ export const make = (
   options: { readonly stream?: string | undefined } = {}
 ): Effect.Effect<MessageStorage.Encoded, KeyValueError.KeyValueError, NatsClient.NatsClient> =>
   Effect.gen(function*() {
-    const kv = yield* KeyValue.make({
-      bucket: options.stream ?? defaultStream,
-      description: "Effect Cluster messages and replies (nats-effect)"
-    })
+    const nats = yield* NatsClient.NatsClient
+    const bucket = options.stream ?? defaultStream
+    const stream = `KV_${bucket}`
+    const kv = yield* KeyValue.make({ bucket, description: "Effect Cluster messages and replies (nats-effect)" })
 
     const read = (requestId: string) =>
       Effect.map(kv.get(requestKey(requestId)), Option.map((entry) => ({
@@ -117,30 +119,45 @@ export const make = (
           const [next, result] = f(record)
           if (next === undefined) return Option.some(result)
           const marker = markerKey(record.shard, requestId)
+          const closing = hasUnprocessed(record) && !hasUnprocessed(next)
           if (hasUnprocessed(next) && !hasUnprocessed(record)) yield* kv.put(marker, "")
+          // The marker as it is before the change: removed after it only if
+          // nobody wrote it since (a concurrent change that reopens the request).
+          const before = closing ? yield* kv.get(marker) : Option.none()
           const written = yield* kv.update(requestKey(requestId), JSON.stringify(next), revision).pipe(
             Effect.as(true),
             Effect.catchIf(isConflict, () => Effect.succeed(false))
           )
           if (!written) continue
-          if (hasUnprocessed(record) && !hasUnprocessed(next)) yield* kv.delete(marker)
+          if (Option.isSome(before)) yield* removeMarker(marker, before.value.revision)
           return Option.some(result)
         }
       })
 
-    /** The unprocessed markers of `shards` (all of them when undefined): request ids and revisions. */
-    const markers = (shards: ReadonlyArray<string> | undefined) => {
-      const tokens = shards === undefined ? undefined : new Set(shards.map(token))
-      return kv.history("u.>").pipe(
-        Stream.filter((entry) => entry.operation === "PUT"),
-        Stream.map((entry) => {
+    const removeMarker = (key: string, revision: number) =>
+      kv.delete(key, { revision }).pipe(Effect.catchIf(isConflict, () => Effect.void))
+
+    // A removed marker leaves a delete marker of its own, which every read
+    // would list again: removed from the stream, up to its own sequence only
+    // (a marker written since stays).
+    const dropTombstone = (key: string, revision: number) =>
+      Effect.ignore(nats.jetstream.streams.purge(stream, { filter: `$KV.${bucket}.${key}`, seq: revision + 1 }))
+
+    /** The unprocessed markers of `shards`: request ids and revisions. Delete markers seen go. */
+    const markers = (shards: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const tokens = new Set(shards.map(token))
+        const entries = yield* Stream.runCollect(kv.history("u.>"))
+        yield* Effect.forEach(
+          entries.filter((entry) => entry.operation !== "PUT"),
+          (entry) => dropTombstone(entry.key, entry.revision),
+          { concurrency, discard: true }
+        )
+        return entries.filter((entry) => entry.operation === "PUT").flatMap((entry) => {
           const [, shard, requestId] = entry.key.split(".")
-          return { key: entry.key, shard: shard!, requestId: requestId!, revision: entry.revision }
-        }),
-        Stream.filter((marker) => tokens === undefined || tokens.has(marker.shard)),
-        Stream.runCollect
-      )
-    }
+          return tokens.has(shard!) ? [{ key: entry.key, requestId: requestId!, revision: entry.revision }] : []
+        })
+      })
 
     /** The requests with unprocessed messages in `shards`; markers whose request is processed are removed. */
     const unprocessedRequests = (shards: ReadonlyArray<string>) =>
@@ -150,10 +167,7 @@ export const make = (
             if (Option.isNone(current)) return Effect.succeedNone
             if (hasUnprocessed(current.value.record)) return Effect.succeed(Option.some(current.value.record))
             // A crash after the request was processed and before its marker went.
-            return Effect.as(
-              kv.delete(marker.key, { revision: marker.revision }).pipe(Effect.catchIf(isConflict, () => Effect.void)),
-              Option.none()
-            )
+            return Effect.as(removeMarker(marker.key, marker.revision), Option.none())
           }), { concurrency }).pipe(Effect.map((records) => records.flatMap(Option.toArray))))
 
     const matches = (addresses: ReadonlyArray<EntityAddress.EntityAddress>) => (record: RequestRecord) => {
