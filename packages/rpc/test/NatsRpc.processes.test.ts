@@ -21,7 +21,8 @@ const subject = "test.rpcs"
 const startReplica = (name: string) =>
   Effect.flatMap(NatsServer.NatsServer, (server) =>
     NodeProcess.spawn(replicaEntry, {
-      env: { NATS_URL: server.url, RPC_SUBJECT: subject, RPC_QUEUE: "test", RPC_REPLICA: name }
+      env: { NATS_URL: server.url, RPC_SUBJECT: subject, RPC_QUEUE: "test", RPC_REPLICA: name },
+      ready: `replica ${name} ready`
     }))
 
 const connect = (options: Partial<NatsRpc.ClientOptions & { subject: string }> = {}) =>
