@@ -160,14 +160,7 @@ export const layerProtocolClient = (
  * @since 0.2.0
  * @category options
  */
-export interface LayerServerOptions extends ServerOptions {
-  readonly disableTracing?: boolean | undefined
-  readonly spanPrefix?: string | undefined
-  readonly spanAttributes?: Record<string, unknown> | undefined
-  readonly concurrency?: number | "unbounded" | undefined
-  readonly disableFatalDefects?: boolean | undefined
-  readonly onDisconnect?: ((clientId: number) => Effect.Effect<void>) | undefined
-}
+export type LayerServerOptions = ServerOptions & NonNullable<Parameters<typeof RpcServer.layer>[1]>
 
 /**
  * Serves `group` on `subject`: `RpcServer.layer(group)` on this package's

@@ -55,7 +55,7 @@ export const make = (
     const pingTimeout = options.pingTimeout ?? defaultPingTimeout
     const inbox = Wire.inbox(options.inboxPrefix ?? Wire.defaultInboxPrefix)
     const fromClient = { [Wire.clientHeader]: inbox }
-    const call = { ...fromClient, [Wire.contentTypeHeader]: serialization.contentType }
+    const callHeaders = { ...fromClient, [Wire.contentTypeHeader]: serialization.contentType }
     // Every NATS message holds whole frames, so one parser serves every replica.
     const parser = serialization.makeUnsafe()
 
@@ -155,7 +155,7 @@ export const make = (
           calls.set(key, entry)
           // Not interruptible (it is bounded by `timeout`): an interrupt that
           // comes meanwhile is sent to the replica once it is known.
-          const answer = yield* nats.request(subject, encode(request), { headers: call, timeout }).pipe(
+          const answer = yield* nats.request(subject, encode(request), { headers: callHeaders, timeout }).pipe(
             Effect.tapError(() => Effect.sync(() => forget(key))),
             Effect.mapError((error) =>
               clientError(
