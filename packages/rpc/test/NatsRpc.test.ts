@@ -229,6 +229,15 @@ describe("NatsRpc with each serialization", () => {
       assert.include(error.message, "reads application/json, not application/x-ndjson")
     }).pipe(Effect.provide(NatsClient.layerMemory())))
 
+  it.effect("a call the server cannot read whole (another framing under the same content type) is refused at once", () =>
+    Effect.gen(function*() {
+      yield* serve("a", yield* makeProbe).pipe(Effect.provide(RpcSerialization.layerNdJsonRpc({ contentType: "application/json" })))
+      const client = yield* connect().pipe(Effect.provide(RpcSerialization.layerJson))
+      const error = yield* Effect.flip(client.Echo({ text: "hi" }))
+      assert.instanceOf(error, RpcClientError.RpcClientError)
+      assert.include(error.message, "found no whole message in the call")
+    }).pipe(Effect.provide(NatsClient.layerMemory())))
+
 
   const serializations = [
     ["json", RpcSerialization.layerJson],

@@ -19,7 +19,7 @@ interface Client {
   readonly id: number
   readonly inbox: string
   /** One per client: JSON-RPC pairs a batch's responses with its requests in the parser. */
-  readonly parser: RpcSerialization.Parser
+  parser: RpcSerialization.Parser
   lastSeen: number
 }
 
@@ -82,20 +82,24 @@ export const make = (
       }
     }
 
-    /** Why a call cannot be taken, if it cannot: it must be one whole message of this serialization. */
-    const unreadable = (
-      msg: NatsClient.Msg,
-      decoded: Result.Result<ReadonlyArray<RpcMessage.FromClientEncoded>, unknown>
-    ): string | undefined => {
+    /**
+     * The call's messages, or why it cannot be taken: it must be in this
+     * serialization, and whole. A parser left holding part of a frame is
+     * replaced, so the client's next call is read afresh.
+     */
+    const readCall = (client: Client, msg: NatsClient.Msg): Result.Result<ReadonlyArray<RpcMessage.FromClientEncoded>, string> => {
       const contentType = NatsHeaders.get(msg.headers, Wire.contentTypeHeader)
       if (contentType !== undefined && contentType !== serialization.contentType) {
-        return `the RPC server on ${msg.subject} reads ${serialization.contentType}, not ${contentType}`
+        return Result.fail(`the RPC server on ${msg.subject} reads ${serialization.contentType}, not ${contentType}`)
       }
-      if (Result.isFailure(decoded)) return `the RPC server on ${msg.subject} cannot decode the call: ${decoded.failure}`
-      if (decoded.success.length === 0) {
-        return `the RPC server on ${msg.subject} found no whole message in the call: is its RpcSerialization the client's?`
-      }
-      return undefined
+      const decoded = decode(client, msg.data)
+      if (Result.isSuccess(decoded) && decoded.success.length > 0) return Result.succeed(decoded.success)
+      client.parser = serialization.makeUnsafe()
+      return Result.fail(
+        Result.isFailure(decoded)
+          ? `the RPC server on ${msg.subject} cannot decode the call: ${decoded.failure}`
+          : `the RPC server on ${msg.subject} found no whole message in the call: is its RpcSerialization the client's?`
+      )
     }
 
     return yield* RpcServer.Protocol.make(Effect.fnUntraced(function*(writeRequest) {
@@ -109,14 +113,12 @@ export const make = (
           return Effect.logDebug(`dropped a message on ${msg.subject} that is no RPC call`)
         }
         const client = clientFor(inbox)
-        const decoded = decode(client, msg.data)
-        const refusal = unreadable(msg, decoded)
-        const answer = refusal === undefined
-          ? Effect.andThen(
-            nats.publish(msg.reply, Wire.empty, { headers: fromReplica }),
-            write(client, Result.getOrThrow(decoded))
-          )
-          : nats.publish(msg.reply, Wire.fromText(refusal), { headers: { ...fromReplica, [Wire.opHeader]: Wire.refused } })
+        const call = readCall(client, msg)
+        const answer = Result.isSuccess(call)
+          ? Effect.andThen(nats.publish(msg.reply, Wire.empty, { headers: fromReplica }), write(client, call.success))
+          : nats.publish(msg.reply, Wire.fromText(call.failure), {
+            headers: { ...fromReplica, [Wire.opHeader]: Wire.refused }
+          })
         return Effect.catch(answer, (error) => Effect.logWarning(`could not answer an RPC call on ${msg.subject}`, error))
       }
 
