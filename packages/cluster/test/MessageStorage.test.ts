@@ -10,6 +10,7 @@
 import { assert, describe, expect, it, layer } from "@effect/vitest"
 import { NatsCluster } from "@nats-effect/cluster"
 import { NatsClient } from "@nats-effect/core"
+import { KeyValue } from "@nats-effect/kv"
 import { Adapters } from "@nats-effect/testing"
 import { Clock, Context, Effect, Fiber, Latch, Layer, Option } from "effect"
 import { Message, MessageStorage, ShardId, Snowflake } from "effect/cluster"
@@ -114,6 +115,22 @@ for (const adapter of Adapters.adapters) {
             lastBySubject: `$KV.${bucket}.u.default=3A1.${request.envelope.requestId}`
           })
           assert.isTrue(Option.isNone(marker))
+        }).pipe(Effect.provide(fresh())))
+
+      it.effect("a duplicate of a request whose save stopped after its primary key is stored in its place", () =>
+        Effect.gen(function*() {
+          const storage = yield* MessageStorage.MessageStorage
+          const bucket = yield* KeyValue.make({ bucket: `messages_${storages}` })
+          const keyed = () => makeRequest({ rpc: PrimaryKeyTest, payload: PrimaryKeyTest.payloadSchema.make({ id: 5 }) })
+          const first = yield* keyed()
+          yield* storage.saveRequest(first)
+          // As if the first save's runner died after writing the primary key.
+          yield* bucket.delete(`r.${first.envelope.requestId}`)
+          const again = yield* storage.saveRequest(yield* keyed())
+          assert(again._tag === "Duplicate")
+          expect(again.originalId).toEqual(first.envelope.requestId)
+          const read = yield* storage.unprocessedMessages([shard])
+          expect(read.map((message) => message.envelope.requestId)).toEqual([first.envelope.requestId])
         }).pipe(Effect.provide(fresh())))
 
       it.effect("unprocessedMessages claims what it returns: the next read has only what came after", () =>

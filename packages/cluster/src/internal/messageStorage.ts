@@ -28,10 +28,11 @@
  */
 import { NatsClient } from "@nats-effect/core"
 import { KeyValue, KeyValueError } from "@nats-effect/kv"
-import { Effect, Option, Stream } from "effect"
+import { Effect, Option } from "effect"
 import { ClusterError, type EntityAddress, type Envelope, MessageStorage, type Reply, ShardId, Snowflake } from "effect/cluster"
 import { createHash } from "node:crypto"
 import { token } from "./keys.ts"
+import { listAll } from "./listing.ts"
 
 /** A message as stored: a request, or an ack or interrupt of one. */
 interface Stored {
@@ -147,7 +148,7 @@ export const make = (
     const markers = (shards: ReadonlyArray<string>) =>
       Effect.gen(function*() {
         const tokens = new Set(shards.map(token))
-        const entries = yield* Stream.runCollect(kv.history("u.>"))
+        const entries = yield* listAll(kv.history("u.>"))
         yield* Effect.forEach(
           entries.filter((entry) => entry.operation !== "PUT"),
           (entry) => dropTombstone(entry.key, entry.revision),
@@ -189,35 +190,19 @@ export const make = (
     const unclaimAll = (records: ReadonlyArray<RequestRecord>) =>
       Effect.forEach(records, (record) => unclaim(record.request.envelope.requestId), { concurrency, discard: true })
 
-    const saveRequest = (
+    /** Stores the request under `requestId`, its marker first; false when a request is stored there. */
+    const store = (
+      requestId: string,
       envelope: Envelope.PartialRequestEncoded,
       primaryKey: string | null,
       deliverAt: number | null
-    ): Effect.Effect<MessageStorage.SaveResult.Encoded, unknown> =>
+    ) =>
       Effect.gen(function*() {
-        const requestId = envelope.requestId
-        const duplicateOf = (originalId: string) =>
-          Effect.map(read(originalId), (current) =>
-            MessageStorage.SaveResultEncoded.Duplicate({
-              originalId: Snowflake.Snowflake(originalId),
-              lastReceivedReply: Option.flatMap(current, ({ record }) => lastSentReply(record))
-            }))
-        const pk = primaryKey === null ? null : primaryKeyKey(primaryKey)
-        if (pk !== null) {
-          const claimed = yield* kv.create(pk, requestId).pipe(
-            Effect.as(true),
-            Effect.catchIf(isConflict, () => Effect.succeed(false))
-          )
-          if (!claimed) {
-            const original = yield* kv.get(pk)
-            return yield* duplicateOf(Option.isSome(original) ? text(original.value.value) : requestId)
-          }
-        }
         const record: RequestRecord = {
-          request: { envelope, processed: false, lastRead: null },
+          request: { envelope: { ...envelope, requestId }, processed: false, lastRead: null },
           shard: shardOf(envelope.address),
           deliverAt,
-          primaryKey: pk,
+          primaryKey,
           envelopes: [],
           replies: [],
           acked: [],
@@ -228,9 +213,39 @@ export const make = (
           Effect.as(true),
           Effect.catchIf(isConflict, () => Effect.succeed(false))
         )
-        if (!created) return yield* duplicateOf(requestId)
-        yield* kv.put(`${entityPrefix(envelope.address.entityType, envelope.address.entityId)}.${requestId}`, "")
-        return MessageStorage.SaveResultEncoded.Success()
+        if (created) yield* kv.put(`${entityPrefix(envelope.address.entityType, envelope.address.entityId)}.${requestId}`, "")
+        return created
+      })
+
+    const saveRequest = (
+      envelope: Envelope.PartialRequestEncoded,
+      primaryKey: string | null,
+      deliverAt: number | null
+    ): Effect.Effect<MessageStorage.SaveResult.Encoded, unknown> =>
+      Effect.gen(function*() {
+        const duplicateOf = (originalId: string) =>
+          Effect.map(read(originalId), (current) =>
+            MessageStorage.SaveResultEncoded.Duplicate({
+              originalId: Snowflake.Snowflake(originalId),
+              lastReceivedReply: Option.flatMap(current, ({ record }) => lastSentReply(record))
+            }))
+        const pk = primaryKey === null ? null : primaryKeyKey(primaryKey)
+        if (pk !== null) {
+          const claimed = yield* kv.create(pk, envelope.requestId).pipe(
+            Effect.as(true),
+            Effect.catchIf(isConflict, () => Effect.succeed(false))
+          )
+          if (!claimed) {
+            const original = yield* kv.get(pk)
+            const originalId = Option.isSome(original) ? text(original.value.value) : envelope.requestId
+            // The first save stopped after its primary key (its runner died), or is
+            // still on its way: this one, the same request, is stored under its id.
+            if (Option.isNone(yield* read(originalId))) yield* store(originalId, envelope, pk, deliverAt)
+            return yield* duplicateOf(originalId)
+          }
+        }
+        const created = yield* store(envelope.requestId, envelope, pk, deliverAt)
+        return created ? MessageStorage.SaveResultEncoded.Success() : yield* duplicateOf(envelope.requestId)
       })
 
     // An ack or an interrupt, as a message of its request. An ack marks its
@@ -365,8 +380,8 @@ export const make = (
         }), { concurrency }).pipe(Effect.map((found) => found.flat()))
 
     const clearAddress = (address: EntityAddress.EntityAddress) =>
-      kv.keys(`${entityPrefix(address.entityType, address.entityId)}.*`).pipe(
-        Stream.runForEach((key) => {
+      Effect.flatMap(listAll(kv.keys(`${entityPrefix(address.entityType, address.entityId)}.*`)), (keys) =>
+        Effect.forEach(keys, (key) => {
           const requestId = key.slice(key.lastIndexOf(".") + 1)
           return Effect.gen(function*() {
             const current = yield* read(requestId)
@@ -378,8 +393,7 @@ export const make = (
             }
             yield* kv.delete(key)
           })
-        })
-      )
+        }, { discard: true }))
 
     const persistence = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       effect.pipe(ClusterError.PersistenceError.refail, Effect.withTracerEnabled(false))

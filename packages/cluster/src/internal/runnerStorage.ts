@@ -19,6 +19,7 @@ import { KeyValue, KeyValueError } from "@nats-effect/kv"
 import { type Duration, Effect, Option, Stream } from "effect"
 import { ClusterError, RunnerStorage } from "effect/cluster"
 import { token } from "./keys.ts"
+import { listAll } from "./listing.ts"
 
 export const defaultBucket = "cluster_runners"
 const machineIds = 1024
@@ -79,9 +80,7 @@ export const make = (
             return id
           }
         }
-        const taken = new Set(
-          (yield* Stream.runCollect(kv.keys("machine.*"))).map((key) => Number(key.slice("machine.".length)))
-        )
+        const taken = new Set((yield* listAll(kv.keys("machine.*"))).map((key) => Number(key.slice("machine.".length))))
         for (let id = 0; id < machineIds; id++) {
           if (taken.has(id)) continue
           if (Option.isSome(yield* written(kv.create(machineKey(id), address)))) return id
@@ -143,14 +142,13 @@ export const make = (
 
     return RunnerStorage.makeEncoded({
       getRunners: persistence(
-        kv.history("runner.*").pipe(
+        listAll(kv.history("runner.*").pipe(
           Stream.filter((entry) => entry.operation === "PUT"),
           Stream.map((entry) => {
             const { healthy, runner } = JSON.parse(text(entry.value)) as Registration
             return [runner, healthy] as const
-          }),
-          Stream.runCollect
-        )
+          })
+        ))
       ),
       register: (address, runner, healthy) =>
         persistence(Effect.gen(function*() {
@@ -204,9 +202,11 @@ export const make = (
         })),
       releaseAll: (address) =>
         persistence(
-          kv.history("lock.*").pipe(
-            Stream.filter((entry) => entry.operation === "PUT" && text(entry.value) === address),
-            Stream.runForEach((entry) => releaseLock(entry.key, entry.revision))
+          Effect.flatMap(
+            listAll(kv.history("lock.*").pipe(
+              Stream.filter((entry) => entry.operation === "PUT" && text(entry.value) === address)
+            )),
+            (locks) => Effect.forEach(locks, (entry) => releaseLock(entry.key, entry.revision), { discard: true })
           )
         )
     })
