@@ -29,8 +29,8 @@
  * @since 0.2.0
  * @module
  */
+import type { NatsClient, NatsError } from "@nats-effect/core"
 import type { KeyValueError } from "@nats-effect/kv"
-import { type NatsClient, type NatsError } from "@nats-effect/core"
 import { NatsRpc } from "@nats-effect/rpc"
 import { Duration, Effect, Layer, Option } from "effect"
 import {
@@ -222,11 +222,10 @@ const clientProtocol = (options: ClusterOptions) =>
  * The app's own `MessageStorage` and `RunnerStorage` when it provides them
  * (to this layer), else ours.
  */
-const storage = (options: ClusterOptions, ttl: "runner" | "client") =>
+const storage = (options: ClusterOptions, role: "runner" | "client") =>
   Layer.unwrap(Effect.gen(function*() {
     const messages = yield* Effect.serviceOption(MessageStorage.MessageStorage)
     const runners = yield* Effect.serviceOption(RunnerStorage.RunnerStorage)
-    const config = yield* ShardingConfig.ShardingConfig
     return Layer.merge(
       Option.match(messages, {
         onNone: () => layerMessageStorage(options.messageStorage),
@@ -234,13 +233,9 @@ const storage = (options: ClusterOptions, ttl: "runner" | "client") =>
       }),
       Option.match(runners, {
         onNone: () =>
-          Layer.effect(
-            RunnerStorage.RunnerStorage,
-            Runs.make({
-              bucket: options.runnerStorage?.bucket,
-              ttl: ttl === "runner" ? config.shardLockExpiration : undefined
-            })
-          ),
+          role === "runner"
+            ? layerRunnerStorage(options.runnerStorage)
+            : Layer.effect(RunnerStorage.RunnerStorage, Runs.make({ bucket: options.runnerStorage?.bucket, ttl: undefined })),
         onSome: (own) => Layer.succeed(RunnerStorage.RunnerStorage, own)
       })
     )
