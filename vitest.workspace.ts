@@ -18,6 +18,8 @@ export default [
   project("object-store", "packages/object-store"),
   project("kv", "packages/kv"),
   project("cli", "packages/cli"),
+  project("rpc", "packages/rpc"),
+  project("cluster", "packages/cluster"),
   // One folder per example, each with its own test/.
   project("examples", "examples", "*/test/**/*.test.ts"),
   // The packed packages, installed into a project outside the workspace.

@@ -108,9 +108,11 @@ describe("API reference", () => {
   it("walks the entry points of every package", () => {
     expect(entryPoints.map((entry) => entry.specifier).sort()).toEqual([
       "@nats-effect/cli",
+      "@nats-effect/cluster",
       "@nats-effect/core",
       "@nats-effect/kv",
       "@nats-effect/object-store",
+      "@nats-effect/rpc",
       "@nats-effect/testing",
       "@nats-effect/testing/suites"
     ])

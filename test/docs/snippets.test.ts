@@ -18,6 +18,15 @@ import { KeyValue } from "@nats-effect/kv"
 import { ObjectStore } from "@nats-effect/object-store"
 import { Context, Effect, FileSystem, Layer, Schema, Stream } from "effect"`
 
+const rpcImports = `${imports}
+import { NatsRpc } from "@nats-effect/rpc"
+import { Rpc, RpcClient, RpcGroup, RpcSerialization, RpcServer } from "effect/rpc"`
+
+const clusterImports = `${imports}
+import { NatsCluster } from "@nats-effect/cluster"
+import { ClusterSchema, ClusterWorkflowEngine, Entity } from "effect/cluster"
+import { Rpc } from "effect/rpc"`
+
 /** Inside a generator, where a fragment's `yield*` is at home. */
 const inEffect = (declarations: string, start = "") => `${imports}
 ${declarations}
@@ -94,6 +103,20 @@ declare const App: Layer.Layer<never, never, NatsBroker.NatsBroker>
 declare const OrderCreated: Layer.Layer<never, never, NatsBroker.NatsBroker>
 declare const Confirmations: Layer.Layer<never, never, NatsBroker.NatsBroker>
 declare const AppOn: (nats: Layer.Layer<NatsClient.NatsClient>) => Layer.Layer<never, never, NatsBroker.NatsBroker>`),
+  rpc: rpcImports,
+  "rpc/src/NatsRpc.ts": rpcImports,
+  "rpc-math": `${rpcImports}
+class MathRpcs extends RpcGroup.make(
+  Rpc.make("Add", { payload: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+) {}`,
+  cluster: clusterImports,
+  "cluster/src/NatsCluster.ts": `${clusterImports}
+import type { Sharding } from "effect/cluster"
+import type { WorkflowEngine } from "effect/workflow"
+declare const CartEntity: Layer.Layer<never, never, Sharding.Sharding>
+declare const CheckoutWorkflow: Layer.Layer<never, never, WorkflowEngine.WorkflowEngine>`,
+  "testing/src/NodeProcess.ts": inEffect(`import { NodeProcess } from "@nats-effect/testing"
+declare const server: { readonly url: string }`),
   "testing/src/suites/index.ts": `import type { Layer } from "effect"
 import type { NatsClient } from "@nats-effect/core"
 declare const MyAdapter: { readonly layer: () => Layer.Layer<NatsClient.NatsClient> }`

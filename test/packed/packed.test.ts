@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
-const packages = ["core", "object-store", "kv", "testing", "cli"]
+const packages = ["core", "object-store", "kv", "testing", "cli", "rpc", "cluster"]
 
 /** The README's block after `<!-- packed: name -->`. */
 const readmeBlock = (name: string): string => {
@@ -137,6 +137,23 @@ describe("the packed packages in a project set up as the README says", () => {
     for (const name of ["react", "react-dom", "@asyncapi/react-component"]) {
       assert.deepStrictEqual(copiesOf(name, project), [], name)
     }
+  })
+
+  it("runs an Effect RPC and loads an Effect Cluster entity from the build", () => {
+    const script = `
+      import { NatsClient } from "@nats-effect/core"
+      import { Effect, Layer } from "effect"
+      import { add, MathServer } from "./dist/src/math.js"
+      import { Runner } from "./dist/src/counter.js"
+      const served = MathServer.pipe(Layer.provideMerge(NatsClient.layerMemory()))
+      Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(served)
+        console.log("sum:", yield* add(1, 2).pipe(Effect.provide(context)))
+        console.log("runner:", typeof Runner)
+      })))`
+    const output = run("node", ["--input-type=module", "-e", script], project)
+    assert.include(output, "sum: 3")
+    assert.include(output, "runner: function")
   })
 
   it("type-checks, and runs its app with Node's type stripping", () => {

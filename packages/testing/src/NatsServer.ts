@@ -11,7 +11,7 @@
  * @since 0.1.0
  * @module
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -19,6 +19,7 @@ import * as Path from "node:path"
 import { NatsClient } from "@nats-effect/core"
 import type { NatsError } from "@nats-effect/core"
 import { Context, Effect, Layer, Schema } from "effect"
+import * as Process from "./internal/process.ts"
 
 /**
  * The server could not be started (binary missing, exited early, not ready in time).
@@ -85,19 +86,6 @@ export class NatsServer extends Context.Service<NatsServer, {
 
 const readyLine = "Server is ready"
 const readyTimeoutMillis = 15_000
-const outputLimit = 16 * 1024
-
-// Servers still running when the test process exits (a worker torn down
-// without running finalizers) are killed rather than left behind.
-const running = new Set<ChildProcess>()
-let exitHookInstalled = false
-const installExitHook = () => {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.once("exit", () => {
-    for (const child of running) child.kill("SIGKILL")
-  })
-}
 
 /** `nats-server --version` prints `nats-server: v2.9.10`. */
 const versionPattern = /v?(\d+\.\d+\.\d+\S*)/
@@ -182,70 +170,13 @@ const freePort: Effect.Effect<number, NatsServerError> = Effect.callback((resume
   })
 })
 
-const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null
-
-const waitForExit = (child: ChildProcess): Effect.Effect<void> =>
-  Effect.callback<void>((resume) => {
-    if (exited(child)) return resume(Effect.void)
-    child.once("exit", () => resume(Effect.void))
-  })
-
-const signal = (child: ChildProcess, name: NodeJS.Signals): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    if (exited(child)) return Effect.void
-    child.kill(name)
-    return waitForExit(child)
-  })
-
-interface Spawned {
-  readonly child: ChildProcess
-  readonly output: () => string
-}
-
-/**
- * Spawns one server process and waits for its "Server is ready" log line.
- * Fails with the process output when it exits first or takes too long.
- */
-const spawnReady = (bin: string, args: ReadonlyArray<string>): Effect.Effect<Spawned, NatsServerError> =>
-  Effect.callback<Spawned, NatsServerError>((resume) => {
-    let output = ""
-    let settled = false
-    const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] })
-    running.add(child)
-    child.once("exit", () => running.delete(child))
-    const spawned: Spawned = { child, output: () => output }
-    const settle = (effect: Effect.Effect<Spawned, NatsServerError>) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resume(effect)
-    }
-    const fail = (message: string) => {
-      child.kill("SIGKILL")
-      settle(Effect.fail(new NatsServerError({ message, output })))
-    }
-    const onData = (chunk: Buffer) => {
-      output = (output + chunk.toString("utf8")).slice(-outputLimit)
-      if (!settled && output.includes(readyLine)) settle(Effect.succeed(spawned))
-    }
-    child.stdout?.on("data", onData)
-    child.stderr?.on("data", onData)
-    child.once("error", (cause) =>
-      fail(`cannot run ${bin}: ${cause.message} (install nats-server, or name it in NATS_SERVER_BIN)`))
-    // "close", not "exit": only then has everything the process wrote been read.
-    child.once("close", (code, sig) =>
-      fail(`${bin} exited before it was ready (${sig ?? `code ${code}`}):\n${output}`))
-    const timer = setTimeout(
-      () => fail(`${bin} was not ready within ${readyTimeoutMillis} ms:\n${output}`),
-      readyTimeoutMillis
-    )
-    // Interrupted while starting: do not leave the process behind.
-    return Effect.sync(() => {
-      settled = true
-      clearTimeout(timer)
-      child.kill("SIGKILL")
-    })
-  })
+/** Spawns one server process and waits for its "Server is ready" log line. */
+const spawnServer = (bin: string, args: ReadonlyArray<string>): Effect.Effect<Process.Spawned, NatsServerError> =>
+  Process.spawnReady(bin, args, {
+    ready: readyLine,
+    timeoutMillis: readyTimeoutMillis,
+    hint: " (install nats-server, or name it in NATS_SERVER_BIN)"
+  }).pipe(Effect.mapError((notReady) => new NatsServerError(notReady)))
 
 const isPortTaken = (error: NatsServerError) => (error.output ?? "").includes("address already in use")
 
@@ -263,7 +194,6 @@ export const layer = (options: NatsServerOptions = {}): Layer.Layer<NatsServer, 
   Layer.effect(
     NatsServer,
     Effect.gen(function*() {
-      installExitHook()
       const storeDir = yield* Effect.acquireRelease(
         Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "nats-effect-server-"))),
         (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
@@ -280,11 +210,11 @@ export const layer = (options: NatsServerOptions = {}): Layer.Layer<NatsServer, 
 
       // Another port when the free port was taken in the meantime by someone else.
       const startOnFreePort = (attemptsLeft: number): Effect.Effect<
-        { port: number; spawned: Spawned },
+        { port: number; spawned: Process.Spawned },
         NatsServerError
       > =>
         Effect.flatMap(freePort, (port) =>
-          spawnReady(bin, argsFor(port)).pipe(
+          spawnServer(bin, argsFor(port)).pipe(
             Effect.map((spawned) => ({ port, spawned })),
             Effect.catchIf(
               (error) => isPortTaken(error) && attemptsLeft > 1,
@@ -295,15 +225,15 @@ export const layer = (options: NatsServerOptions = {}): Layer.Layer<NatsServer, 
       const first = yield* startOnFreePort(3)
       const { port } = first
       const version = loggedVersion(first.spawned.output()) ?? binaryVersion(bin) ?? "unknown"
-      let current: Spawned | undefined = first.spawned
-      yield* Effect.addFinalizer(() => current === undefined ? Effect.void : signal(current.child, "SIGKILL"))
+      let current: Process.Spawned | undefined = first.spawned
+      yield* Effect.addFinalizer(() => current === undefined ? Effect.void : Process.signal(current.child, "SIGKILL"))
 
       const stopWith = (name: NodeJS.Signals) =>
-        Effect.suspend(() => current === undefined ? Effect.void : signal(current.child, name))
+        Effect.suspend(() => current === undefined ? Effect.void : Process.signal(current.child, name))
       const start = Effect.suspend(() =>
-        current !== undefined && !exited(current.child)
+        current !== undefined && !Process.exited(current.child)
           ? Effect.void
-          : Effect.map(spawnReady(bin, argsFor(port)), (spawned) => {
+          : Effect.map(spawnServer(bin, argsFor(port)), (spawned) => {
             current = spawned
           })
       )
@@ -319,7 +249,7 @@ export const layer = (options: NatsServerOptions = {}): Layer.Layer<NatsServer, 
         start,
         restart: Effect.andThen(stop, start),
         reload: Effect.sync(() => {
-          if (current !== undefined && !exited(current.child)) current.child.kill("SIGHUP")
+          if (current !== undefined && !Process.exited(current.child)) current.child.kill("SIGHUP")
         })
       })
     })

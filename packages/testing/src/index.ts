@@ -7,3 +7,4 @@
 export * as Adapters from "./Adapters.ts"
 export * as NatsServer from "./NatsServer.ts"
 export * as NatsTest from "./NatsTest.ts"
+export * as NodeProcess from "./NodeProcess.ts"

@@ -27,6 +27,12 @@ export interface Endpoint {
   readonly contentType: string | undefined
   /** The reply's Schema, for a responder; `undefined` when it declares none. */
   readonly response: Codec.PayloadSchema | undefined
+  /**
+   * Whether a failed request is answered with the broker's `error` reply (the
+   * failure's tag in a header, its message as the body), as subscribers'
+   * are; not where failures travel in the reply itself (Effect RPC). Default true.
+   */
+  readonly errorReply?: boolean | undefined
   readonly queue: string | undefined
   /** Whether messages carry the `correlation_id` header (watchers' changes do not). */
   readonly correlated: boolean
@@ -273,18 +279,17 @@ const build = (endpoints: ReadonlyArray<Endpoint>, options: AsyncApiOptions): As
     let reply: AsyncApiOperation["reply"]
     if (endpoint.response !== undefined) {
       const replyKey = uniqueKey(`${operationKey}.reply`, (key) => key in channels)
+      const errors = endpoint.errorReply !== false
       channels[replyKey] = {
         address: null,
         description: `The reply subject (inbox) of each request to ${endpoint.address}`,
-        messages: { error: errorReply }
+        messages: errors ? { error: errorReply } : {}
       }
       const replyPayload = payloadOf(endpoint.response, endpoint.address)
+      const replyRef = addMessage(replyKey, "reply", replyPayload, contentTypeOf(replyPayload, undefined), endpoint.correlated)
       reply = {
         channel: { $ref: `#/channels/${replyKey}` },
-        messages: [
-          addMessage(replyKey, "reply", replyPayload, contentTypeOf(replyPayload, undefined), true),
-          { $ref: `#/channels/${replyKey}/messages/error` }
-        ]
+        messages: errors ? [replyRef, { $ref: `#/channels/${replyKey}/messages/error` }] : [replyRef]
       }
     }
     operations[operationKey] = {
