@@ -139,12 +139,12 @@ describe("the packed packages in a project set up as the README says", () => {
     }
   })
 
-  it("runs an Effect RPC and loads an Effect Cluster entity from the build", () => {
+  it("runs an Effect RPC and loads an Effect Cluster entity, with Node's type stripping", () => {
     const script = `
       import { NatsClient } from "@nats-effect/core"
       import { Effect, Layer } from "effect"
-      import { add, MathServer } from "./dist/src/math.js"
-      import { Runner } from "./dist/src/counter.js"
+      import { add, MathServer } from "./src/math.ts"
+      import { Runner } from "./src/counter.ts"
       const served = MathServer.pipe(Layer.provideMerge(NatsClient.layerMemory()))
       Effect.runPromise(Effect.scoped(Effect.gen(function*() {
         const context = yield* Layer.build(served)
