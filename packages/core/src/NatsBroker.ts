@@ -523,20 +523,6 @@ export interface NatsBrokerOptions {
  * @category services
  */
 export class NatsBroker extends Context.Service<NatsBroker, {
-  readonly client: NatsClient["Service"]
-  readonly gracefulTimeout: Duration.Duration
-  readonly requestTimeout: Duration.Duration
-  readonly logInterval: Duration.Duration
-  readonly observer: Observer | undefined
-  readonly ackPolicy: AckPolicy
-  /** Serializes its subscribers' stream declarations. */
-  readonly declarations: Semaphore.Semaphore
-  /**
-   * Every subscriber, publisher and watcher built on this broker, added as
-   * its layer is built and removed when it is released: what `asyncApi`
-   * documents.
-   */
-  readonly endpoints: Array<AsyncApi.Endpoint>
   readonly publishJetStream: (
     subject: string,
     payload: unknown,
@@ -552,7 +538,40 @@ export class NatsBroker extends Context.Service<NatsBroker, {
     payload: unknown,
     options?: RequestOptions<PayloadSchema | undefined, PayloadSchema | undefined>
   ) => Effect.Effect<unknown, NatsError>
+  /**
+   * Declares an endpoint of the app (a subscriber, publisher, watcher, an
+   * RPC) for as long as the current scope lasts: what `asyncApi` documents.
+   * The broker's own constructors declare theirs.
+   *
+   * @since 0.2.0
+   */
+  readonly register: (endpoint: Endpoint) => Effect.Effect<void, never, Scope.Scope>
+  /**
+   * The endpoints declared so far and not released.
+   *
+   * @since 0.2.0
+   */
+  readonly endpoints: Effect.Effect<ReadonlyArray<Endpoint>>
 }>()("@nats-effect/core/NatsBroker") {}
+
+/**
+ * What a broker made by `layer` keeps for its subscribers, out of its
+ * service's type: the client, timeouts, observer, default ack policy, and
+ * the lock of its stream declarations.
+ */
+interface Runtime extends JetStreamSubscriber.JetStreamRuntime {
+  readonly ackPolicy: AckPolicy
+}
+
+const runtimes = new WeakMap<NatsBroker["Service"], Runtime>()
+
+/** The runtime of a broker `layer` made; another `NatsBroker` service cannot run subscribers. */
+const runtimeOf = (broker: NatsBroker["Service"]): Effect.Effect<Runtime> => {
+  const runtime = runtimes.get(broker)
+  return runtime === undefined
+    ? Effect.die(new Error("this NatsBroker was not made by NatsBroker.layer or layerWith: it cannot run subscribers"))
+    : Effect.succeed(runtime)
+}
 
 /** Headers of an outgoing message: ours first, the caller's over them, an explicit correlation id last. */
 const outgoingHeaders = (
@@ -771,19 +790,20 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     })
   }
 
-  return NatsBroker.of({
-    client,
-    gracefulTimeout,
-    requestTimeout,
-    logInterval,
-    observer,
-    ackPolicy,
-    declarations,
-    endpoints: [],
+  const endpoints: Array<AsyncApi.Endpoint> = []
+  const broker = NatsBroker.of({
     publishJetStream,
     publish,
-    request
+    request,
+    register: (endpoint) =>
+      Effect.andThen(
+        Effect.sync(() => endpoints.push(endpoint)),
+        Effect.addFinalizer(() => Effect.sync(() => endpoints.splice(endpoints.indexOf(endpoint), 1)))
+      ),
+    endpoints: Effect.sync(() => endpoints.slice())
   })
+  runtimes.set(broker, { client, gracefulTimeout, logInterval, observer, ackPolicy, declarations })
+  return broker
 })
 
 /**
@@ -980,7 +1000,7 @@ export const publisher = <
       ) as Effect.Effect<any, NatsError, NatsBroker>,
     layer: Layer.effectDiscard(Effect.gen(function*() {
       const broker = yield* NatsBroker
-      yield* declareEndpoint(broker, {
+      yield* broker.register({
         action: "send",
         name: subject,
         address: subject,
@@ -993,7 +1013,7 @@ export const publisher = <
         extensions: stream === undefined ? {} : { "x-nats-jetstream": { stream: stream.name } }
       })
       if (stream !== undefined && !(yield* AsyncApi.Documenting)) {
-        yield* JetStreamSubscriber.declareStream(broker, stream, [subject])
+        yield* JetStreamSubscriber.declareStream(yield* runtimeOf(broker), stream, [subject])
       }
     }))
   }
@@ -1141,7 +1161,8 @@ const subscriberLayer = (
     }
     const concurrency = yield* resolveConcurrency(subject, options.concurrency)
     const broker = yield* NatsBroker
-    yield* declareEndpoint(broker, subscriberEndpoint(subject, options, broker.ackPolicy))
+    const runtime = yield* runtimeOf(broker)
+    yield* broker.register(subscriberEndpoint(subject, options, runtime.ackPolicy))
     if (yield* AsyncApi.Documenting) return
     const common = {
       name: options.name ?? subject,
@@ -1151,13 +1172,13 @@ const subscriberLayer = (
       encodeReply: Codec.makeEncoder("response" in options ? options.response : undefined)
     }
     if ("stream" in options && options.stream !== undefined) {
-      return yield* JetStreamSubscriber.run(broker, {
+      return yield* JetStreamSubscriber.run(runtime, {
         ...common,
         handling: "batch" in options ? batchHandling(subject, options.batch, handler) : { _tag: "Each", handler },
         queue: undefined,
         stream: streamSpec(options.stream),
         durable: options.durable,
-        ackPolicy: options.ackPolicy ?? broker.ackPolicy,
+        ackPolicy: options.ackPolicy ?? runtime.ackPolicy,
         deliverPolicy: options.deliverPolicy === undefined ? undefined : clientDeliverPolicy(options.deliverPolicy),
         ackWait: options.ackWait === undefined ? undefined : Duration.fromInputUnsafe(options.ackWait),
         maxDeliver: options.maxDeliver,
@@ -1182,15 +1203,8 @@ const subscriberLayer = (
         )
       )
     }
-    yield* Subscriber.run(broker, { ...common, handler, queue: core.queue, pendingLimits })
+    yield* Subscriber.run(runtime, { ...common, handler, queue: core.queue, pendingLimits })
   }))
-
-/** Adds an endpoint to the broker's, for as long as the layer that declares it is built. */
-const declareEndpoint = (broker: NatsBroker["Service"], endpoint: AsyncApi.Endpoint): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.andThen(
-    Effect.sync(() => broker.endpoints.push(endpoint)),
-    Effect.addFinalizer(() => Effect.sync(() => broker.endpoints.splice(broker.endpoints.indexOf(endpoint), 1)))
-  )
 
 /** A subscriber as the AsyncAPI document shows it; a JetStream one with its stream and consumer. */
 const subscriberEndpoint = (subject: string, options: AnySubscriberOptions, ackPolicy: AckPolicy): AsyncApi.Endpoint => {
@@ -1355,7 +1369,7 @@ export const watcher = <I, A, M extends Message, E, R, EO = never>(
       return yield* Effect.die(fromReason(new InvalidSubject({ subject: options.keys, message: template })))
     }
     const broker = yield* NatsBroker
-    yield* declareEndpoint(broker, {
+    yield* broker.register({
       action: "receive",
       name: options.name ?? options.keys,
       address: options.document?.address ?? options.keys,
@@ -1368,7 +1382,7 @@ export const watcher = <I, A, M extends Message, E, R, EO = never>(
       extensions: options.document?.extensions ?? {}
     })
     if (yield* AsyncApi.Documenting) return
-    yield* Watcher.run(broker, {
+    yield* Watcher.run(yield* runtimeOf(broker), {
       name: options.name ?? options.keys,
       template,
       where: options.where,
@@ -1511,7 +1525,7 @@ export type AsyncApiOperation = AsyncApi.AsyncApiOperation
  */
 export type AsyncApiMessage = AsyncApi.AsyncApiMessage
 /**
- * A subscriber, publisher or watcher as the broker knows it (`NatsBroker["endpoints"]`).
+ * A subscriber, publisher, watcher or RPC as the app's AsyncAPI document shows it (`NatsBroker.register`).
  *
  * @since 0.1.0
  * @category asyncapi
@@ -1562,5 +1576,5 @@ export const asyncApi = <ROut, E, RIn>(
 ): Effect.Effect<AsyncApiDocument, E | NatsError, Exclude<RIn, NatsBroker | NatsClient>> =>
   Effect.scoped(Effect.gen(function*() {
     const built = yield* Layer.build(Layer.provideMerge(app, Layer.provideMerge(layer, layerMemory())))
-    return yield* AsyncApi.document(Context.get(built, NatsBroker).endpoints, options)
+    return yield* AsyncApi.document(yield* Context.get(built, NatsBroker).endpoints, options)
   })).pipe(Effect.provideService(AsyncApi.Documenting, true))

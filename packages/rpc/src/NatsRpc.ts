@@ -197,13 +197,6 @@ export const layerServer = <Rpcs extends Rpc.Any>(
     Layer.effectDiscard(Effect.gen(function*() {
       const broker = yield* Effect.serviceOption(NatsBroker.NatsBroker)
       if (Option.isNone(broker)) return
-      const { endpoints } = broker.value
-      const declared = AsyncApi.endpoints(group, options)
-      endpoints.push(...declared)
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          for (const endpoint of declared) endpoints.splice(endpoints.indexOf(endpoint), 1)
-        })
-      )
+      yield* Effect.forEach(AsyncApi.endpoints(group, options), broker.value.register, { discard: true })
     }))
   )

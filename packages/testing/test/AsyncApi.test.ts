@@ -178,7 +178,7 @@ describe("NatsBroker.asyncApi", () => {
         Layer.provideMerge(App, Layer.provideMerge(NatsBroker.layer, NatsClient.layerMemory()))
       )
       assert.deepStrictEqual(ran, ["afterStartup", "price sku-1"])
-      const endpoints = Context.get(context, NatsBroker.NatsBroker).endpoints
+      const endpoints = yield* Context.get(context, NatsBroker.NatsBroker).endpoints
       assert.sameMembers(
         endpoints.map((endpoint) => `${endpoint.action} ${endpoint.address}`),
         [
@@ -200,9 +200,9 @@ describe("NatsBroker.asyncApi", () => {
       yield* Layer.buildWithScope(NatsBroker.subscriber("jobs", {}, () => Effect.void), scope).pipe(
         Effect.provideContext(context)
       )
-      assert.deepStrictEqual(broker.endpoints.map((endpoint) => endpoint.address), ["jobs"])
+      assert.deepStrictEqual((yield* broker.endpoints).map((endpoint) => endpoint.address), ["jobs"])
       yield* Scope.close(scope, Exit.void)
-      assert.deepStrictEqual(broker.endpoints, [])
+      assert.deepStrictEqual(yield* broker.endpoints, [])
     }).pipe(Effect.scoped))
 
   it.effect("declares nothing on the server: a stream that is only attached to need not exist", () =>
