@@ -80,7 +80,13 @@ declare const MyDriver: { readonly layer: () => Layer.Layer<NatsClient.NatsClien
 
   // The examples of the modules, by default their module's.
   "core/src/NatsBroker.ts": inEffect(`import { NodeRuntime } from "@effect/platform-node"
+import { NatsHeaders } from "@nats-effect/core"
 const Order = Schema.Struct({ id: Schema.String, quantity: Schema.Int })
+const Quote = Schema.Struct({ symbol: Schema.String, price: Schema.Number })
+declare const quote: (symbol: string) => Effect.Effect<typeof Quote.Type>
+declare const Audit: NatsBroker.Middleware
+declare const Created: Layer.Layer<never, never, NatsBroker.NatsBroker>
+declare const Cancelled: Layer.Layer<never, never, NatsBroker.NatsBroker>
 const Shipment = Schema.Struct({ id: Schema.String })
 declare const order: typeof Order.Type
 declare const msg: NatsClient.Msg

@@ -56,6 +56,7 @@ import type { DeliverPolicy as ClientDeliverPolicy, Headers, HeadersInput, JetSt
 import { layerMemory, NatsClient } from "./NatsClient.ts"
 import { DecodeError, EncodeError, fromReason, InvalidSubject, type NatsError, RemoteError } from "./NatsError.ts"
 import * as NatsHeaders from "./NatsHeaders.ts"
+import * as NatsSubject from "./NatsSubject.ts"
 import * as NatsMetrics from "./NatsMetrics.ts"
 import * as NatsTracing from "./NatsTracing.ts"
 import type { JetStreamMessage, Message } from "./NatsMessage.ts"
@@ -67,6 +68,8 @@ import * as JetStreamSubscriber from "./internal/broker/jetstream.ts"
 import type * as ObserverEvents from "./internal/broker/observer.ts"
 import * as Subject from "./internal/broker/subject.ts"
 import * as Loop from "./internal/broker/loop.ts"
+import * as Middlewares from "./internal/broker/middleware.ts"
+import * as ReplyResponse from "./internal/broker/response.ts"
 import * as Subscriber from "./internal/broker/subscriber.ts"
 import * as Watcher from "./internal/broker/watcher.ts"
 import * as Metrics from "./internal/metrics.ts"
@@ -281,6 +284,21 @@ export interface SubscriberOptions<
   /** What it does, for the app's AsyncAPI document (`NatsBroker.asyncApi`). */
   readonly description?: string | undefined
   /**
+   * Middleware around this subscriber's handler and what it publishes,
+   * inside the broker's and its router's (see `middleware`). A subscriber's
+   * own needs no services: give those that do to `layerWith` or `router`.
+   *
+   * @since 0.2.0
+   */
+  readonly middlewares?: ReadonlyArray<Middleware> | undefined
+  /**
+   * Never replies, even to a request (the handler's result goes to
+   * `publishTo` only): FastStream's `no_reply`.
+   *
+   * @since 0.2.0
+   */
+  readonly noReply?: boolean | undefined
+  /**
    * Publishes the handler's result there (unless it is `undefined`), besides
    * a reply when one is expected (FastStream's stacked `@publisher`); a
    * failed publish fails the handling. Includes the publisher in the app.
@@ -494,7 +512,15 @@ export interface JetStreamPublishOptions<S extends PayloadSchema | undefined = u
  * @since 0.1.0
  * @category options
  */
-export interface NatsBrokerOptions {
+export interface NatsBrokerOptions<R = never> {
+  /**
+   * Middleware around every handler and every message sent (see
+   * `middleware`), outermost first; the broker's wraps a router's, which
+   * wraps a subscriber's. Their requirements are the broker layer's.
+   *
+   * @since 0.2.0
+   */
+  readonly middlewares?: ReadonlyArray<Middleware<R>> | undefined
   /** The default `ackPolicy` of JetStream subscribers. Default `"nackOnError"`. */
   readonly ackPolicy?: AckPolicy | undefined
   /**
@@ -539,6 +565,16 @@ export class NatsBroker extends Context.Service<NatsBroker, {
     options?: RequestOptions<PayloadSchema | undefined, PayloadSchema | undefined>
   ) => Effect.Effect<unknown, NatsError>
   /**
+   * `request`, with the reply's headers and subject besides its decoded data.
+   *
+   * @since 0.2.0
+   */
+  readonly requestMessage: (
+    subject: string,
+    payload: unknown,
+    options?: RequestOptions<PayloadSchema | undefined, PayloadSchema | undefined>
+  ) => Effect.Effect<ReplyMessage<unknown>, NatsError>
+  /**
    * Declares an endpoint of the app (a subscriber, publisher, watcher, an
    * RPC) for as long as the current scope lasts: what `asyncApi` documents.
    * The broker's own constructors declare theirs.
@@ -561,6 +597,8 @@ export class NatsBroker extends Context.Service<NatsBroker, {
  */
 interface Runtime extends JetStreamSubscriber.JetStreamRuntime {
   readonly ackPolicy: AckPolicy
+  /** The broker's middleware, with the context it runs in. */
+  readonly chain: Middlewares.Chain
 }
 
 const runtimes = new WeakMap<NatsBroker["Service"], Runtime>()
@@ -573,17 +611,23 @@ const runtimeOf = (broker: NatsBroker["Service"]): Effect.Effect<Runtime> => {
     : Effect.succeed(runtime)
 }
 
-/** Headers of an outgoing message: ours first, the caller's over them, an explicit correlation id last. */
+/**
+ * Headers of an outgoing message: ours first, the caller's over them, an
+ * explicit correlation id last; without one, that of the message being
+ * handled (`inherited`), so that a message and what its handler publishes
+ * share one, else a new one.
+ */
 const outgoingHeaders = (
   contentType: string | undefined,
   options: { readonly headers?: HeadersInput | undefined; readonly correlationId?: string | undefined } | undefined,
-  traceparent: string | undefined
+  traceparent: string | undefined,
+  inherited: string | undefined
 ): { readonly headers: Record<string, string | ReadonlyArray<string>>; readonly correlationId: string } => {
   const headers: Record<string, string | ReadonlyArray<string>> = {}
   if (contentType !== undefined) headers[Codec.ContentTypeHeader] = contentType
   if (traceparent !== undefined) headers[Codec.TraceparentHeader] = traceparent
   if (options?.headers !== undefined) Object.assign(headers, options.headers)
-  const given = options?.correlationId ?? headers[Codec.CorrelationIdHeader]
+  const given = options?.correlationId ?? headers[Codec.CorrelationIdHeader] ?? inherited
   const correlationId = given === undefined ? Correlation.next() : typeof given === "string" ? given : given[0]!
   headers[Codec.CorrelationIdHeader] = correlationId
   return { headers, correlationId }
@@ -604,7 +648,7 @@ const otherSubjects = " other"
 const encodeFailure = (subject: string, reason: string): NatsError =>
   fromReason(new EncodeError({ subject, message: `the payload for "${subject}" ${reason}` }))
 
-const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
+const make = Effect.fnUntraced(function*<R>(options: NatsBrokerOptions<R>) {
   const client = yield* NatsClient
   const observer = yield* BrokerObserver
   const gracefulTimeout = Duration.fromInputUnsafe(options.gracefulTimeout ?? "10 seconds")
@@ -639,19 +683,54 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
   // (if any) is passed on unchanged, so a trace goes through this service.
   const tracing = yield* NatsTracing.isRecording
 
-  /** Runs `send` with the outgoing `traceparent`: in a span of its own when tracing. */
-  const withTraceContext = <A>(
+  const brokerChain = yield* Middlewares.chainOf(options.middlewares)
+
+  /**
+   * Runs `send` with what the message needs of where it is sent from: the
+   * outgoing `traceparent` (in a span of its own when tracing), the message
+   * being handled, and the middleware its publish goes through.
+   */
+  const withSendContext = <A>(
     name: () => string,
     kind: Tracer.SpanKind,
     attributes: () => Record<string, unknown>,
-    send: (traceparent: string | undefined, span: Tracer.Span | undefined) => Effect.Effect<A, NatsError>
-  ): Effect.Effect<A, NatsError> =>
-    tracing
-      ? Effect.useSpan(name(), { kind, attributes: attributes() }, (span) => send(NatsTracing.formatTraceparent(span), span))
-      : Effect.contextWith((context: Context.Context<never>) => {
-        const handled = Context.getOrUndefined(context, NatsMessage)
-        return send(handled === undefined ? undefined : NatsHeaders.get(handled.headers, Codec.TraceparentHeader), undefined)
+    send: (sending: {
+      readonly traceparent: string | undefined
+      readonly span: Tracer.Span | undefined
+      readonly handled: Message | undefined
+      readonly chain: Middlewares.Chain
+    }) => Effect.Effect<A, NatsError>
+  ): Effect.Effect<A, NatsError> => {
+    const sendIn = (context: Context.Context<never>, span: Tracer.Span | undefined) => {
+      const handled = Context.getOrUndefined(context, NatsMessage)
+      const current = Context.get(context, Middlewares.CurrentChain)
+      return send({
+        traceparent: span !== undefined
+          ? NatsTracing.formatTraceparent(span)
+          : handled === undefined
+          ? undefined
+          : NatsHeaders.get(handled.headers, Codec.TraceparentHeader),
+        span,
+        handled,
+        chain: current.length === 0 ? brokerChain : [...brokerChain, ...current]
       })
+    }
+    return tracing
+      ? Effect.useSpan(
+        name(),
+        { kind, attributes: attributes() },
+        (span) => Effect.contextWith((context: Context.Context<never>) => sendIn(context, span))
+      )
+      : Effect.contextWith((context: Context.Context<never>) => sendIn(context, undefined))
+  }
+
+  /** The headers of a message as the middleware leaves them. */
+  const throughMiddleware = (
+    chain: Middlewares.Chain,
+    subject: string,
+    headers: Record<string, string | ReadonlyArray<string>>
+  ): Effect.Effect<HeadersInput> =>
+    chain.length === 0 ? Effect.succeed(headers) : Effect.map(Middlewares.publish(chain, { subject, headers }), (out) => out.headers)
 
   // The series of what is sent, built once per subject and operation in the
   // registry the broker is built with. Subjects can carry ids (`orders.123`):
@@ -711,18 +790,20 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
     const encoded = Codec.encoderFor(options?.schema)(payload)
     if (Result.isFailure(encoded)) return Effect.fail(encodeFailure(subject, encoded.failure))
     const { contentType, data } = encoded.success
-    return withTraceContext(() => `publish ${subject}`, "producer", () => ({
+    return withSendContext(() => `publish ${subject}`, "producer", () => ({
       "messaging.system": "nats",
       "messaging.operation.type": "publish",
       "messaging.destination.name": subject,
       "messaging.message.body.size": data.length
-    }), (traceparent, span) => {
-      const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
+    }), ({ chain, handled, span, traceparent }) => {
+      const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent, handled?.correlationId)
       span?.attribute("messaging.message.conversation_id", correlationId)
-      const sent = measureSent(subject, "publish", data.length, timed, send(data, headers))
-      return observer?.onPublished === undefined
-        ? sent
-        : Effect.tap(sent, () => observePublished("publish", subject, payload, data, headers, correlationId, reply))
+      return Effect.flatMap(throughMiddleware(chain, subject, headers), (headers) => {
+        const sent = measureSent(subject, "publish", data.length, timed, send(data, headers))
+        return observer?.onPublished === undefined
+          ? sent
+          : Effect.tap(sent, () => observePublished("publish", subject, payload, data, headers, correlationId, reply))
+      })
     })
   }
 
@@ -748,44 +829,46 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
         timeout: options.timeout
       }))
 
-  const request = (
+  const requestMessage = (
     subject: string,
     payload: unknown,
     options?: RequestOptions<PayloadSchema | undefined, PayloadSchema | undefined>
-  ): Effect.Effect<unknown, NatsError> => {
+  ): Effect.Effect<ReplyMessage<unknown>, NatsError> => {
     const encoded = Codec.encoderFor(options?.schema)(payload)
     if (Result.isFailure(encoded)) return Effect.fail(encodeFailure(subject, encoded.failure))
     const { contentType, data } = encoded.success
     const decodeReply = Codec.decoderFor(options?.response)
-    return withTraceContext(() => `request ${subject}`, "client", () => ({
+    return withSendContext(() => `request ${subject}`, "client", () => ({
       "messaging.system": "nats",
       "messaging.operation.type": "publish",
       "messaging.operation.name": "request",
       "messaging.destination.name": subject,
       "messaging.message.body.size": data.length
-    }), (traceparent, span) => {
-      const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent)
+    }), ({ chain, handled, span, traceparent }) => {
+      const { correlationId, headers } = outgoingHeaders(contentType, options, traceparent, handled?.correlationId)
       span?.attribute("messaging.message.conversation_id", correlationId)
-      const sent = measureSent(
-        subject,
-        "request",
-        data.length,
-        true,
-        client.request(subject, data, { headers, timeout: options?.timeout ?? requestTimeout })
-      )
-      const observed = observer?.onPublished === undefined ? sent : Effect.tap(
-        sent,
-        () => observePublished("request", subject, payload, data, headers, correlationId, undefined)
-      )
-      return Effect.flatMap(observed, (reply) => {
-        const error = NatsHeaders.get(reply.headers, Codec.ErrorHeader)
-        if (error !== undefined) {
-          return Effect.fail(fromReason(new RemoteError({ subject, error, message: Codec.utf8(reply.data) })))
-        }
-        const decoded = decodeReply(reply.data, Codec.contentTypeOf(reply.headers))
-        return decoded instanceof Codec.DecodeFailure
-          ? Effect.fail(fromReason(new DecodeError({ subject, message: `the reply to "${subject}": ${decoded.reason}` })))
-          : Effect.succeed(decoded)
+      return Effect.flatMap(throughMiddleware(chain, subject, headers), (headers) => {
+        const sent = measureSent(
+          subject,
+          "request",
+          data.length,
+          true,
+          client.request(subject, data, { headers, timeout: options?.timeout ?? requestTimeout })
+        )
+        const observed = observer?.onPublished === undefined ? sent : Effect.tap(
+          sent,
+          () => observePublished("request", subject, payload, data, headers, correlationId, undefined)
+        )
+        return Effect.flatMap(observed, (reply) => {
+          const error = NatsHeaders.get(reply.headers, Codec.ErrorHeader)
+          if (error !== undefined) {
+            return Effect.fail(fromReason(new RemoteError({ subject, error, message: Codec.utf8(reply.data) })))
+          }
+          const decoded = decodeReply(reply.data, Codec.contentTypeOf(reply.headers))
+          return decoded instanceof Codec.DecodeFailure
+            ? Effect.fail(fromReason(new DecodeError({ subject, message: `the reply to "${subject}": ${decoded.reason}` })))
+            : Effect.succeed({ data: decoded, headers: reply.headers ?? {}, subject: reply.subject })
+        })
       })
     })
   }
@@ -794,7 +877,8 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
   const broker = NatsBroker.of({
     publishJetStream,
     publish,
-    request,
+    request: (subject, payload, options) => Effect.map(requestMessage(subject, payload, options), (reply) => reply.data),
+    requestMessage,
     register: (endpoint) =>
       Effect.andThen(
         Effect.sync(() => endpoints.push(endpoint)),
@@ -802,7 +886,7 @@ const make = Effect.fnUntraced(function*(options: NatsBrokerOptions) {
       ),
     endpoints: Effect.sync(() => endpoints.slice())
   })
-  runtimes.set(broker, { client, gracefulTimeout, logInterval, observer, ackPolicy, declarations })
+  runtimes.set(broker, { client, gracefulTimeout, logInterval, observer, ackPolicy, declarations, chain: brokerChain })
   return broker
 })
 
@@ -820,8 +904,142 @@ export const layer: Layer.Layer<NatsBroker, never, NatsClient> = Layer.effect(Na
  * @since 0.1.0
  * @category layers
  */
-export const layerWith = (options: NatsBrokerOptions): Layer.Layer<NatsBroker, never, NatsClient> =>
+export const layerWith = <R = never>(options: NatsBrokerOptions<R>): Layer.Layer<NatsBroker, never, NatsClient | R> =>
   Layer.effect(NatsBroker, make(options))
+
+// ---------------------------------------------------------------------------
+// Middleware, routers, responses
+// ---------------------------------------------------------------------------
+
+/**
+ * A middleware (see `middleware`): around handlers (`handle`) and messages
+ * sent (`publish`), needing the services `R`.
+ *
+ * @since 0.2.0
+ * @category middleware
+ */
+export type Middleware<R = never> = Middlewares.Middleware<R>
+
+/**
+ * A message about to be sent, as a middleware's `publish` sees it: its
+ * subject and headers.
+ *
+ * @since 0.2.0
+ * @category middleware
+ */
+export type Outgoing = Middlewares.Outgoing
+
+/**
+ * A middleware (FastStream's `BaseMiddleware` and `ExceptionMiddleware`):
+ *
+ * - `handle` wraps a handler's Effect for one message (a batch's: for its
+ *   first message): it can read `NatsMessage`, provide services to the
+ *   handler, catch its errors and turn them into a reply value (a request's
+ *   answer) or, on JetStream, settle the message itself (`ack`,
+ *   `nak(delay)`, `term` of the `JetStreamMessage`: the ack policy then
+ *   leaves it alone);
+ * - `publish` wraps every message sent (by `publish`, `request`, publishers
+ *   and `publishTo`): it can add or change headers.
+ *
+ * Given as `middlewares` to `layerWith`, to `router` and to a subscriber;
+ * applied broker → router → subscriber, outermost first. A value a handler
+ * needs per message (a tenant) is best a `Context.Reference` the middleware
+ * provides.
+ *
+ * ```ts
+ * const Tenant = Context.Reference<string>("app/Tenant", { defaultValue: () => "none" })
+ *
+ * const TenantFromHeader = NatsBroker.middleware({
+ *   handle: (handled, message) => Effect.provideService(handled, Tenant, NatsHeaders.get(message.headers, "x-tenant") ?? "none"),
+ *   publish: (outgoing) =>
+ *     Effect.gen(function*() {
+ *       // A tenant already on the message (a client's) is kept.
+ *       return { ...outgoing, headers: { "x-tenant": yield* Tenant, ...outgoing.headers } }
+ *     })
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category middleware
+ */
+export const middleware = <R = never>(options: Middleware<R>): Middleware<Exclude<R, NatsMessage>> =>
+  // The message being handled is in the context of a `handle`.
+  options as Middleware<Exclude<R, NatsMessage>>
+
+/**
+ * Options of a `router`: its subject prefix (empty, or ending with a dot)
+ * and its middleware.
+ *
+ * @since 0.2.0
+ * @category middleware
+ */
+export interface RouterOptions<R = never> {
+  readonly prefix: string
+  readonly middlewares?: ReadonlyArray<Middleware<R>> | undefined
+}
+
+/**
+ * A group of subscribers and publishers (FastStream's `NatsRouter`): a
+ * function from an app layer to an app layer, as `afterStartup`, that puts
+ * every subscriber and publisher built inside it under `prefix` (a
+ * subscriber on `created` in `router({ prefix: "orders." })` listens on
+ * `orders.created`; a publisher's messages go to its subject under the
+ * prefix of the router whose handler publishes them) with its middleware
+ * around theirs. Routers nest: prefixes add up, middleware wraps. The app's
+ * AsyncAPI document shows the full subjects. A prefix that is not empty and
+ * does not end with a dot fails the layer with `InvalidSubject`.
+ *
+ * ```ts
+ * const Orders = Layer.mergeAll(Created, Cancelled).pipe(NatsBroker.router({ prefix: "orders.", middlewares: [Audit] }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category middleware
+ */
+export const router = <R = never>(options: RouterOptions<R>) =>
+<ROut, E, RIn>(app: Layer.Layer<ROut, E, RIn>): Layer.Layer<ROut, E | NatsError, RIn | R> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const { prefix } = options
+    const problem = prefix === "" ? undefined : prefix.endsWith(".")
+      ? NatsSubject.publishProblem(`${prefix}x`)
+      : "a router's prefix is empty or ends with a dot"
+    if (problem !== undefined) return yield* Effect.fail(fromReason(new InvalidSubject({ subject: prefix, message: problem })))
+    const outer = yield* Middlewares.CurrentRoute
+    const chain = yield* Middlewares.chainOf(options.middlewares)
+    return Layer.provide(app, Layer.succeed(Middlewares.CurrentRoute, {
+      prefix: outer.prefix + prefix,
+      chain: [...outer.chain, ...chain]
+    }))
+  }))
+
+/**
+ * A handler's reply with headers (FastStream's `Response`): the body is
+ * encoded by the subscriber's `response` Schema as any result is, the
+ * headers go on the reply, and a `correlationId` replaces the request's.
+ * `publishTo` publishes the body.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Response<A> = ReplyResponse.Response<A>
+
+/**
+ * Makes a `Response`.
+ *
+ * ```ts
+ * NatsBroker.subscriber("prices.quote", { schema: Schema.String, response: Quote }, (symbol) =>
+ *   Effect.map(quote(symbol), (price) => NatsBroker.Response.make(price, { headers: { "x-cache": "miss" } })))
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const Response = {
+  make: <A>(
+    body: A,
+    options: { readonly headers?: HeadersInput | undefined; readonly correlationId?: string | undefined } = {}
+  ): Response<A> => new ReplyResponse.Response(body, options)
+}
 
 // ---------------------------------------------------------------------------
 // Publishing
@@ -892,6 +1110,43 @@ export const request = <
   options?: RequestOptions<S, Rs>
 ): Effect.Effect<ReplyOf<Rs>, NatsError, NatsBroker> =>
   NatsBroker.use((broker) => broker.request(subject, payload, options) as Effect.Effect<ReplyOf<Rs>, NatsError>)
+
+/**
+ * A reply as `requestMessage` returns it: its data decoded by the request's
+ * `response` Schema (or the default decoding), its headers and its subject.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReplyMessage<A> {
+  readonly data: A
+  readonly headers: Headers
+  readonly subject: string
+}
+
+/**
+ * `request`, with the reply's headers (those a handler's `Response` set, its
+ * correlation id) and subject besides its decoded data.
+ *
+ * ```ts
+ * const reply = yield* NatsBroker.requestMessage("prices.quote", "ACME", { response: Quote })
+ * const cached = NatsHeaders.get(reply.headers, "x-cache")
+ * ```
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const requestMessage = <
+  S extends PayloadSchema | undefined = undefined,
+  Rs extends PayloadSchema | undefined = undefined
+>(
+  subject: string,
+  payload: PayloadOf<S>,
+  options?: RequestOptions<S, Rs>
+): Effect.Effect<ReplyMessage<ReplyOf<Rs>>, NatsError, NatsBroker> =>
+  NatsBroker.use((broker) =>
+    broker.requestMessage(subject, payload, options) as Effect.Effect<ReplyMessage<ReplyOf<Rs>>, NatsError>
+  )
 
 /**
  * A publisher's defaults: its Schema, its stream (publishing through JetStream), its headers.
@@ -974,11 +1229,16 @@ export const publisher = <
   const stream = options.stream === undefined ? undefined : streamSpec(options.stream)
   const headersWith = (given: HeadersInput | undefined): HeadersInput | undefined =>
     options.headers === undefined ? given : given === undefined ? options.headers : { ...options.headers, ...given }
+  // Under the prefix of the router it is used in (or built in).
+  const routed = Effect.gen(function*() {
+    const route = yield* Middlewares.CurrentRoute
+    return [yield* NatsBroker, route.prefix + subject] as const
+  })
   return {
     subject,
     options,
     publish: (payload, publishOptions) =>
-      NatsBroker.use((broker) => {
+      Effect.flatMap(routed, ([broker, subject]) => {
         const headers = headersWith(publishOptions?.headers)
         return stream === undefined
           ? broker.publish(subject, payload, { ...publishOptions, schema: options.schema, headers })
@@ -991,7 +1251,7 @@ export const publisher = <
           })
       }) as Effect.Effect<any, NatsError, NatsBroker>,
     request: (payload, requestOptions) =>
-      NatsBroker.use((broker) =>
+      Effect.flatMap(routed, ([broker, subject]) =>
         broker.request(subject, payload, {
           ...requestOptions,
           schema: options.schema,
@@ -999,7 +1259,7 @@ export const publisher = <
         })
       ) as Effect.Effect<any, NatsError, NatsBroker>,
     layer: Layer.effectDiscard(Effect.gen(function*() {
-      const broker = yield* NatsBroker
+      const [broker, subject] = yield* routed
       yield* broker.register({
         action: "send",
         name: subject,
@@ -1128,7 +1388,10 @@ export const subscriber: {
     subject,
     options,
     target === undefined ? handler : (payload, message) =>
-      Effect.tap(handler(payload, message), (value) => value === undefined ? Effect.void : target.publish(value))
+      Effect.tap(handler(payload, message), (value) => {
+        const body = ReplyResponse.bodyOf(value)
+        return body === undefined ? Effect.void : target.publish(body)
+      })
   )
   return target === undefined ? layer : Layer.merge(target.layer, layer)
 }
@@ -1142,6 +1405,7 @@ export const subscriber: {
  */
 export type HandlerResult<Rs extends PayloadSchema | undefined, P extends PayloadSchema | undefined> =
   | (ReplyOf<Rs> & PayloadOf<P>)
+  | Response<ReplyOf<Rs> & PayloadOf<P>>
   | void
 
 type AnySubscriberOptions =
@@ -1149,12 +1413,34 @@ type AnySubscriberOptions =
   | JetStreamSubscriberOptions<PayloadSchema | undefined, PayloadSchema | undefined, PayloadSchema | undefined>
   | JetStreamBatchSubscriberOptions<PayloadSchema | undefined>
 
-const subscriberLayer = (
-  subject: string,
-  options: AnySubscriberOptions,
+/**
+ * A handler inside its middleware (the broker's, its router's, its own),
+ * with the middleware of what it publishes in its context.
+ */
+const withMiddleware = (
+  runtime: Runtime,
+  route: Middlewares.Route,
+  own: Middlewares.Chain,
   handler: (payload: any, message: any) => Effect.Effect<unknown, unknown, unknown>
+): (payload: any, message: any) => Effect.Effect<unknown, unknown, unknown> => {
+  const chain = [...runtime.chain, ...route.chain, ...own]
+  if (chain.length === 0) return handler
+  const publishing = [...route.chain, ...own]
+  return (payload, message) => {
+    // A batch's messages are an array: the middleware sees its first.
+    const handled = Middlewares.handle(chain, handler(payload, message), Array.isArray(message) ? message[0] : message)
+    return publishing.length === 0 ? handled : Effect.provideService(handled, Middlewares.CurrentChain, publishing)
+  }
+}
+
+const subscriberLayer = (
+  declared: string,
+  options: AnySubscriberOptions,
+  unwrapped: (payload: any, message: any) => Effect.Effect<unknown, unknown, unknown>
 ): Layer.Layer<never, NatsError, any> =>
   Layer.effectDiscard(Effect.gen(function*() {
+    const route = yield* Middlewares.CurrentRoute
+    const subject = route.prefix + declared
     const template = Subject.parse(subject)
     if (typeof template === "string") {
       return yield* Effect.die(fromReason(new InvalidSubject({ subject, message: template })))
@@ -1164,12 +1450,14 @@ const subscriberLayer = (
     const runtime = yield* runtimeOf(broker)
     yield* broker.register(subscriberEndpoint(subject, options, runtime.ackPolicy))
     if (yield* AsyncApi.Documenting) return
+    const handler = withMiddleware(runtime, route, yield* Middlewares.chainOf(options.middlewares), unwrapped)
     const common = {
       name: options.name ?? subject,
       template,
       concurrency,
       decode: Codec.makeDecoder(options.schema),
-      encodeReply: Codec.makeEncoder("response" in options ? options.response : undefined)
+      encodeReply: Codec.makeEncoder("response" in options ? options.response : undefined),
+      noReply: options.noReply ?? false
     }
     if ("stream" in options && options.stream !== undefined) {
       return yield* JetStreamSubscriber.run(runtime, {
@@ -1369,6 +1657,7 @@ export const watcher = <I, A, M extends Message, E, R, EO = never>(
       return yield* Effect.die(fromReason(new InvalidSubject({ subject: options.keys, message: template })))
     }
     const broker = yield* NatsBroker
+    const route = yield* Middlewares.CurrentRoute
     yield* broker.register({
       action: "receive",
       name: options.name ?? options.keys,
@@ -1382,7 +1671,8 @@ export const watcher = <I, A, M extends Message, E, R, EO = never>(
       extensions: options.document?.extensions ?? {}
     })
     if (yield* AsyncApi.Documenting) return
-    yield* Watcher.run(yield* runtimeOf(broker), {
+    const runtime = yield* runtimeOf(broker)
+    yield* Watcher.run(runtime, {
       name: options.name ?? options.keys,
       template,
       where: options.where,
@@ -1396,7 +1686,7 @@ export const watcher = <I, A, M extends Message, E, R, EO = never>(
         const decoded = options.decode(message)
         return Result.isSuccess(decoded) ? decoded.success : new Codec.DecodeFailure(decoded.failure)
       },
-      handler: handler as (value: A, message: M) => Effect.Effect<unknown, unknown, unknown>
+      handler: withMiddleware(runtime, route, [], handler as (value: A, message: M) => Effect.Effect<unknown, unknown, unknown>)
     })
   })) as Layer.Layer<never, EO, NatsBroker | Exclude<R, NatsMessage>>
 

@@ -37,6 +37,8 @@ export interface DispatchConfig<A, M extends Message = Message> {
   /** The payload from the body; a watcher's decoding also reads its message (a delete has no value). */
   readonly decode: (data: Uint8Array, contentType: string | undefined, message: M) => A | Codec.DecodeFailure
   readonly encodeReply: Codec.Encoder
+  /** Never replies, even to a request. */
+  readonly noReply?: boolean | undefined
   readonly handler: (payload: A, message: M) => Effect.Effect<unknown, unknown, unknown>
   /**
    * Runs after the reply and the logging, with the outcome: the handler's
@@ -161,7 +163,7 @@ export const make = Effect.fnUntraced(function*<A, M extends Message>(
     yield* Effect.addFinalizer(() => onUnsubscribed({ id: subscriberId }))
   }
 
-  const replies = Replies.make(client, observer)
+  const replies = Replies.make(client, observer, config.noReply === true)
   const onHandled = observer?.onHandled
 
   const afterSuccess = (message: Message, payload: A, value: unknown): Effect.Effect<void> =>

@@ -246,7 +246,13 @@ class Delivery implements JetStreamMessage {
   settled = false
 
   constructor(msg: JsMsg, template: Subject.SubjectTemplate, name: string) {
-    const base = Subscriber.toMessage({ subject: msg.subject, data: msg.data, headers: msg.headers, reply: undefined }, template, name)
+    // Without one of its own, the message's correlation id is its place in its stream: the same on every redelivery.
+    const base = Subscriber.toMessage(
+      { subject: msg.subject, data: msg.data, headers: msg.headers, reply: undefined },
+      template,
+      name,
+      () => `${msg.stream}.${msg.seq}`
+    )
     this.subject = base.subject
     this.params = base.params
     this.headers = base.headers

@@ -9,6 +9,7 @@ import * as NatsHeaders from "../../NatsHeaders.ts"
 import type { Message } from "../../NatsMessage.ts"
 import * as Codec from "./codec.ts"
 import type { Observer } from "./observer.ts"
+import { bodyOf, Response } from "./response.ts"
 
 /**
  * What an error reply tells the requester about a failure cause: a typed
@@ -39,9 +40,16 @@ export interface Replies {
   readonly replyError: (message: Message, tag: string, text: string) => Effect.Effect<void>
 }
 
-export const make = (client: NatsClient["Service"], observer: Observer | undefined): Replies => {
+/** `silent`: a subscriber that never replies (`noReply`). */
+export const make = (client: NatsClient["Service"], observer: Observer | undefined, silent: boolean): Replies => {
+  if (silent) return { reply: () => Effect.void, replyError: () => Effect.void }
   const onPublished = observer?.onPublished
-  const send = (message: Message & { readonly reply: string }, data: Uint8Array, headers: Record<string, string>) => {
+  const send = (
+    message: Message & { readonly reply: string },
+    data: Uint8Array,
+    headers: Record<string, string | ReadonlyArray<string>>,
+    correlationId: string
+  ) => {
     const published = client.publish(message.reply, data, { headers })
     return onPublished === undefined ? published : Effect.andThen(
       published,
@@ -52,7 +60,7 @@ export const make = (client: NatsClient["Service"], observer: Observer | undefin
           payload: undefined,
           data,
           headers: NatsHeaders.fromInput(headers),
-          correlationId: message.correlationId,
+          correlationId,
           reply: undefined,
           parent: message
         })
@@ -64,20 +72,28 @@ export const make = (client: NatsClient["Service"], observer: Observer | undefin
     message.reply === undefined ? Effect.void : send(
       message as Message & { readonly reply: string },
       Codec.fromUtf8(text),
-      errorReplyHeaders(tag, message.correlationId)
+      errorReplyHeaders(tag, message.correlationId),
+      message.correlationId
     ).pipe(Effect.catchCause((cause) => Effect.logError("could not send the error reply", cause)))
 
   const reply = (message: Message, value: unknown, encode: Codec.Encoder): Effect.Effect<void> => {
     if (message.reply === undefined) return Effect.void
+    const body = bodyOf(value)
     // A handler that returns nothing answers with an empty message, whatever its response Schema.
-    const encoded = value === undefined ? Codec.encodeValue(undefined) : encode(value)
+    const encoded = body === undefined ? Codec.encodeValue(undefined) : encode(body)
     if (encoded._tag === "Failure") {
       const text = `the reply could not be encoded: ${encoded.failure}`
       return Effect.andThen(Effect.logError(text), replyError(message, "EncodeError", text))
     }
-    const headers: Record<string, string> = { [Codec.CorrelationIdHeader]: message.correlationId }
+    // A `Response`'s headers over ours, its correlation id over the request's.
+    const correlationId = value instanceof Response && value.correlationId !== undefined
+      ? value.correlationId
+      : message.correlationId
+    const headers: Record<string, string | ReadonlyArray<string>> = {}
     if (encoded.success.contentType !== undefined) headers[Codec.ContentTypeHeader] = encoded.success.contentType
-    return send(message as Message & { readonly reply: string }, encoded.success.data, headers).pipe(
+    if (value instanceof Response && value.headers !== undefined) Object.assign(headers, value.headers)
+    headers[Codec.CorrelationIdHeader] = correlationId
+    return send(message as Message & { readonly reply: string }, encoded.success.data, headers, correlationId).pipe(
       Effect.catchCause((cause) => Effect.logError("could not send the reply", cause))
     )
   }

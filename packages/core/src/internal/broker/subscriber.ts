@@ -34,8 +34,16 @@ export interface SubscriberConfig<A> extends Dispatch.DispatchConfig<A> {
 
 const noHeaders: Headers = Object.freeze({})
 
-/** Builds a core message's fields as a handler sees them. */
-export const toMessage = (msg: Msg, template: Subject.SubjectTemplate, name: string): Message => {
+/**
+ * Builds a message's fields as a handler sees them; without a correlation id
+ * it gets `correlationId()`, by default a new one.
+ */
+export const toMessage = (
+  msg: Msg,
+  template: Subject.SubjectTemplate,
+  name: string,
+  correlationId: () => string = Correlation.next
+): Message => {
   const headers = msg.headers ?? noHeaders
   return {
     subject: msg.subject,
@@ -43,7 +51,7 @@ export const toMessage = (msg: Msg, template: Subject.SubjectTemplate, name: str
     headers,
     reply: msg.reply,
     correlationId: (msg.headers === undefined ? undefined : NatsHeaders.get(headers, Codec.CorrelationIdHeader))
-      ?? Correlation.next(),
+      ?? correlationId(),
     data: msg.data,
     contentType: msg.headers === undefined ? undefined : NatsHeaders.get(headers, Codec.ContentTypeHeader),
     subscriber: name
