@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest"
 
 const root = resolve(import.meta.dirname, "../..")
 
-const imports = `import { NatsBroker, NatsClient, NatsMessage } from "@nats-effect/core"
+const imports = `import { NatsBroker, NatsClient, NatsHeaders, NatsMessage } from "@nats-effect/core"
 import { KeyValue } from "@nats-effect/kv"
 import { ObjectStore } from "@nats-effect/object-store"
 import { Context, Effect, FileSystem, Layer, Schema, Stream } from "effect"`
@@ -80,7 +80,6 @@ declare const MyDriver: { readonly layer: () => Layer.Layer<NatsClient.NatsClien
 
   // The examples of the modules, by default their module's.
   "core/src/NatsBroker.ts": inEffect(`import { NodeRuntime } from "@effect/platform-node"
-import { NatsHeaders } from "@nats-effect/core"
 const Order = Schema.Struct({ id: Schema.String, quantity: Schema.Int })
 const Quote = Schema.Struct({ symbol: Schema.String, price: Schema.Number })
 declare const quote: (symbol: string) => Effect.Effect<typeof Quote.Type>
